@@ -1,0 +1,130 @@
+"""The ``logcorr`` command: parse options, call one library function, render, exit.
+
+Exit status: 0 success; 1 an error that stopped the run (one line on stderr);
+2 bad usage; 3 the run finished but some input files could not be read.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from logcorr.errors import LogcorrError
+
+EXIT_ERROR = 1
+EXIT_PARTIAL = 3
+
+app = typer.Typer(
+    add_completion=True,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Why do TLS handshakes fail at an nginx endpoint, and do the failing clients come back?",
+    epilog="Example: logcorr ingest /var/log/nginx && logcorr report --window 5m",
+)
+
+DataOpt = Annotated[
+    Path | None,
+    typer.Option("--data", help="Data directory (default: $LOGCORR_DATA or ./logcorr-data)."),
+]
+
+
+def _data(path: Path | None) -> Path:
+    from logcorr.store import default_data_dir
+
+    return path if path is not None else default_data_dir()
+
+
+def _fail(message: str, code: int = EXIT_ERROR) -> None:
+    typer.echo(f"logcorr: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command(epilog="Example: logcorr ingest /var/log/nginx --lb-cidr 10.0.0.0/16")
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Log files, captures, exports, or directories.")],
+    data: DataOpt = None,
+    log_format: Annotated[str | None, typer.Option(
+        "--log-format", help="Access-log format: an nginx log_format string or a name (combined, main, or one in --nginx-conf).")] = None,
+    nginx_conf: Annotated[str | None, typer.Option(
+        "--nginx-conf", help="nginx.conf to read log_format definitions from (includes followed).")] = None,
+    error_tz: Annotated[str | None, typer.Option(
+        "--error-tz", help="Zone of the error log's wall-clock times (Europe/Berlin, +05:30). Default: the access logs' offset.")] = None,
+    lb_cidr: Annotated[list[str] | None, typer.Option(
+        "--lb-cidr", help="Load-balancer or proxy addresses (repeatable), like set_real_ip_from.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Read nginx logs, AWS exports and captures into Parquet tables."""
+    from logcorr.ingest import ingest as run_ingest
+    from logcorr.ui import ingest_progress, print_ingest_summary
+
+    try:
+        with ingest_progress(enabled=not quiet) as progress:
+            result = run_ingest(paths, _data(data), log_format=log_format, nginx_conf=nginx_conf,
+                                error_tz=error_tz, lb_cidrs=lb_cidr or [], progress=progress)
+    except LogcorrError as exc:
+        _fail(str(exc))
+        return
+    if not quiet:
+        print_ingest_summary(result)
+    for f in result.files:
+        if f.error:
+            typer.echo(f"logcorr: {f.error}", err=True)
+    if result.partial:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command(epilog="Example: logcorr report --window 5m --format html --output report.html")
+def report(
+    data: DataOpt = None,
+    window: Annotated[str, typer.Option(help="How long a client has to come back: 90, 90s, 5m, 1h30m.")] = "5m",
+    min_protocol: Annotated[str, typer.Option(
+        "--min-protocol", help="Lowest protocol that counts as a recovery.")] = "TLSv1.2",
+    since: Annotated[str | None, typer.Option(help="Only failures at or after this time (ISO 8601; UTC when no offset).")] = None,
+    until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Match each failed handshake with the client's later session and print the verdict."""
+    from logcorr.api import Dataset
+
+    if fmt not in ("text", "json", "markdown", "html"):
+        _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
+    try:
+        rep = Dataset(_data(data)).report(window=window, min_protocol=min_protocol,
+                                          since=since, until=until)
+    except LogcorrError as exc:
+        _fail(str(exc))
+        return
+    _emit(rep, fmt, output)
+
+
+def _emit(rep: Any, fmt: str, output: Path | None) -> None:
+    from logcorr.report import render
+
+    if fmt == "text" and output is None:
+        from logcorr.report.terminal import print_report
+
+        print_report(rep)
+        return
+    if fmt == "html":
+        from logcorr.report.html import render_html
+
+        text = render_html(rep)
+    else:
+        text = {"text": render.render_text, "json": render.render_json,
+                "markdown": render.render_markdown}[fmt](rep)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        try:
+            output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror or exc}")
+
+
+def main() -> None:
+    """Entry point of the ``logcorr`` script."""
+    app()

@@ -1,0 +1,183 @@
+"""Finding input files, opening them (gzip by content), and deciding their kind by content.
+
+Kinds: ``nginx_error``, ``nginx_access``, ``alb_access``, ``alb_connection``, ``nlb_tls``,
+``clb_access``, ``cloudwatch``, ``pcap``.  A file's kind is decided from its first
+lines (or magic number), never from its name alone (SPEC §2).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from logcorr.errors import InputError
+from logcorr.sources import Options
+
+GZIP_MAGIC = b"\x1f\x8b"
+HEAD_BYTES = 64 * 1024
+HEAD_LINES = 20
+
+LINE_KINDS = ("nginx_error", "nginx_access", "alb_access", "alb_connection", "nlb_tls", "clb_access")
+"""Kinds read line by line (fed in chunks; resumable at a byte offset)."""
+
+# Rotation suffixes, oldest last: access.log.2.gz, access.log.1, access.log-20261126(.gz)
+_ROTATION = re.compile(r"^(?P<base>.+?)(?:[.-](?P<n>\d{1,3}|\d{8}(?:\d{2,6})?))?(?P<gz>\.gz)?$")
+
+
+@dataclass
+class Detected:
+    kind: str
+    fmt: str | None = None  # the access-log format that fits, when kind is nginx_access
+
+
+def discover(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = None) -> list[Path]:
+    """Every regular file under ``paths`` (directories walked), rotated sets oldest first.
+
+    Hidden files and the data directory itself are left out. Order matters only for
+    readability of the summary and for time order inside a rotation set.
+    """
+    found: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                                 and (exclude is None or Path(root, d).resolve() != exclude.resolve()))
+                found.extend(Path(root, f) for f in files if not f.startswith("."))
+        else:
+            found.append(path)  # missing or unreadable files are reported when opened
+    return sorted(dict.fromkeys(found), key=_rotation_key)
+
+
+def _rotation_key(path: Path) -> tuple[str, str, int, int, str]:
+    """Sort key: within a rotation set, dated names by date, then .N descending, then live."""
+    m = _ROTATION.match(path.name)
+    assert m is not None
+    n = m.group("n")
+    parent, base = str(path.parent), m.group("base")
+    if n is None:
+        return (parent, base, 2, 0, path.name)
+    if len(n) <= 3:
+        return (parent, base, 1, -int(n), path.name)
+    return (parent, base, 0, int(n), path.name)
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open ``path`` for reading bytes, decompressing gzip when the content is gzip."""
+    try:
+        fh = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    magic = fh.read(2)
+    fh.seek(0)
+    if magic == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    return fh
+
+
+def read_head(path: Path) -> bytes:
+    """The first bytes of the (decompressed) content; a truncated gzip gives what it has."""
+    with open_binary(path) as fh:
+        try:
+            return fh.read(HEAD_BYTES)
+        except (EOFError, OSError, gzip.BadGzipFile):
+            if isinstance(fh, gzip.GzipFile):
+                return _salvage_gzip_head(path)
+            raise
+
+
+def _salvage_gzip_head(path: Path) -> bytes:
+    out = io.BytesIO()
+    with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
+        try:
+            while out.tell() < HEAD_BYTES and (chunk := gz.read(4096)):
+                out.write(chunk)
+        except (EOFError, OSError):
+            pass
+    return out.getvalue()[:HEAD_BYTES]
+
+
+def head_lines(head: bytes) -> list[bytes]:
+    lines = head.split(b"\n")
+    if len(head) >= HEAD_BYTES:  # the last piece may be a cut line
+        lines = lines[:-1]
+    return [ln for ln in lines[:HEAD_LINES] if ln.strip()]
+
+
+def detect(path: Path, head: bytes, options: Options) -> Detected:
+    """Decide the kind of a file from its first bytes."""
+    from logcorr.sources import cloudwatch, elblogs, errorlog, pcap
+
+    if pcap.sniff_magic(head[:4]):
+        return Detected("pcap")
+    if not head.strip():
+        raise InputError("empty file", file=str(path))
+    if cloudwatch.sniff(head):
+        return Detected("cloudwatch")
+    lines = head_lines(head)
+    if not lines:
+        raise InputError("no complete line in the first 64 KiB: not a log", file=str(path))
+    if errorlog.sniff(lines):
+        return Detected("nginx_error")
+    elb = elblogs.sniff(lines)
+    if elb:
+        return Detected(elb)
+    from logcorr.sources import accesslog
+
+    fmt = accesslog.sniff(lines, options)
+    if fmt is not None:
+        return Detected("nginx_access", fmt)
+    if _looks_binary(head):
+        raise InputError("binary data, not a log or a capture we know", file=str(path))
+    first = lines[0][:200].decode("utf-8", "backslashreplace")
+    raise InputError(f"not a log format logcorr knows (nginx error/access with a known log_format, "
+                     f"AWS export or capture); first line: {first!r}", file=str(path), line=1)
+
+
+def _looks_binary(head: bytes) -> bool:
+    sample = head[:4096]
+    if b"\x00" in sample:
+        return True
+    text_bytes = sum(1 for b in sample if b in (9, 10, 13) or 32 <= b < 127 or b >= 128)
+    return text_bytes < 0.9 * len(sample)
+
+
+def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(data, end_offset)`` blocks of whole lines from ``start`` (decompressed offset).
+
+    The last block may end without a newline (the file's last line is unterminated).
+    A truncated gzip raises :class:`EOFError` after the last good block.
+    """
+    if start:
+        if isinstance(fh, gzip.GzipFile):
+            remaining = start
+            while remaining:
+                got = fh.read(min(remaining, size))
+                if not got:
+                    break
+                remaining -= len(got)
+        else:
+            fh.seek(start)
+    offset = start
+    carry = b""
+    while True:
+        block = fh.read(size)
+        if not block:
+            break
+        block = carry + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            carry = block
+            continue
+        carry = block[cut:]
+        offset += cut
+        yield block[:cut], offset
+    if carry:
+        offset += len(carry)
+        yield carry, offset

@@ -1,0 +1,1 @@
+"""Reports: built once from the matches (``build``), rendered by format (``render``, ``html``)."""

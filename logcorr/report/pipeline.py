@@ -1,0 +1,56 @@
+"""From a data directory to a :class:`Report`: lean reads, correlation, the ``matches`` table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from logcorr import schema
+
+if TYPE_CHECKING:
+    from logcorr.api import Dataset
+    from logcorr.report.build import Report
+
+
+def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
+               since: str | None, until: str | None, save_matches: bool) -> Report:
+    """Correlate and build the report; write ``matches`` beside the other tables."""
+    from logcorr.api import _clients, to_pandas
+    from logcorr.correlate import PROTOCOL_ORDER, correlate
+    from logcorr.report.build import build_report
+    from logcorr.timewindow import parse_time, parse_window
+
+    store = dataset.store
+    store.require()
+    window_s = window if isinstance(window, int) else parse_window(window)
+    if min_protocol not in PROTOCOL_ORDER:
+        from logcorr.errors import LogcorrError
+
+        raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
+    t0 = parse_time(since) if since else None
+    t1 = parse_time(until) if until else None
+
+    failures = dataset.failures()
+    # Sessions in full only for clients that failed; for the rest, just what the rates need.
+    sessions = dataset.sessions(_clients(failures))
+    # Rates and "ever succeeded" need every session, but only four narrow columns.
+    all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
+    matches = correlate(failures, sessions, window_s, min_protocol,
+                        lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
+
+    lb = None
+    if store.files("lb_metrics"):
+        from logcorr.report.lb import lb_section
+
+        metrics = to_pandas(store.read("lb_metrics"))
+        lb = lb_section(metrics, failures, all_sessions)
+
+    report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
+                          since=t0, until=t1, lb=lb)
+    if save_matches:
+        with store.lock():
+            table = pa.Table.from_pandas(matches, preserve_index=False)
+            store.commit({"matches": schema.conform("matches", table)},
+                         sources=store.manifest["sources"], replace=["matches"])
+    return report

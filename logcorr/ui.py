@@ -1,0 +1,53 @@
+"""Terminal output of ``ingest``: a progress bar on a terminal, a per-file summary."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from logcorr.ingest import IngestResult
+from logcorr.textsafe import clean
+
+ProgressFactory = Callable[[int, int], Callable[[int], None]]
+
+
+@contextlib.contextmanager
+def ingest_progress(enabled: bool = True) -> Iterator[ProgressFactory | None]:
+    """Yield a progress factory for :func:`logcorr.ingest.ingest`; None when piped or quiet."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+
+        def factory(total: int, n_files: int) -> Callable[[int], None]:
+            task = bar.add_task(f"ingesting {n_files} files", total=total or None)
+            return lambda n: bar.advance(task, n)
+
+        yield factory
+
+
+def print_ingest_summary(result: IngestResult, file: object = None) -> None:
+    """One row per file (kind, lines, parsed, skipped, rejected), then the warnings."""
+    console = Console(file=file or sys.stdout, highlight=False)  # type: ignore[arg-type]
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col, justify in (("file", "left"), ("kind", "left"), ("status", "left"), ("lines", "right"),
+                         ("parsed", "right"), ("skipped", "right"), ("rejected", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for f in result.files:
+        table.add_row(escape(clean(f.path)), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}",
+                      f"{f.skipped:,}", f"{f.rejected:,}")
+    console.print(table)
+    rows = ", ".join(f"{n} {k}" for k, n in sorted(result.rows.items()) if n)
+    console.print(f"stored: {escape(rows) if rows else 'nothing new'}")
+    if result.error_tz:
+        console.print(f"error-log times read in zone {escape(result.error_tz)}")
+    for w in result.warnings:
+        console.print(f"warning: {escape(clean(w))}", style="yellow")
