@@ -9,7 +9,9 @@ A notebook needs only this module::
     rep = ds.report(window="5m")
     rep.data["verdict"], rep.frames["reasons"]
 
-Names are imported lazily so that ``import logcorr`` stays fast.
+Names are imported lazily so that ``import logcorr`` stays fast.  The pure correlation
+function is ``logcorr.correlate.correlate`` (``Dataset.correlate`` runs it on a data
+directory).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ __all__ = [
     "LogcorrError",
     "Report",
     "__version__",
-    "correlate",
     "ingest",
     "open",
     "parse_window",
@@ -37,17 +38,15 @@ _LAZY = {
     "InputError": ("logcorr.errors", "InputError"),
     "LogcorrError": ("logcorr.errors", "LogcorrError"),
     "Report": ("logcorr.report.build", "Report"),
-    "correlate": ("logcorr.correlate", "correlate"),
-    "ingest": ("logcorr.ingest", "ingest"),
+    "ingest": ("logcorr.ingestion", "ingest"),
     "open": ("logcorr.api", "open"),
     "parse_window": ("logcorr.timewindow", "parse_window"),
 }
 
 if TYPE_CHECKING:
     from logcorr.api import Dataset, open
-    from logcorr.correlate import correlate
     from logcorr.errors import DataError, InputError, LogcorrError
-    from logcorr.ingest import ingest
+    from logcorr.ingestion import ingest
     from logcorr.report.build import Report
     from logcorr.timewindow import parse_window
 

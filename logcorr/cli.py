@@ -57,7 +57,7 @@ def ingest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Read nginx logs, AWS exports and captures into Parquet tables."""
-    from logcorr.ingest import ingest as run_ingest
+    from logcorr.ingestion import ingest as run_ingest
     from logcorr.ui import ingest_progress, print_ingest_summary
 
     try:

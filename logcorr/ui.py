@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from logcorr.ingest import IngestResult
+from logcorr.ingestion import IngestResult
 from logcorr.textsafe import clean
 
 ProgressFactory = Callable[[int, int], Callable[[int], None]]
