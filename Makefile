@@ -1,0 +1,48 @@
+# The one entry point: make demo, make test, make lint, make bench, make samples, make docs.
+# Every target creates .venv and installs what it needs; system packages (nginx for the
+# lab, tcpdump, chromium for the HTML tests) are installed by tools/system-deps.sh when
+# running as root.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export TZ_TEST := Asia/Kolkata
+
+.PHONY: demo test lint bench samples docs system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+system-deps:
+	@bash tools/system-deps.sh
+
+demo: $(STAMP)
+	rm -rf out/demo-data
+	$(BIN)/logcorr ingest sample_logs --data out/demo-data
+	$(BIN)/logcorr report --data out/demo-data --window 5m
+	$(BIN)/logcorr report --data out/demo-data --window 5m --format html --output out/report.html
+	@echo "HTML report: out/report.html"
+
+# Tests run in a non-UTC zone so that local-time leaks fail.
+test: $(STAMP) system-deps
+	TZ=$(TZ_TEST) $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check logcorr tests tools bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+samples: $(STAMP) system-deps
+	TZ=$(TZ_TEST) $(BIN)/python tools/make_samples.py
+
+docs: demo system-deps
+	$(BIN)/python tools/screenshot.py out/report.html docs/report.png
+
+clean:
+	rm -rf $(VENV) out bench/results bench/data logcorr-data

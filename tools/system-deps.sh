@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the system packages the tests need, when missing: Debian's nginx (+ the stream
+# module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests.
+# Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
+# (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
+set -u
+need=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "system-deps: missing ${need[*]} (run as root on Debian to install them)" >&2
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || {
+  apt-get update -q >/dev/null 2>&1
+  apt-get install -y -q "${need[@]}" >/dev/null || { echo "system-deps: apt-get install ${need[*]} failed" >&2; exit 1; }
+}
+# Debian starts the packaged nginx on port 80; the tests run their own instances.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
+[ -f /run/nginx.pid ] && kill "$(cat /run/nginx.pid)" 2>/dev/null || true
+exit 0
