@@ -111,6 +111,8 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         from logcorr.sources import nginxconf
 
         options.formats = {k: getattr(v, "format", v) for k, v in nginxconf.read_log_formats(nginx_conf).items()}
+    if log_format:
+        _check_format(log_format, options)
 
     with store.lock():
         manifest = store.manifest
@@ -158,6 +160,20 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             settings["error_tz"] = result.error_tz
         store.commit(tables, sources=sources, settings=settings)
     return result
+
+
+def _check_format(log_format: str, options: Options) -> None:
+    """Fail early, with a caret, on a --log-format that does not parse."""
+    from logcorr.sources import logformat
+
+    if log_format in options.formats:
+        return
+    try:
+        logformat.named_format(log_format)
+        return
+    except (KeyError, LogcorrError):
+        pass
+    logformat.compile_format(log_format)
 
 
 @dataclass

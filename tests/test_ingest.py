@@ -1,0 +1,176 @@
+"""``logcorr ingest`` end to end through the library: accounting, rotation, re-runs, bad input.
+
+Lines are the test host's (nginx 1.22.1 + OpenSSL 3.0.19, `nginx-logs.md` §8), with the
+access log in the recommended format (`logcorr.sources.logformat.RECOMMENDED`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import logcorr
+from logcorr.sources.logformat import RECOMMENDED
+from logcorr.store import Store
+
+# nginx-logs.md §8 (test host), server 127.0.0.1:8443, TZ=Asia/Kolkata (+05:30)
+ERROR_LINES = [
+    "2026/11/26 23:02:50 [info] 13035#13035: *4 SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported protocol) while SSL handshaking, client: 127.0.0.7, server: 127.0.0.1:8443",
+    "2026/11/26 23:02:51 [info] 13035#13035: *6 SSL_do_handshake() failed (SSL: error:0A000175:SSL routines::inappropriate fallback) while SSL handshaking, client: 127.0.0.8, server: 127.0.0.1:8443",
+    "2026/11/26 23:02:52 [info] 13035#13035: *7 client 127.0.0.8 closed keepalive connection",
+]
+
+
+def access_line(client: str, conn: int, msec: float, proto: str = "TLSv1.2",
+                cipher: str = "ECDHE-RSA-AES128-GCM-SHA256", pp: str = "-", remote: str | None = None) -> str:
+    """A line of the recommended format, rendered from values."""
+    import re
+    import time
+
+    values = {
+        "remote_addr": remote or client, "remote_user": "-", "realip_remote_addr": remote or client,
+        "time_local": time.strftime("%d/%b/%Y:%H:%M:%S +0530", time.gmtime(msec + 19800)),
+        "time_iso8601": time.strftime("%Y-%m-%dT%H:%M:%S+05:30", time.gmtime(msec + 19800)),
+        "request": "GET / HTTP/1.1", "status": "200", "body_bytes_sent": "612", "http_referer": "-",
+        "http_user_agent": "curl/8.5.0", "ssl_protocol": proto, "ssl_cipher": cipher,
+        "ssl_server_name": "lab.test", "ssl_session_reused": ".", "proxy_protocol_addr": pp,
+        "connection": str(conn), "connection_requests": "1", "msec": f"{msec:.3f}", "request_time": "0.000",
+    }
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), "-"), RECOMMENDED)
+
+
+# 2026-11-26T17:32:51Z = 1795714371
+ACCESS_LINES = [access_line("127.0.0.8", 8, 1795714371.400), access_line("127.0.0.9", 9, 1795714372.0)]
+
+
+@pytest.fixture
+def logdir(tmp_path: Path) -> Path:
+    d = tmp_path / "nginx"
+    d.mkdir()
+    (d / "error.log").write_text("\n".join(ERROR_LINES) + "\n")
+    (d / "access.log").write_text("\n".join(ACCESS_LINES) + "\n")
+    return d
+
+
+def test_ingest_directory_accounts_for_every_line(logdir: Path, tmp_path: Path) -> None:
+    result = logcorr.ingest([str(logdir)], tmp_path / "data")
+    by_name = {Path(f.path).name: f for f in result.files}
+    assert by_name["error.log"].kind == "nginx_error"
+    assert by_name["access.log"].kind == "nginx_access"
+    for f in result.files:
+        assert f.lines == f.parsed + f.skipped + f.rejected
+    assert (by_name["error.log"].lines, by_name["error.log"].skipped) == (3, 1)
+    ds = logcorr.open(tmp_path / "data")
+    failures = ds.table("handshake_failures")
+    assert failures["reason"].tolist() == ["unsupported_protocol", "inappropriate_fallback"]
+    # The access log shows +05:30 only, so the error log's wall clock is read in +05:30.
+    assert result.error_tz is not None and "05:30" in result.error_tz
+    assert failures["ts"].tolist() == [pd.Timestamp("2026-11-26T17:32:50Z"), pd.Timestamp("2026-11-26T17:32:51Z")]
+    assert str(failures["ts"].dtype) == "datetime64[us, UTC]"
+    sessions = ds.table("tls_sessions")
+    assert sessions["client_addr"].tolist() == ["127.0.0.8", "127.0.0.9"]
+
+
+def test_rerun_adds_nothing_and_grown_file_adds_only_new_lines(logdir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    logcorr.ingest([str(logdir)], data)
+    again = logcorr.ingest([str(logdir)], data)
+    assert {f.status for f in again.files} == {"unchanged"}
+    assert logcorr.open(data).tables["handshake_failures"] == 2
+    with open(logdir / "error.log", "a") as fh:
+        fh.write(ERROR_LINES[0].replace("*4", "*40").replace("23:02:50", "23:03:50") + "\n")
+    grown = logcorr.ingest([str(logdir)], data)
+    err = next(f for f in grown.files if f.path.endswith("error.log"))
+    assert (err.status, err.lines, err.parsed) == ("grown", 1, 1)
+    failures = logcorr.open(data).table("handshake_failures")
+    assert failures["conn_id"].tolist() == [4, 6, 40]
+    assert failures["line"].tolist() == [1, 2, 4]  # line numbers continue across runs
+
+
+def test_rotation_is_recognised_by_content(logdir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    logcorr.ingest([str(logdir)], data)
+    # logrotate: mv error.log error.log.1; nginx -s reopen; later gzip error.log.1 -> .2.gz
+    with open(logdir / "error.log", "a") as fh:  # written before the move
+        fh.write(ERROR_LINES[1].replace("*6", "*60") + "\n")
+    os.rename(logdir / "error.log", logdir / "error.log.1")
+    (logdir / "error.log").write_text(ERROR_LINES[0].replace("*4", "*99") + "\n")
+    logcorr.ingest([str(logdir)], data)
+    with open(logdir / "error.log.1", "rb") as src, gzip.open(logdir / "error.log.2.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (logdir / "error.log.1").unlink()
+    third = logcorr.ingest([str(logdir)], data)
+    assert {Path(f.path).name: f.status for f in third.files}["error.log.2.gz"] == "unchanged"
+    conn = logcorr.open(data).table("handshake_failures")["conn_id"].tolist()
+    assert sorted(conn) == [4, 6, 60, 99]
+
+
+def test_bad_inputs_are_reported_and_the_rest_goes_on(logdir: Path, tmp_path: Path) -> None:
+    (logdir / "garbage.bin").write_bytes(bytes(range(256)) * 20)
+    (logdir / "notes.txt").write_text("hello\nworld\n")
+    older = "".join(ERROR_LINES[1].replace("*6", f"*{n}").replace("23:02:51", "22:00:00") + "\n" for n in range(1000, 1400))
+    good = gzip.compress(older.encode())
+    (logdir / "error.log.3.gz").write_bytes(good[: len(good) // 2])  # truncated gzip
+    result = logcorr.ingest([str(logdir)], tmp_path / "data")
+    assert result.partial
+    by_name = {Path(f.path).name: f for f in result.files}
+    assert by_name["garbage.bin"].status == "error" and "garbage.bin" in (by_name["garbage.bin"].error or "")
+    assert by_name["notes.txt"].status == "error" and "hello" in (by_name["notes.txt"].error or "")
+    trunc = by_name["error.log.3.gz"]
+    assert trunc.status == "error" and "truncated" in (trunc.error or "")
+    assert trunc.lines > 0 and trunc.lines == trunc.parsed + trunc.skipped + trunc.rejected
+    assert by_name["error.log"].status == "new"
+
+
+def test_a_failed_run_leaves_stored_data_intact(logdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = tmp_path / "data"
+    logcorr.ingest([str(logdir)], data)
+    before = json.loads((data / "manifest.json").read_text())
+    (logdir / "error.log").write_text("\n".join(ERROR_LINES) + "\n" + ERROR_LINES[0].replace("*4", "*5") + "\n")
+
+    import pyarrow.parquet as pq
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq, "write_table", boom)
+    with pytest.raises(OSError, match="No space"):
+        logcorr.ingest([str(logdir)], data)
+    monkeypatch.undo()
+    assert json.loads((data / "manifest.json").read_text()) == before
+    assert logcorr.open(data).tables["handshake_failures"] == 2
+    logcorr.ingest([str(logdir)], data)  # and the next run picks up the new line
+    assert logcorr.open(data).tables["handshake_failures"] == 3
+
+
+def test_store_refuses_other_schema_versions(logdir: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    logcorr.ingest([str(logdir)], data)
+    manifest = json.loads((data / "manifest.json").read_text())
+    manifest["schema_version"] = 0
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(logcorr.DataError, match="schema version 0"):
+        Store(data).require()
+
+
+def test_lb_cidr_marks_failures_not_real(logdir: Path, tmp_path: Path) -> None:
+    logcorr.ingest([str(logdir)], tmp_path / "data", lb_cidrs=["127.0.0.7/32"])
+    failures = logcorr.open(tmp_path / "data").table("handshake_failures")
+    assert failures.set_index("conn_id")["client_is_real"].to_dict() == {4: False, 6: True}
+
+
+def test_load_balancers_are_learned_from_proxy_protocol_addr(tmp_path: Path) -> None:
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "access.log").write_text(access_line("198.51.100.7", 1, 1795714371.0, pp="198.51.100.7", remote="127.0.0.5") + "\n")
+    (d / "error.log").write_text(ERROR_LINES[1].replace("127.0.0.8", "127.0.0.5") + "\n")
+    logcorr.ingest([str(d)], tmp_path / "data")
+    ds = logcorr.open(tmp_path / "data")
+    assert ds.lb_addrs == ["127.0.0.5"]
+    assert ds.table("handshake_failures")["client_is_real"].tolist() == [False]
