@@ -1,0 +1,86 @@
+"""Naming the real client of failures that show the load balancer (SPEC §6)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from logcorr.attribution import attribute_failures, from_debug_lines, merge_capture
+
+LB = "127.0.0.5"
+
+
+def failures(rows: list[dict[str, object]]) -> pd.DataFrame:
+    base = {"source": "nginx_error", "client_is_real": False, "lb_addr": LB, "attribution": "lb",
+            "conn_id": pd.NA, "server_addr": "127.0.0.1:8444", "reason_text": "x", "level": "info",
+            "file": "error.log", "line": 1}
+    df = pd.DataFrame([{**base, **r} for r in rows])
+    df["ts"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+    return df
+
+
+def capture(client: str, ts: str, reason: str = "inappropriate_fallback", line: int = 1) -> dict[str, object]:
+    return {"source": "pcap", "client_addr": client, "client_is_real": True, "lb_addr": LB,
+            "attribution": "pcap_proxy_header", "ts": ts, "reason": reason, "file": "lb.pcap",
+            "line": line, "server_addr": pd.NA, "level": pd.NA}
+
+
+def headers(rows: list[tuple[int, str, str]]) -> pd.DataFrame:
+    df = pd.DataFrame([{"source": "nginx_error", "conn_id": c, "src_addr": a, "ts": t} for c, a, t in rows],
+                      columns=["source", "conn_id", "src_addr", "ts"])
+    df["ts"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+    return df
+
+
+def test_debug_line_names_the_client_by_connection_number() -> None:
+    # nginx-logs.md §4.3: "*103 PROXY protocol src: 127.0.0.9 46191, dst: 127.0.0.5 9445"
+    f = failures([{"ts": "2026-11-26T12:07:30Z", "client_addr": LB, "conn_id": 103, "reason": "unsupported_protocol"},
+                  {"ts": "2026-11-26T12:07:31Z", "client_addr": LB, "conn_id": 104, "reason": "unsupported_protocol"}])
+    out = from_debug_lines(f, headers([(103, "198.51.100.9", "2026-11-26T12:07:30Z")]))
+    assert out["client_addr"].tolist() == ["198.51.100.9", LB]
+    assert out["attribution"].tolist() == ["proxy_debug_line", "lb"]
+    assert out["client_is_real"].tolist() == [True, False]
+
+
+def test_debug_line_of_another_nginx_lifetime_is_not_used() -> None:
+    f = failures([{"ts": "2026-11-26T12:07:30Z", "client_addr": LB, "conn_id": 103, "reason": "other"}])
+    out = from_debug_lines(f, headers([(103, "198.51.100.9", "2026-11-20T08:00:00Z")]))
+    assert out["attribution"].tolist() == ["lb"]
+
+
+def test_capture_merges_with_the_error_log_line_once() -> None:
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback"},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.420Z")])
+    out = merge_capture(f)
+    assert len(out) == 1
+    row = out.iloc[0]
+    assert (row["client_addr"], row["attribution"], row["seen_by"]) == ("203.0.113.4", "pcap_proxy_header", "nginx_error+pcap")
+
+
+def test_ambiguous_candidates_stay_unattributed() -> None:
+    # one nginx line, two capture connections through the same LB in that second
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback"},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.100Z", line=1),
+                  capture("203.0.113.5", "2026-11-26T12:00:00.900Z", line=2)])
+    out = merge_capture(f)
+    nginx = out[out["source"] == "nginx_error"]
+    assert nginx["attribution"].tolist() == ["ambiguous_capture"]
+    assert len(out) == 3
+
+
+def test_equal_count_groups_merge_in_time_order() -> None:
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 1},
+                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 2},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.100Z", line=1),
+                  capture("203.0.113.5", "2026-11-26T12:00:00.900Z", line=2)])
+    out = attribute_failures(f, headers([]))
+    assert sorted(out["client_addr"]) == ["203.0.113.4", "203.0.113.5"]
+    assert set(out["seen_by"]) == {"nginx_error+pcap"}
+
+
+def test_inconsistent_reason_or_other_lb_does_not_merge() -> None:
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "client_rejected_cert"},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.100Z", reason="inappropriate_fallback"),
+                  {**capture("203.0.113.6", "2026-11-26T12:00:00.200Z", reason="client_rejected_cert"), "lb_addr": "127.0.0.6"}])
+    out = merge_capture(f)
+    assert len(out) == 3
+    assert out[out["source"] == "nginx_error"]["attribution"].tolist() == ["lb"]
