@@ -13,6 +13,7 @@ Accounting invariant, per file: ``lines == parsed + skipped + rejected``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -78,4 +79,4 @@ class Options:
     error_tz: object = None  # datetime.tzinfo used for nginx error-log wall-clock times
     log_format: str | None = None  # --log-format: an nginx log_format string or a name
     formats: dict[str, str] = field(default_factory=dict)  # log_format name -> string
-    lb_networks: list[object] = field(default_factory=list)  # ipaddress.ip_network
+    lb_networks: list[Any] = field(default_factory=list)  # ipaddress.ip_network
