@@ -31,7 +31,10 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     t0 = parse_time(since) if since else None
     t1 = parse_time(until) if until else None
 
-    failures = dataset.failures()
+    from logcorr.attribution import attribute_failures
+
+    headers = to_pandas(store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
+    failures = attribute_failures(dataset.failures(), headers)
     # Sessions in full only for clients that failed; for the rest, just what the rates need.
     sessions = dataset.sessions(_clients(failures))
     # Rates and "ever succeeded" need every session, but only four narrow columns.
@@ -40,14 +43,16 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                         lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
 
     lb = None
+    findings: list[str] = []
     if store.files("lb_metrics"):
-        from logcorr.report.lb import lb_section
+        from logcorr.report.lb import lb_findings, lb_section
 
         metrics = to_pandas(store.read("lb_metrics"))
         lb = lb_section(metrics, failures, all_sessions)
+        findings += lb_findings(lb) if lb else []
 
     report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
-                          since=t0, until=t1, lb=lb)
+                          since=t0, until=t1, lb=lb, extra_findings=findings)
     if save_matches:
         with store.lock():
             table = pa.Table.from_pandas(matches, preserve_index=False)
