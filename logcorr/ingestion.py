@@ -121,6 +121,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         known_cidrs = sorted(set(settings.get("lb_cidrs", [])) | {str(n) for n in networks})
         learned: set[str] = set(settings.get("lb_addrs", []))
         offsets: dict[str, int] = dict(settings.get("utc_offsets", {}))
+        profiles: dict[str, Any] = dict(settings.get("server_profiles", {}))
+        if nginx_conf:
+            profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
 
         plan = _plan(paths, store, options, sources, result)
         out: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
@@ -146,6 +149,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             for k, v in dict(batch.meta.get("utc_offsets", {})).items():  # type: ignore[call-overload]
                 offsets[k] = offsets.get(k, 0) + int(v)
             learned |= set(batch.meta.get("lb_candidates", set()))  # type: ignore[call-overload]
+            profiles.update(dict(batch.meta.get("server_profiles", {})))  # type: ignore[call-overload]
             for w in batch.warnings:
                 msg = f"{item.path}: {w}"
                 if msg not in result.warnings:
@@ -155,11 +159,23 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             result.error_tz = error_tz
         tables = {n: pa.concat_tables(t) for n, t in out.items() if t}
         result.rows = {n: t.num_rows for n, t in tables.items()}
-        settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets})
+        settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets,
+                         "server_profiles": profiles})
         if result.error_tz:
             settings["error_tz"] = result.error_tz
         store.commit(tables, sources=sources, settings=settings)
     return result
+
+
+def _conf_profile(nginx_conf: str) -> dict[str, Any]:
+    """The server's TLS profile from nginx.conf's ssl_protocols / ssl_ciphers / ssl_ecdh_curve."""
+    from logcorr.profile import from_nginx, profile_to_json
+    from logcorr.sources import nginxconf
+
+    tls = nginxconf.read_tls_profile(nginx_conf)
+    prof = from_nginx(tls.get("ssl_protocols"), tls.get("ssl_ciphers"), tls.get("ssl_ecdh_curve"))
+    prof.name = nginx_conf
+    return profile_to_json(prof)
 
 
 def _check_format(log_format: str, options: Options) -> None:
@@ -309,7 +325,16 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
                 src["complete"] = True  # a compressed file never grows
         else:
             with inputs.open_binary(item.path) as fh:
-                if item.kind == "pcap":
+                if item.kind == "nmap":
+                    from logcorr.profile import profile_to_json
+                    from logcorr.sources.nmap import read_nmap
+
+                    data = fh.read()
+                    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    for key, prof in read_nmap(data, str(item.path)).items():
+                        total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
+                    total.lines = total.parsed = n_lines  # the whole report is one profile
+                elif item.kind == "pcap":
                     from logcorr.sources.pcap import PcapReader
 
                     total.add(PcapReader(str(item.path), options).read(fh))

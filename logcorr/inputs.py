@@ -1,7 +1,7 @@
 """Finding input files, opening them (gzip by content), and deciding their kind by content.
 
 Kinds: ``nginx_error``, ``nginx_access``, ``alb_access``, ``alb_connection``, ``nlb_tls``,
-``clb_access``, ``cloudwatch``, ``pcap``.  A file's kind is decided from its first
+``clb_access``, ``cloudwatch``, ``pcap``, ``nmap`` (the server's TLS profile).  A file's kind is decided from its first
 lines (or magic number), never from its name alone (SPEC §2).
 """
 
@@ -112,7 +112,7 @@ def head_lines(head: bytes) -> list[bytes]:
 
 def detect(path: Path, head: bytes, options: Options) -> Detected:
     """Decide the kind of a file from its first bytes."""
-    from logcorr.sources import cloudwatch, elblogs, errorlog, pcap
+    from logcorr.sources import cloudwatch, elblogs, errorlog, nmap, pcap
 
     if pcap.sniff_magic(head[:4]):
         return Detected("pcap")
@@ -120,6 +120,8 @@ def detect(path: Path, head: bytes, options: Options) -> Detected:
         raise InputError("empty file", file=str(path))
     if cloudwatch.sniff(head):
         return Detected("cloudwatch")
+    if nmap.sniff(head):
+        return Detected("nmap")
     lines = head_lines(head)
     if not lines:
         raise InputError("no complete line in the first 64 KiB: not a log", file=str(path))

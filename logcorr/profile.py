@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
+from typing import Any
 
 # Protocol spellings as nginx's $ssl_protocol writes them, oldest first.
 PROTOCOLS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -340,3 +341,31 @@ def _openssl_stdnames() -> tuple[dict[str, int], dict[int, str]]:
         if m and m.group(3).startswith(("TLS_", "SSL_")):
             by_code[int(m.group(1) + m.group(2), 16)] = m.group(3)
     return {v: k for k, v in by_code.items()}, by_code
+
+
+def profile_to_json(profile: ServerProfile) -> dict[str, Any]:
+    """A JSON-ready dict, stored in the data directory's manifest by ``ingest``."""
+    return {
+        "protocols": sorted(profile.protocols, key=protocol_rank),
+        "ciphers": {p: sorted(c) for p, c in profile.ciphers.items()},
+        "groups": sorted(profile.groups),
+        "source": profile.source,
+        "cipher_preference": profile.cipher_preference,
+        "groups_complete": profile.groups_complete,
+        "name": profile.name,
+        "notes": profile.notes,
+    }
+
+
+def profile_from_json(data: dict[str, Any]) -> ServerProfile:
+    """The inverse of :func:`profile_to_json`."""
+    return ServerProfile(
+        protocols=set(data["protocols"]),
+        ciphers={p: set(c) for p, c in data["ciphers"].items()},
+        groups=set(data["groups"]),
+        source=data["source"],
+        cipher_preference=dict(data.get("cipher_preference", {})),
+        groups_complete=bool(data.get("groups_complete", True)),
+        name=data.get("name", ""),
+        notes=list(data.get("notes", [])),
+    )

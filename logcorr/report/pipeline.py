@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.store import Store
 
 if TYPE_CHECKING:
     from logcorr.api import Dataset
@@ -51,6 +53,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         lb = lb_section(metrics, failures, all_sessions)
         findings += lb_findings(lb) if lb else []
 
+    findings += _needs_findings(store, failures)
     report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings)
     if save_matches:
@@ -59,3 +62,20 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
             store.commit({"matches": schema.conform("matches", table)},
                          sources=store.manifest["sources"], replace=["matches"])
     return report
+
+
+def _needs_findings(store: Store, failures: pd.DataFrame) -> list[str]:
+    """What the failing clients offered against what the server accepts (captures needed)."""
+    if not store.files("client_hellos"):
+        return []
+    from logcorr.api import to_pandas
+    from logcorr.needs import client_needs
+    from logcorr.profile import profile_from_json
+
+    hellos = to_pandas(store.read("client_hellos"))
+    profiles = store.manifest["settings"].get("server_profiles", {})
+    # nginx.conf first (it is the configuration), else the first scan.
+    keys = sorted(profiles, key=lambda k: (not k.startswith("nginx.conf:"), k))
+    profile = profile_from_json(profiles[keys[0]]) if keys else None
+    found, _ = client_needs(hellos, failures, profile)
+    return list(found)
