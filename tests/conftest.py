@@ -1,0 +1,52 @@
+"""Shared fixtures. ``lab``: the real-nginx lab, run once per test session (tests/lab)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass
+class LabRun:
+    """A finished lab run: nginx stopped, logs written, ground truth recorded."""
+
+    prefix: Path  # nginx prefix: conf/, logs/, truth.json
+    logs: Path  # what `logcorr ingest` reads: every log nginx wrote, rotated sets included
+    truth: dict[str, Any]
+
+
+def require_nginx() -> None:
+    """Skip when nginx (or its stream module) is missing, unless CI says it must be there.
+
+    ``LOGCORR_REQUIRE_NGINX=1`` (set by ``.ci/``) turns the skip into a failure.
+    """
+    from tests.lab.nginx import nginx_binary, stream_module
+
+    required = os.environ.get("LOGCORR_REQUIRE_NGINX") == "1"
+    missing = []
+    if nginx_binary() is None:
+        missing.append("nginx")
+    if stream_module() is None and required:
+        missing.append("libnginx-mod-stream (/usr/lib/nginx/modules/ngx_stream_module.so)")
+    if not missing:
+        return
+    message = (f"real-nginx lab: missing {', '.join(missing)}; "
+               "install with: apt-get install -y nginx libnginx-mod-stream")
+    if required:
+        pytest.fail(f"LOGCORR_REQUIRE_NGINX=1 and {message}", pytrace=False)
+    pytest.skip(f"{message} (set LOGCORR_REQUIRE_NGINX=1 to fail instead)")
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> LabRun:
+    """Start the lab nginx, play every scenario once, stop nginx by PID; the result."""
+    require_nginx()
+    from tests.lab import scenarios
+
+    prefix = tmp_path_factory.mktemp("lab")
+    logs, truth = scenarios.run(prefix)
+    return LabRun(prefix, logs, truth)

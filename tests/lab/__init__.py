@@ -1,0 +1,6 @@
+"""The real-nginx lab: Debian's nginx started by the tests, real TLS clients, ground truth.
+
+``nginx`` starts and stops a lab nginx in its own prefix; ``clients`` holds the TLS clients
+and raw ClientHellos; ``scenarios`` plays the scenario mix and records what each
+connection attempt should produce (``truth.json``).
+"""
