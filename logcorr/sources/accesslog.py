@@ -1,0 +1,580 @@
+"""nginx access logs → ``tls_sessions``, ``plain_requests`` and ``rejects``, vectorized.
+
+A chunk is parsed in three tiers, fastest first (``logformat`` compiles the plans):
+
+1. pyarrow's CSV tokenizer (space delimiter, ``"`` quotes) when the format is space
+   separated with free text quoted, like ``combined`` and the recommended format;
+2. ``pc.extract_regex`` (RE2) with the whole-line regex for any other format;
+3. Python's ``re`` for the lines the vector tiers turned down (wrong field count,
+   non-ASCII bytes, stray ``\\r``...), so that each either parses or is rejected with its
+   own line number, text and a message naming the field that did not fit.
+
+JSON lines (``escape=json`` formats) are read with ``pyarrow.json`` (``json.loads`` per line
+when a chunk has a bad line).  Keys map to variables through the format's template when it
+is known, else by name, else by :data:`JSON_ALIASES`.
+
+Rows: a request with ``$ssl_protocol`` is a ``tls_sessions`` row, one without is a
+``plain_requests`` row (plain HTTP on a TLS port is a signal).  A format without
+``$ssl_protocol`` cannot tell them apart: its lines are skipped, with a warning.  A
+``$ssl_cipher`` of ``(NONE)`` is a failed handshake that the stream module logged
+(``reference/nginx-logs.md`` §5, status 500/400/200): not a session; counted as parsed and
+in ``Batch.meta["stream_failures"]`` (``{status: count}``); the error log has the failure.
+Stream formats (with ``$session_time``) give ``source="nginx_stream"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.json as pjson
+
+from logcorr import schema
+from logcorr.errors import FormatSyntaxError, InputError
+from logcorr.sources import Batch, Options, printable, rejects_table
+from logcorr.sources.logformat import (
+    BUILTIN,
+    FAMILIES,
+    TS,
+    VARIABLES,
+    CompiledFormat,
+    compile_format,
+    convert_columns,
+)
+
+KIND = "nginx_access"
+JSON_LINES = "json"
+"""The format name of JSON lines whose template is unknown: keys are read by name."""
+
+# JSON keys that are not variable names but commonly stand for one (our choice; the
+# README lists them).  "time"-like keys are typed by what their values look like.
+JSON_ALIASES: dict[str, str] = {
+    "client": "remote_addr", "client_ip": "remote_addr", "remote_ip": "remote_addr",
+    "ip": "remote_addr", "tls_protocol": "ssl_protocol", "tls_version": "ssl_protocol",
+    "ssl_version": "ssl_protocol", "protocol": "ssl_protocol", "cipher": "ssl_cipher",
+    "tls_cipher": "ssl_cipher", "sni": "ssl_server_name", "status_code": "status",
+    "connection_id": "connection", "conn": "connection", "request_duration": "request_time",
+    "duration": "request_time", "proxy_addr": "proxy_protocol_addr", "user_agent": "http_user_agent",
+    "referer": "http_referer", "time": "*time", "timestamp": "*time", "@timestamp": "*time",
+}
+_TIME_SHAPES = (("msec", re.compile(r"^\d{9,}(\.\d+)?$")),
+                ("time_iso8601", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")),
+                ("time_local", re.compile(r"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$")))
+_NULL = pa.scalar(None, pa.string())
+
+
+def resolve_format(spec: str, options: Options) -> str:
+    """A ``--log-format`` value (a name from nginx.conf, a built-in name, or a format)."""
+    if spec in options.formats:
+        return _text(options.formats[spec])
+    return BUILTIN.get(spec, spec)
+
+
+def _text(fmt: Any) -> str:
+    return str(fmt.format) if hasattr(fmt, "escape") else str(fmt)
+
+
+def _compile(fmt: Any) -> CompiledFormat:
+    text = _text(fmt)
+    escape = getattr(fmt, "escape", None) or ("json" if text.lstrip().startswith("{") else "default")
+    return compile_format(text, escape)
+
+
+def candidates(options: Options) -> list[Any]:
+    """Formats to try, in order: ``--log-format``, nginx.conf's, recommended, main, combined."""
+    out: list[Any] = []
+    if options.log_format:
+        out.append(options.formats.get(options.log_format) or resolve_format(options.log_format, options))
+    out.extend(options.formats.values())
+    out.extend(BUILTIN[n] for n in ("recommended", "main", "combined"))
+    return out
+
+
+def sniff(head: list[bytes], options: Options) -> str | None:
+    """The format string that parses most of ``head`` (at least half), ``"json"``, or None."""
+    lines = [ln.rstrip(b"\r").decode("utf-8", "backslashreplace") for ln in head[:50] if ln.strip()]
+    if not lines:
+        return None
+    if lines[0].lstrip().startswith("{"):
+        try:
+            keys = set(json.loads(lines[0]))
+        except (ValueError, TypeError):
+            return None
+        best = max(((len(keys & set(c.json_keys)), _text(f)) for f in candidates(options)
+                    if (c := _try_compile(f)) is not None and c.is_json), default=(0, JSON_LINES))
+        return best[1] if best[0] else JSON_LINES
+    best_fmt, best_n = None, 0
+    for fmt in candidates(options):
+        compiled = _try_compile(fmt)
+        if compiled is None or compiled.is_json:
+            continue
+        n = sum(compiled.regex.match(ln) is not None for ln in lines)
+        if n > best_n:
+            best_fmt, best_n = _text(fmt), n
+    return best_fmt if best_n * 2 >= len(lines) else None
+
+
+def _try_compile(fmt: Any) -> CompiledFormat | None:
+    try:
+        return _compile(fmt)
+    except FormatSyntaxError:
+        return None
+
+
+Rows = dict[str, pa.Array]
+
+
+class AccessLogReader:
+    """Reader of one nginx access log (see the module docstring)."""
+
+    def __init__(self, file: str, options: Options, fmt: str | None = None) -> None:
+        self.file = file
+        self.options = options
+        if fmt is None and options.log_format:
+            fmt = resolve_format(options.log_format, options)
+            fmt = options.formats.get(options.log_format, fmt)
+        self.json = fmt == JSON_LINES
+        self.fmt: CompiledFormat | None = None if fmt is None or self.json else _compile(fmt)
+        self._warned = False
+
+    # ------------------------------------------------------------------ driving
+
+    def feed(self, data: bytes, first_line: int) -> Batch:
+        """Parse whole lines; ``first_line`` is the 1-based number of the first one."""
+        batch = Batch()
+        if not data:
+            return batch
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        batch.lines = nlines
+        if self.fmt is None and not self.json:
+            self._detect(data, first_line)
+        rejects: list[tuple[str, int, str, str, str]] = []
+        if self.json or (self.fmt is not None and self.fmt.is_json):
+            raw, idx, skipped = self._json(data, nlines, first_line, rejects)
+            escape = "none"
+        else:
+            assert self.fmt is not None
+            raw, idx, skipped = self._text(data, nlines, first_line, rejects)
+            escape = self.fmt.escape
+        batch.skipped += skipped
+        escaped = None
+        if escape != "none":
+            escaped = np.zeros(len(idx), dtype=bool)
+            if b"\\" in data:
+                pos = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 92)
+                hit = np.unique(np.searchsorted(_line_starts(data), pos, side="right") - 1)
+                escaped = np.isin(idx, hit)
+        typed, bad = convert_columns(raw, escape, escaped)
+        keep = np.ones(len(idx), dtype=bool)
+        keep[list(bad.errors)] = False
+        offsets = _offsets(raw, keep)
+        if offsets:
+            batch.meta["utc_offsets"] = offsets
+        if bad.errors:
+            lines = data.split(b"\n")
+            for i, msg in sorted(bad.errors.items()):
+                n = int(idx[i])
+                rejects.append((self.file, first_line + n, KIND, msg, printable(lines[n])))
+            typed = {k: v.filter(pa.array(keep)) for k, v in typed.items()}
+            idx = idx[keep]
+        batch.rejected = len(rejects)
+        if rejects:
+            batch.tables["rejects"] = rejects_table(sorted(rejects, key=lambda r: r[1]))
+        self._emit(batch, typed, idx + first_line)
+        return batch
+
+    def close(self) -> Batch:
+        """Nothing is buffered between chunks."""
+        return Batch()
+
+    def _detect(self, data: bytes, first_line: int) -> None:
+        head = data[:65536].split(b"\n")[:50]
+        fmt = sniff(head, self.options)
+        if fmt is None:
+            for n, ln in enumerate(head):
+                if ln.strip():
+                    raise InputError(f"no known log_format fits; first line that did not parse: "
+                                     f"{printable(ln, 300)!r}", file=self.file, line=first_line + n)
+            raise InputError("no known log_format fits", file=self.file, line=first_line)
+        self.json = fmt == JSON_LINES
+        self.fmt = None if self.json else _compile(fmt)
+
+    # ------------------------------------------------------------------ text formats
+
+    def _text(self, data: bytes, nlines: int, first_line: int,
+              rejects: list[tuple[str, int, str, str, str]]) -> tuple[Rows, np.ndarray, int]:
+        """Raw columns of the lines that fit, their 0-based line indexes, blank-line count."""
+        fmt = self.fmt
+        assert fmt is not None
+        divert = _divert(data, fmt.escape)
+        if divert:
+            buf = bytearray(data)
+            starts = _line_starts(data)
+            for i in divert:
+                end = data.find(b"\n", starts[i])
+                end = len(data) if end < 0 else end
+                buf[starts[i]:end] = b"-" * (end - starts[i])
+            clean = bytes(buf)
+        else:
+            clean = data
+        got = _read_csv(clean, fmt, nlines) if fmt.csv is not None else None
+        if got is None:
+            got = _read_regex(clean, fmt, nlines)
+        cols, idx, slow = got
+        if divert:
+            keep = ~np.isin(idx, np.fromiter(divert, dtype=np.int64))
+            cols = {k: v.filter(pa.array(keep)) for k, v in cols.items()}
+            idx = idx[keep]
+            slow = sorted(set(slow) | divert)
+        # tier 3: Python regex for the lines the vector tiers turned down
+        lines = data.split(b"\n") if slow else []
+        skipped = 0
+        extra: dict[str, list[str | None]] = {v: [] for v in fmt.variables}
+        extra_idx: list[int] = []
+        for i in slow:
+            raw = lines[i]
+            if not raw.strip():
+                skipped += 1
+                continue
+            text = raw.decode("utf-8", "backslashreplace")
+            m = fmt.match(text)
+            if m is None:
+                rejects.append((self.file, first_line + i, KIND, fmt.diagnose(text), printable(raw)))
+                continue
+            for v in fmt.variables:
+                extra[v].append(m[v])
+            extra_idx.append(i)
+        if extra_idx:
+            cols = {v: pa.concat_arrays([cols[v], pa.array(extra[v], pa.string())])
+                    for v in fmt.variables}
+            idx = np.concatenate([idx, np.asarray(extra_idx, dtype=np.int64)])
+            order = np.argsort(idx, kind="stable")
+            cols = {k: v.take(pa.array(order)) for k, v in cols.items()}
+            idx = idx[order]
+        return cols, idx, skipped
+
+    # ------------------------------------------------------------------ JSON lines
+
+    def _json(self, data: bytes, nlines: int, first_line: int,
+              rejects: list[tuple[str, int, str, str, str]]) -> tuple[Rows, np.ndarray, int]:
+        lines = data.split(b"\n")[:nlines]
+        good: list[int] = []
+        skipped = 0
+        for i, raw in enumerate(lines):
+            s = raw.strip()
+            if not s:
+                skipped += 1
+            elif s.startswith(b"{"):
+                good.append(i)
+            else:
+                rejects.append((self.file, first_line + i, KIND, "not a JSON object", printable(raw)))
+        table: pa.Table | None = None
+        if good:
+            try:
+                buf = pa.py_buffer(b"\n".join(lines[i] for i in good))
+                table = pjson.read_json(buf)
+                if any(not pa.types.is_string(f.type) for f in table.schema):
+                    # keep texts as written (pyarrow would make "2026-..." a timestamp)
+                    strings = pa.schema([(f.name, pa.string()) for f in table.schema
+                                         if not pa.types.is_nested(f.type)])
+                    table = pjson.read_json(buf, parse_options=pjson.ParseOptions(
+                        explicit_schema=strings, unexpected_field_behavior="ignore"))
+                if table.num_rows != len(good):
+                    table = None
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                table = None
+        if table is None and good:
+            objs: list[dict[str, Any]] = []
+            ok: list[int] = []
+            for i in good:
+                try:
+                    obj = json.loads(lines[i].decode("utf-8", "backslashreplace"))
+                except ValueError as exc:
+                    rejects.append((self.file, first_line + i, KIND, f"not valid JSON: {exc}",
+                                    printable(lines[i])))
+                    continue
+                if isinstance(obj, dict):
+                    objs.append({k: _scalar_text(v) for k, v in obj.items()})
+                    ok.append(i)
+                else:
+                    rejects.append((self.file, first_line + i, KIND, "not a JSON object",
+                                    printable(lines[i])))
+            good = ok
+            keys = list(dict.fromkeys(k for o in objs for k in o))
+            table = pa.table({k: pa.array([o.get(k) for o in objs], pa.string()) for k in keys})
+        idx = np.asarray(good, dtype=np.int64)
+        return (self._json_columns(table) if table is not None else {}), idx, skipped
+
+    def _json_columns(self, table: pa.Table) -> Rows:
+        template = self.fmt.json_keys if self.fmt is not None else {}
+        out: Rows = {}
+        for key in table.column_names:
+            var = template.get(key) or (key if key in VARIABLES or key.startswith(FAMILIES) else
+                                        JSON_ALIASES.get(key))
+            if var is None or var in out:
+                continue
+            col = table.column(key)
+            try:
+                text = pc.cast(col, pa.string()).combine_chunks()
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue  # nested values: no variable is an object
+            if var == "*time":
+                first = next((v for v in text.to_pylist() if v), None)
+                var = next((n for n, rx in _TIME_SHAPES if first and rx.match(first)), "")
+                if not var or var in out:
+                    continue
+            if var == "ssl_protocol" and key == "protocol" and not pc.all(pc.or_kleene(
+                    pc.starts_with(text, "TLS"), pc.starts_with(text, "SSL"))).as_py():
+                continue  # "protocol" is often $server_protocol (HTTP/1.1)
+            out[var] = text
+        return out
+
+    # ------------------------------------------------------------------ output tables
+
+    def _emit(self, batch: Batch, typed: Rows, lines: np.ndarray) -> None:
+        n = len(lines)
+        if not n:
+            return
+        col = _Columns(typed, n)
+        remote = col.get("remote_addr")
+        pp = col.get("proxy_protocol_addr")
+        peer = pc.coalesce(col.get("realip_remote_addr"), remote)
+        lb = pc.and_kleene(pc.is_valid(pp), pc.not_equal(pp, peer))
+        batch.meta["lb_candidates"] = {a for a in pc.filter(peer, pc.fill_null(lb, False)).unique()
+                                       .to_pylist() if a}
+        client = pc.coalesce(pp, remote)
+        ts_logged = pc.coalesce(col.get("msec", TS), col.get("time_iso8601", TS),
+                                col.get("time_local", TS))
+        ts = ts_logged
+        if "msec" in typed and "request_time" in typed:
+            took = pc.cast(pc.round(pc.multiply(col.get("request_time", pa.float64()), 1e6)), pa.int64())
+            start = pc.subtract(pc.cast(typed["msec"], pa.int64()), took).cast(TS)
+            ts = pc.coalesce(start, ts_logged)
+        stream = "session_time" in typed
+        source = "nginx_stream" if stream else KIND
+        base = {"ts": ts, "ts_logged": ts_logged, "client_addr": client, "remote_addr": remote,
+                "proxy_protocol_addr": pp, "conn_id": col.get("connection", pa.int64()),
+                "status": col.get("status", pa.int64()), "line": pa.array(lines, pa.int64())}
+        if "ssl_protocol" not in typed:
+            batch.skipped += n
+            if not self._warned:
+                self._warned = True
+                batch.warnings.append("the log_format has no $ssl_protocol, so TLS and plain "
+                                      "requests cannot be told apart: lines counted, not stored")
+            return
+        proto = typed["ssl_protocol"]
+        cipher = col.get("ssl_cipher")
+        failed = pc.fill_null(pc.equal(cipher, "(NONE)"), False)
+        is_tls = pc.and_(pc.is_valid(proto), pc.invert(failed))
+        plain = pc.is_null(proto)
+        if pc.any(failed).as_py():
+            st = pc.filter(pc.cast(base["status"], pa.string()), failed)
+            batch.meta["stream_failures"] = {str(d["values"]): int(d["counts"])
+                                             for d in pc.value_counts(st).to_pylist()}
+        reqs = col.get("connection_requests", pa.int64())
+        sess = dict(base, source=_const(source, n), ssl_protocol=proto,
+                    ssl_cipher=cipher, realip_remote_addr=col.get("realip_remote_addr"),
+                    server_name=col.get("ssl_server_name"),
+                    session_reused=col.get("ssl_session_reused", pa.bool_()),
+                    connection_requests=reqs, is_connection=pc.equal(reqs, 1))
+        sessions = pa.table({k: pc.filter(v, is_tls) for k, v in sess.items()})
+        batch.tables["tls_sessions"] = schema.conform("tls_sessions", _with_file(sessions, self.file))
+        if stream:
+            # stream entries without TLS (PROXY errors, plain TCP) are not HTTP requests
+            batch.skipped += int(pc.sum(plain).as_py() or 0)
+        else:
+            req = dict(base, source=_const(source, n), request=col.get("request"))
+            plains = pa.table({k: pc.filter(v, plain) for k, v in req.items()})
+            batch.tables["plain_requests"] = schema.conform("plain_requests",
+                                                            _with_file(plains, self.file))
+        batch.parsed += n - (int(pc.sum(plain).as_py() or 0) if stream else 0)
+
+
+
+def _offsets(raw: Rows, keep: np.ndarray) -> dict[str, int]:
+    """``{"+0530": rows}``: the UTC offsets that ``$time_local``/``$time_iso8601`` show."""
+    out: dict[str, int] = {}
+    for var, width in (("time_local", 5), ("time_iso8601", 6)):
+        if var not in raw:
+            continue
+        texts = raw[var].filter(pa.array(keep)) if not keep.all() else raw[var]
+        if pa.types.is_dictionary(texts.type):
+            counts = np.bincount(texts.indices.to_numpy(zero_copy_only=False),
+                                 minlength=len(texts.dictionary))
+            pairs: Iterable[tuple[str | None, int]] = zip(
+                texts.dictionary.to_pylist(), counts.tolist(), strict=True)
+        else:
+            vc = pc.value_counts(pc.utf8_slice_codeunits(texts, -width)).to_pylist()
+            pairs = ((d["values"], d["counts"]) for d in vc)
+        for text, count in pairs:
+            tail = text[-width:] if text else None
+            if tail and tail[0] in "+-" and len(tail) == width:
+                key = tail.replace(":", "")
+                out[key] = out.get(key, 0) + int(count)
+    return out
+
+
+def _scalar_text(v: Any) -> str | None:
+    if v is None or isinstance(v, dict | list):
+        return None
+    if isinstance(v, bool):
+        return "1" if v else ""
+    return str(v)
+
+
+def _with_file(table: pa.Table, file: str) -> pa.Table:
+    return table.append_column("file", _const(file, table.num_rows))
+
+
+def _const(value: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
+                                          pa.array([value], pa.string()))
+
+
+class _Columns:
+    """Typed columns by variable; absent variables read as nulls of a given type."""
+
+    def __init__(self, typed: Rows, n: int) -> None:
+        self.typed = typed
+        self.n = n
+
+    def get(self, var: str, type_: pa.DataType | None = None) -> pa.Array:
+        if var in self.typed:
+            return self.typed[var]
+        return pa.nulls(self.n, type_ or pa.string())
+
+
+# ---------------------------------------------------------------- vector tiers
+
+
+def _line_starts(data: bytes) -> np.ndarray:
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return np.concatenate([[0], nl + 1]).astype(np.int64)
+
+
+def _divert(data: bytes, escape: str) -> set[int]:
+    """Lines the vector tiers must not see: stray ``\\r``; non-ASCII (default escaping
+    writes none, §6.5) or non-UTF-8 bytes."""
+    out: set[int] = set()
+    arr: np.ndarray | None = None
+    if b"\r" in data:
+        arr = np.frombuffer(data, dtype=np.uint8)
+        pos = np.flatnonzero(arr == 13)
+        out |= set(np.searchsorted(_line_starts(data), pos, side="right") - 1)
+    if not data.isascii():
+        if escape == "default":
+            arr = np.frombuffer(data, dtype=np.uint8) if arr is None else arr
+            pos = np.flatnonzero(arr >= 0x80)
+            out |= set(np.searchsorted(_line_starts(data), pos, side="right") - 1)
+        else:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                for i, ln in enumerate(data.split(b"\n")):
+                    try:
+                        ln.decode("utf-8")
+                    except UnicodeDecodeError:
+                        out.add(i)
+    return {int(i) for i in out}
+
+
+def _read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndarray, list[int]] | None:
+    """Tier 1, or None when a quote ran across a line end (then tier 2 takes the chunk)."""
+    plan = fmt.csv
+    assert plan is not None
+    names = [f"c{i}" for i in range(plan.ncols)]
+    invalid: list[int | None] = []
+
+    def handler(row: Any) -> str:
+        invalid.append(None if row.number is None else int(row.number) - 1)
+        return "skip"
+
+    def read(threads: bool) -> pa.Table:
+        invalid.clear()
+        return pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=threads,
+                                          block_size=1 << 21),
+            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', escape_char=False,
+                                            ignore_empty_lines=False, invalid_row_handler=handler),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False))
+
+    # Threads are faster but do not tell the numbers of invalid rows: then read again.
+    table = read(True)
+    if invalid:
+        table = read(False)
+    if table.num_rows + len(invalid) != nlines:
+        return None
+    keep = np.ones(nlines, dtype=bool)
+    keep[[i for i in invalid if i is not None]] = False
+    idx = np.flatnonzero(keep).astype(np.int64)
+    ok = np.ones(table.num_rows, dtype=bool)
+    cols: Rows = {}
+    for col, text in plan.literals:
+        ok &= np.asarray(pc.equal(table.column(col), text).to_numpy(zero_copy_only=False), dtype=bool)
+    for f in plan.fields:
+        parts = [table.column(c).combine_chunks() for c in f.cols]
+        if len(parts) == 2:  # $time_local: "[26/Nov/2026:17:29:28" "+0000]", few distinct
+            parts = [pc.dictionary_encode(p) for p in parts]
+        if f.prefix:
+            ok &= _test(parts[0], pc.starts_with, f.prefix)
+            parts[0] = _strip(parts[0], len(f.prefix), None)
+        if f.suffix:
+            ok &= _test(parts[-1], pc.ends_with, f.suffix)
+            parts[-1] = _strip(parts[-1], 0, -len(f.suffix))
+        value = parts[0] if len(parts) == 1 else _join_dict(parts[0], parts[1])
+        if f.var not in cols:
+            cols[f.var] = value
+    slow = sorted(i for i in invalid if i is not None)
+    if not ok.all():
+        slow = sorted(set(slow) | {int(i) for i in idx[~ok]})
+        cols = {k: v.filter(pa.array(ok)) for k, v in cols.items()}
+        idx = idx[ok]
+    return cols, idx, slow
+
+
+def _test(values: pa.Array, fn: Any, arg: str) -> np.ndarray:
+    if pa.types.is_dictionary(values.type):
+        per_value = np.asarray(fn(values.dictionary, arg).to_numpy(zero_copy_only=False), dtype=bool)
+        return per_value[values.indices.to_numpy(zero_copy_only=False)]
+    return np.asarray(fn(values, arg).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strip(values: pa.Array, start: int, stop: int | None) -> pa.Array:
+    if pa.types.is_dictionary(values.type):
+        d = pc.utf8_slice_codeunits(values.dictionary, start, stop)
+        return pa.DictionaryArray.from_arrays(values.indices, d)
+    return pc.utf8_slice_codeunits(values, start, stop)
+
+
+def _join_dict(a: pa.Array, b: pa.Array) -> pa.Array:
+    """``a + " " + b`` for two dictionary arrays, joining each distinct pair once."""
+    nb = len(b.dictionary)
+    code = pc.add(pc.multiply(pc.cast(a.indices, pa.int64()), nb), pc.cast(b.indices, pa.int64()))
+    enc = pc.dictionary_encode(code)
+    da, db = a.dictionary.to_pylist(), b.dictionary.to_pylist()
+    texts = [f"{da[c // nb]} {db[c % nb]}" for c in enc.dictionary.to_pylist()]
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(texts, pa.string()))
+
+
+def _read_regex(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndarray, list[int]]:
+    """Tier 2: RE2 over every line (each element holds its line and its ``\\n``)."""
+    starts = _line_starts(data)
+    offsets = np.append(starts[:nlines], len(data)).astype(np.int32)
+    lines = pa.StringArray.from_buffers(nlines, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+    pattern = fmt.pattern[:-1] + r"\n?$"
+    got = pc.extract_regex(lines, pattern)
+    ok = np.asarray(got.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    good = got.filter(pa.array(ok))
+    cols: Rows = {v: good.field(v) for v in fmt.variables}
+    return cols, np.flatnonzero(ok).astype(np.int64), [int(i) for i in np.flatnonzero(~ok)]
