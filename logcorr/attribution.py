@@ -37,6 +37,7 @@ _COMPATIBLE = {
     ("no_shared_sigalg", "other"),
     ("unsupported_protocol", "other"),
     ("client_rejected_cert", "client_rejected_cert"),
+    ("client_rejected_cert", "peer_alert"),  # TLS 1.3 client alerts are encrypted on the wire
     ("peer_alert", "peer_alert"),
     ("peer_closed", "peer_closed"),
     ("timeout", "peer_closed"),

@@ -110,7 +110,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     if nginx_conf:
         from logcorr.sources import nginxconf
 
-        options.formats = {k: getattr(v, "format", v) for k, v in nginxconf.read_log_formats(nginx_conf).items()}
+        options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
     if log_format:
         _check_format(log_format, options)
 

@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,14 +72,13 @@ def _rotation_key(path: Path) -> tuple[str, str, int, int, str]:
 def open_binary(path: Path) -> BinaryIO:
     """Open ``path`` for reading bytes, decompressing gzip when the content is gzip."""
     try:
-        fh = open(path, "rb")  # noqa: SIM115
+        with open(path, "rb") as probe:
+            magic = probe.read(2)
+        if magic == GZIP_MAGIC:
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        return open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
-    magic = fh.read(2)
-    fh.seek(0)
-    if magic == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
-    return fh
 
 
 def read_head(path: Path) -> bytes:
@@ -94,7 +94,7 @@ def read_head(path: Path) -> bytes:
 
 def _salvage_gzip_head(path: Path) -> bytes:
     out = io.BytesIO()
-    with open(path, "rb") as raw, gzip.GzipFile(fileobj=raw) as gz:
+    with gzip.open(path, "rb") as gz:
         try:
             while out.tell() < HEAD_BYTES and (chunk := gz.read(4096)):
                 out.write(chunk)
@@ -154,13 +154,14 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
     """Yield ``(data, end_offset)`` blocks of whole lines from ``start`` (decompressed offset).
 
     The last block may end without a newline (the file's last line is unterminated).
-    A truncated gzip raises :class:`EOFError` after the last good block.
+    A truncated or corrupt gzip yields every line before the damage (the cut last line
+    included, so that it is accounted for), then raises :class:`EOFError`.
     """
     if start:
         if isinstance(fh, gzip.GzipFile):
             remaining = start
             while remaining:
-                got = fh.read(min(remaining, size))
+                got = fh.read(min(remaining, 1 << 20))
                 if not got:
                     break
                 remaining -= len(got)
@@ -168,18 +169,31 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
             fh.seek(start)
     offset = start
     carry = b""
-    while True:
-        block = fh.read(size)
-        if not block:
+    damage: Exception | None = None
+    # read1 hands out what is decompressed so far: a damaged gzip loses only its tail.
+    read = fh.read1 if isinstance(fh, gzip.GzipFile) else fh.read
+    while damage is None:
+        parts = [carry]
+        have = len(carry)
+        try:
+            while have < size:
+                piece = read(min(size, 1 << 20))
+                if not piece:
+                    break
+                parts.append(piece)
+                have += len(piece)
+        except (EOFError, OSError, zlib.error) as exc:
+            damage = exc
+        block = b"".join(parts)
+        if len(block) == len(carry):  # nothing new was read
             break
-        block = carry + block
         cut = block.rfind(b"\n") + 1
-        if cut == 0:
-            carry = block
-            continue
         carry = block[cut:]
-        offset += cut
-        yield block[:cut], offset
+        if cut:
+            offset += cut
+            yield block[:cut], offset
     if carry:
         offset += len(carry)
         yield carry, offset
+    if damage is not None:
+        raise EOFError(str(damage))

@@ -36,11 +36,14 @@ def ingest_progress(enabled: bool = True) -> Iterator[ProgressFactory | None]:
 
 def print_ingest_summary(result: IngestResult, file: object = None) -> None:
     """One row per file (kind, lines, parsed, skipped, rejected), then the warnings."""
-    console = Console(file=file or sys.stdout, highlight=False)  # type: ignore[arg-type]
+    out = file or sys.stdout
+    # Piped output is read by people and scripts alike: never cut a path to fit 80 columns.
+    width = None if getattr(out, "isatty", lambda: False)() else 240
+    console = Console(file=out, highlight=False, width=width)  # type: ignore[arg-type]
     table = Table(box=None, pad_edge=False, header_style="bold")
     for col, justify in (("file", "left"), ("kind", "left"), ("status", "left"), ("lines", "right"),
                          ("parsed", "right"), ("skipped", "right"), ("rejected", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for f in result.files:
         table.add_row(escape(clean(f.path)), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}",
                       f"{f.skipped:,}", f"{f.rejected:,}")

@@ -65,7 +65,7 @@ def test_data_dir_from_environment(logs: Path, tmp_path: Path) -> None:
         (["report", "--data", "{data}", "--min-protocol", "TLSv9"], "--min-protocol"),
         (["ingest", "{logs}", "--data", "{data}", "--error-tz", "Mars/Olympus"], "--error-tz"),
         (["ingest", "{logs}", "--data", "{data}", "--lb-cidr", "10.0.0.0/33"], "--lb-cidr"),
-        (["ingest", "{logs}/error.log", "--data", "{data}", "--log-format", "$remote_addr ${oops"], "^"),
+        (["ingest", "{logs}/error.log", "--data", "{data}", "--log-format", "$remote_addr ${{oops"], "^"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(args: list[str], message: str, logs: Path, tmp_path: Path) -> None:

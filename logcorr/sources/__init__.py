@@ -80,3 +80,4 @@ class Options:
     log_format: str | None = None  # --log-format: an nginx log_format string or a name
     formats: dict[str, str] = field(default_factory=dict)  # log_format name -> string
     lb_networks: list[Any] = field(default_factory=list)  # ipaddress.ip_network
+    pcap_ports: list[int] | None = None  # TCP ports of the TLS server in captures (None: any)

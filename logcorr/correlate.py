@@ -1,0 +1,330 @@
+"""Correlation: each handshake failure × the same client's later TLS sessions (SPEC §6).
+
+Pure functions, pandas in and pandas out, no I/O.  The steps, in the order
+:func:`correlate` runs them:
+
+1. upstream failures (``client_side`` false: nginx's own handshakes to a backend) are
+   dropped: they say nothing about clients (:func:`client_side_only`);
+2. :func:`attribute` decides whether ``client_addr`` is the real client;
+3. :func:`dedupe_failures` merges copies of one nginx line written to several error logs;
+4. each attributable failure at ``t`` is matched with the client's first session of
+   protocol ≥ ``min_protocol`` in ``[floor(t), t + window]`` (a sort-and-merge,
+   ``pd.merge_asof``: n log n, and each client is judged on its own rows only).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from logcorr.errors import LogcorrError
+
+PROTOCOL_ORDER: dict[str, int] = {
+    "SSLv3": 0, "TLSv1": 1, "TLSv1.0": 1, "TLSv1.1": 2, "TLSv1.2": 3, "TLSv1.3": 4,
+}
+"""``$ssl_protocol`` spellings (nginx logs ``TLSv1`` for 1.0) in version order."""
+
+# How the real client was named (SPEC §6), strongest first; lower is stronger.
+ATTRIBUTION_STRENGTH: dict[str, int] = {
+    "pcap_proxy_header": 0,   # a PROXY protocol header in a capture
+    "proxy_debug_line": 1,    # nginx debug "PROXY protocol src: ..." with the same *N
+    "stream_realip": 2,       # a stream-module line whose realip names the client
+    "lb_log": 3,              # the load balancer's own log names the client (ALB/NLB logs)
+    "error_log_client": 3,    # an error-log "client:" that is not a load balancer
+    "capture_peer": 3,        # a capture's TCP peer, no PROXY header, not a load balancer
+    "pcap_tcp_peer": 3,       # the same, as the capture reader names it
+    "log_client": 3,          # any other source's client address
+}
+_WEAKEST_ATTRIBUTABLE = 4
+_UNATTRIBUTABLE = 9
+# Evidence that names the client even when the address sits in an --lb-cidr block.
+_STRONG = ("pcap_proxy_header", "proxy_debug_line")
+# Markers set upstream (sources, logcorr.attribution) on rows whose client_addr is an LB.
+_LB_MARKERS = ("lb", "ambiguous_capture")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+MATCH_COLUMNS = ["failure_id", "ts", "source", "client_addr", "reason", "attributable",
+                 "attribution", "recovered", "recovered_at", "delay_s", "recovered_protocol",
+                 "recovered_cipher", "file", "line"]
+"""The columns of ``schema.MATCHES``, in order."""
+
+_TS = "datetime64[us, UTC]"
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).astype(_TS)
+
+
+def _column(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
+    if name in frame:
+        return frame[name]
+    return pd.Series([default] * len(frame), index=frame.index, dtype=object)
+
+
+def _flag(values: pd.Series, missing: bool) -> pd.Series:
+    """A nullable bool column (object, numpy or ``boolean``) as plain bool, NA → ``missing``."""
+    return values.astype("boolean").fillna(missing).astype(bool)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values.astype(pd.StringDtype())
+
+
+def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_lb(addr: pd.Series, lb_networks: Sequence[Network | str] = (),
+          lb_addrs: Collection[str] = ()) -> pd.Series:
+    """True where ``addr`` is a load balancer or proxy: in ``lb_networks`` or one of ``lb_addrs``.
+
+    Each distinct address is parsed once (addresses repeat: cost ~ distinct addresses).
+    Unparsable addresses (``unix:``, garbage) are never load balancers; nulls are False.
+    """
+    nets = [n if not isinstance(n, str) else ipaddress.ip_network(n, strict=False)
+            for n in lb_networks]
+    known = {ip for ip in (_parse_ip(a) for a in lb_addrs) if ip is not None}
+    if not nets and not known:
+        return pd.Series(False, index=addr.index, dtype=bool)
+    hits: list[str] = []
+    for a in pd.unique(addr.dropna().astype(str)):
+        ip = _parse_ip(a)
+        if ip is not None and (ip in known or any(ip.version == n.version and ip in n for n in nets)):
+            hits.append(a)
+    return pd.Series(addr.astype(object).isin(hits).to_numpy(dtype=bool), index=addr.index)
+
+
+def client_side_only(failures: pd.DataFrame) -> pd.DataFrame:
+    """Failures of client connections: rows with ``client_side`` false (upstream) are dropped.
+
+    A null ``client_side`` counts as client side (most sources cannot be anything else).
+    """
+    if "client_side" not in failures or failures.empty:
+        return failures
+    return failures[_flag(failures["client_side"], True).to_numpy()]
+
+
+def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
+              lb_addrs: Collection[str] = ()) -> pd.DataFrame:
+    """Add ``attributable`` (bool) and refresh ``attribution`` (how the client was named).
+
+    A failure is attributable when ``client_addr`` is the real client (SPEC §6): either a
+    PROXY header named it (``pcap_proxy_header``, ``proxy_debug_line``: trusted even inside
+    an ``--lb-cidr`` block), or it is not a load balancer (``lb_networks``, ``lb_addrs``)
+    and the source did not mark it as one (``client_is_real`` false, ``attribution`` ``lb``;
+    ``ambiguous_capture`` from :mod:`logcorr.attribution` alone does not make it one).
+    Attributable rows keep the source's attribution when it names one, else get
+    ``error_log_client`` (nginx), ``capture_peer`` (pcap) or ``log_client``; the others get
+    ``unattributable_lb``, ``unattributable_ambiguous_capture`` or ``unattributable_no_client``.
+    """
+    out = failures.copy()
+    client = _column(out, "client_addr").astype(object)
+    prior = _column(out, "attribution").astype(object)
+    source = _column(out, "source").astype(object).fillna("").astype(str)
+    has_client = client.notna() & ~client.isin(["", "-"])
+    lb = is_lb(client, lb_networks, lb_addrs)
+    says_real = _flag(_column(out, "client_is_real"), True)
+    strong = prior.isin(_STRONG)
+    marked = prior.isin(_LB_MARKERS)
+    # "ambiguous_capture" says which capture connection is unknown, not that the client is:
+    # a real error-log client stays attributable.
+    attributable = has_client & (strong | (says_real & ~lb & (prior != "lb")))
+
+    default = np.where(source.str.startswith("nginx"), "error_log_client",
+                       np.where(source == "pcap", "capture_peer", "log_client"))
+    keep = prior.notna() & ~marked & ~prior.astype(str).str.startswith("unattributable")
+    how = np.where(keep, prior.astype(str), default)
+    why_not = np.where(~has_client, "unattributable_no_client",
+                       np.where(prior == "ambiguous_capture", "unattributable_ambiguous_capture",
+                                "unattributable_lb"))
+    out["attributable"] = attributable.to_numpy(dtype=bool)
+    out["attribution"] = pd.array(np.where(attributable, how, why_not), dtype=pd.StringDtype())
+    return out
+
+
+def _strength(attribution: pd.Series, attributable: pd.Series) -> np.ndarray:
+    rank = attribution.astype(object).map(ATTRIBUTION_STRENGTH).astype(float)
+    rank = rank.fillna(_WEAKEST_ATTRIBUTABLE).to_numpy()
+    return np.where(attributable.to_numpy(dtype=bool), rank, _UNATTRIBUTABLE)
+
+
+def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """One row per failure when nginx wrote the same line to several error logs (SPEC §6).
+
+    Rows of nginx sources with the same ``*N`` (``conn_id``), the same second, reason and
+    ``server_addr`` are one failure (``*N`` is unique for a master's lifetime, so two lines
+    that agree on all four are copies: a server-level ``error_log`` beside the main one).
+    The kept row is the one with the best attribution (:data:`ATTRIBUTION_STRENGTH`; run
+    :func:`attribute` first), ties broken by file and line; its ``source`` becomes the
+    merged sources (``a+b`` when they differ), ``copies`` counts the rows merged and
+    ``seen_in`` names their files (``a, b``; ``a, … (n files)`` beyond two).  Rows without a
+    ``conn_id`` cannot be told apart and are all kept.
+    """
+    if failures.empty:
+        out = failures.copy()
+        out["copies"] = pd.Series([], dtype="int64")
+        out["seen_in"] = pd.Series([], dtype=pd.StringDtype())
+        return out
+    df = failures.reset_index(drop=True)
+    attributable = _column(df, "attributable", True).astype(bool)
+    rank = _strength(_column(df, "attribution"), attributable)
+    source = _column(df, "source").astype(object).fillna("").astype(str)
+    conn = _column(df, "conn_id")
+    eligible = source.str.startswith("nginx").to_numpy() & conn.notna().to_numpy()
+    key = -1 - np.arange(len(df), dtype=np.int64)  # unique unless eligible
+    if eligible.any():
+        parts = pd.DataFrame({
+            "conn": conn[eligible].astype("int64").to_numpy(),
+            "sec": _utc(df.loc[eligible, "ts"]).dt.floor("s").to_numpy(),
+            "reason": _column(df, "reason")[eligible].astype(object).fillna("").to_numpy(),
+            "server": _column(df, "server_addr")[eligible].astype(object).fillna("").to_numpy(),
+        })
+        key[eligible] = parts.groupby(["conn", "sec", "reason", "server"], sort=True).ngroup()
+    file = _column(df, "file").astype(object).fillna("").astype(str)
+    # Idempotent: rows merged by an earlier call keep their count and their files.
+    seen = _column(df, "seen_in").astype(object).fillna(file).astype(str)
+    before = _column(df, "copies", 1).astype("Int64").fillna(1).to_numpy(dtype="int64")
+    work = pd.DataFrame({"key": key, "rank": rank, "file": file, "seen": seen, "before": before,
+                         "line": _column(df, "line").astype("Float64").fillna(-1).to_numpy(),
+                         "source": source})
+    order = work.sort_values(["key", "rank", "file", "line"], kind="stable").index
+    groups = work.groupby("key", sort=False)
+    copies = groups["before"].transform("sum").to_numpy()
+    first_file = groups["seen"].transform("min")
+    last_file = groups["seen"].transform("max")
+    n_files = groups["seen"].transform("nunique").to_numpy()
+    seen_in = np.where(n_files <= 1, first_file,
+                       np.where(n_files == 2, first_file + ", " + last_file,
+                                first_file + ", … (" + pd.Series(n_files).astype(str) + " files)"))
+    first_src = groups["source"].transform("min")
+    last_src = groups["source"].transform("max")
+    merged_src = np.where(first_src == last_src, first_src, first_src + "+" + last_src)
+    out = df.copy()
+    out["source"] = pd.array(merged_src, dtype=pd.StringDtype())
+    out["copies"] = copies.astype("int64")
+    out["seen_in"] = pd.array(seen_in, dtype=pd.StringDtype())
+    kept = order[~work.loc[order, "key"].duplicated().to_numpy()]
+    return out.loc[np.sort(kept)].reset_index(drop=True)
+
+
+def _failure_ids(frame: pd.DataFrame) -> pd.Series:
+    """``file:line``; without them, ``source@time/client`` (stable across runs and orders)."""
+    file = _column(frame, "file").astype(object)
+    line = _column(frame, "line").astype("Int64")
+    has = file.notna() & line.notna()
+    by_line = file.astype(str) + ":" + line.astype(str)
+    by_time = (_column(frame, "source").astype(object).astype(str) + "@"
+               + frame["ts"].astype(str) + "/" + _column(frame, "client_addr").astype(object).astype(str))
+    return pd.Series(np.where(has.to_numpy(dtype=bool), by_line, by_time), index=frame.index)
+
+
+def _lower_bounds(frame: pd.DataFrame) -> pd.Series:
+    """Earliest session time that can recover each failure: its second for whole-second logs.
+
+    nginx error-log times are whole seconds (``ts_precision_s`` 1.0, null for nginx
+    sources counts as 1.0), so a session in the same second counts, even one that began
+    a few hundred milliseconds "before" the failure's true time (SPEC §6).
+    """
+    source = _column(frame, "source").astype(object).fillna("").astype(str)
+    precision = _column(frame, "ts_precision_s").astype("Float64")
+    precision = precision.fillna(pd.Series(np.where(source.str.startswith("nginx"), 1.0, 0.0),
+                                           index=frame.index))
+    whole = precision.fillna(0.0).to_numpy(dtype=float) >= 1.0
+    return frame["ts"].where(~whole, frame["ts"].dt.floor("s"))
+
+
+def _good_sessions(sessions: pd.DataFrame, min_protocol: str) -> pd.DataFrame:
+    """Sessions at ``min_protocol`` or above, one per (client, time): the best, deterministically."""
+    rank = _column(sessions, "ssl_protocol").astype(object).map(PROTOCOL_ORDER).astype(float)
+    keep = (rank >= PROTOCOL_ORDER[min_protocol]) & _column(sessions, "client_addr").notna()
+    keep &= _column(sessions, "ts").notna()
+    s = pd.DataFrame({
+        "client_addr": sessions.loc[keep, "client_addr"].astype(object).astype(str),
+        "_s_ts": _utc(sessions.loc[keep, "ts"]),
+        "_s_rank": rank[keep],
+        "_s_protocol": _column(sessions, "ssl_protocol")[keep].astype(object),
+        "_s_cipher": _column(sessions, "ssl_cipher")[keep].astype(object),
+        "_s_file": _column(sessions, "file")[keep].astype(object).fillna("").astype(str),
+        "_s_line": _column(sessions, "line")[keep].astype("Float64").fillna(-1).astype(float),
+    })
+    s = s.sort_values(["client_addr", "_s_ts", "_s_rank", "_s_file", "_s_line"],
+                      ascending=[True, True, False, True, True], kind="stable")
+    s = s.drop_duplicates(["client_addr", "_s_ts"], keep="first")
+    return s.sort_values(["_s_ts", "client_addr"], kind="stable").reset_index(drop=True)
+
+
+def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
+              min_protocol: str = "TLSv1.2", lb_networks: Sequence[Network | str] = (),
+              lb_addrs: Collection[str] = ()) -> pd.DataFrame:
+    """One row per client-side failure (columns of ``schema.MATCHES``): was it recovered?
+
+    An attributable failure at ``t`` is recovered when the same ``client_addr`` has a
+    session with ``ssl_protocol`` ≥ ``min_protocol`` at a time in ``[floor(t), t + window_s]``
+    (both ends included; ``floor`` only for whole-second sources, see :func:`_lower_bounds`).
+    ``recovered_at``/``recovered_protocol``/``recovered_cipher`` describe the first such
+    session; ``delay_s`` is ``recovered_at - t`` clamped at 0.0 (a session in the failure's
+    second but before its logged time would be negative: the log cannot order them).
+    Unattributable failures get ``recovered`` <NA> and are never matched.  Failures without
+    a time cannot be placed and count as not recovered.  Each failure is judged on its own
+    (one session may recover several); rows come out sorted by time, client, file, line.
+    """
+    if min_protocol not in PROTOCOL_ORDER:
+        raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
+    f = dedupe_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
+    f["ts"] = _utc(_column(f, "ts"))
+    f["failure_id"] = _failure_ids(f)
+    f["_client"] = _column(f, "client_addr").astype(object)
+    f["_file"] = _column(f, "file").astype(object).fillna("").astype(str)
+    f["_line"] = _column(f, "line").astype("Float64").fillna(-1).astype(float)
+    f = f.sort_values(["ts", "_client", "_file", "_line", "failure_id"], kind="stable",
+                      na_position="last").reset_index(drop=True)
+    n = len(f)
+    attributable = f["attributable"].to_numpy(dtype=bool)
+    recovered = pd.array([False if a else None for a in attributable], dtype="boolean")
+    recovered_at = pd.Series(pd.NaT, index=f.index, dtype=_TS)
+    protocol = pd.Series(pd.NA, index=f.index, dtype=pd.StringDtype())
+    cipher = pd.Series(pd.NA, index=f.index, dtype=pd.StringDtype())
+
+    todo = attributable & f["ts"].notna().to_numpy()
+    good = _good_sessions(sessions, min_protocol)
+    if todo.any() and not good.empty:
+        left = pd.DataFrame({"_row": np.flatnonzero(todo),
+                             "_lo": _lower_bounds(f)[todo].to_numpy(),
+                             "_hi": (f["ts"] + pd.to_timedelta(float(window_s), unit="s"))[todo].to_numpy(),
+                             "client_addr": f.loc[todo, "_client"].astype(str).to_numpy()})
+        left["_lo"] = _utc(left["_lo"])
+        left = left.sort_values(["_lo", "_row"], kind="stable")
+        hit = pd.merge_asof(left, good, left_on="_lo", right_on="_s_ts", by="client_addr",
+                            direction="forward", allow_exact_matches=True)
+        hit = hit[hit["_s_ts"].notna() & (hit["_s_ts"] <= hit["_hi"])]
+        rows = hit["_row"].to_numpy()
+        recovered[rows] = True
+        recovered_at.iloc[rows] = hit["_s_ts"].to_numpy()
+        protocol.iloc[rows] = hit["_s_protocol"].astype(object).to_numpy()
+        cipher.iloc[rows] = hit["_s_cipher"].astype(object).to_numpy()
+    delay = ((recovered_at - f["ts"]).dt.total_seconds()).clip(lower=0.0).astype("float64")
+    return pd.DataFrame({
+        "failure_id": _text(f["failure_id"]),
+        "ts": f["ts"],
+        "source": _text(_column(f, "source")),
+        "client_addr": _text(_column(f, "client_addr")),
+        "reason": _text(_column(f, "reason")),
+        "attributable": attributable,
+        "attribution": _text(f["attribution"]),
+        "recovered": pd.Series(recovered, index=f.index),
+        "recovered_at": recovered_at,
+        "delay_s": delay,
+        "recovered_protocol": protocol,
+        "recovered_cipher": cipher,
+        "file": _text(_column(f, "file")),
+        "line": _column(f, "line").astype("Int64"),
+    }, index=pd.RangeIndex(n))
+

@@ -1,0 +1,175 @@
+"""Renderers of a built report: JSON, plain text for a terminal, Markdown for a ticket.
+
+They format, never compute: every number comes from ``report.data`` (built once by
+:func:`logcorr.report.build.build_report`), so the three formats agree.  Strings that came
+from a log (client addresses, reason codes of unknown origin, findings that quote them, LB
+names) are escaped for the format (SPEC §7): in text, control characters and escape
+sequences become visible ``\\xHH`` (:func:`logcorr.textsafe.clean`); in Markdown also ``|``,
+``<``, ``>``, ``&``, backticks, ``*``, ``[`` and ``]`` are neutralised, so a log line can
+neither break a table nor inject HTML or links.  The coloured terminal report is
+``logcorr.report.terminal``; the HTML page is ``logcorr.report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from logcorr.textsafe import clean
+
+
+class ReportLike(Protocol):
+    """What the renderers need of :class:`logcorr.report.build.Report`."""
+
+    data: dict[str, Any]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*\[\]|])")
+_REASON_HEAD = ["reason", "family", "failures", "share failing", "clients", "recovered",
+                "unrecovered", "recovery rate", "median", "p90"]
+_CLIENT_HEAD = ["client", "failures", "reasons", "first seen (UTC)", "last seen (UTC)",
+                "ever succeeded"]
+
+
+def render_json(report: ReportLike) -> str:
+    """The SPEC §7 object, indented by 2, keys in SPEC order; non-ASCII as ``\\u`` escapes."""
+    return json.dumps(report.data, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+
+
+# -- shared cell formatting (same strings in text and Markdown) -------------------------
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100.0 * float(value):.2f}%"
+
+
+def _secs(value: Any) -> str:
+    return "-" if value is None else f"{float(value):g} s"
+
+
+def _when(value: Any) -> str:
+    return "-" if value is None else str(value).replace("T", " ", 1).removesuffix("Z")
+
+
+def _reason_cells(r: Mapping[str, Any]) -> list[str]:
+    return [str(r.get("reason")), str(r.get("family")), _num(r.get("failures")),
+            _pct(r.get("failure_rate")), _num(r.get("clients")),
+            f"{_num(r.get('recovered'))}/{_num(r.get('attributable'))}", _num(r.get("unrecovered")),
+            _pct(r.get("recovery_rate")), _secs(r.get("median_recovery_s")),
+            _secs(r.get("p90_recovery_s"))]
+
+
+def _client_cells(c: Mapping[str, Any]) -> list[str]:
+    reasons = c.get("reasons") or {}
+    return [str(c.get("client")), _num(c.get("failures")),
+            ", ".join(f"{k} {v}" for k, v in reasons.items()),
+            _when(c.get("first_seen")), _when(c.get("last_seen")),
+            "yes" if c.get("ever_succeeded") else "no"]
+
+
+def _totals_line(data: Mapping[str, Any]) -> str:
+    t = data.get("totals") or {}
+    return (f"{_num(t.get('handshake_failures'))} handshake failures, "
+            f"{_num(t.get('tls_sessions'))} TLS sessions (connections), "
+            f"failure rate {_pct(t.get('failure_rate'))}")
+
+
+def _params_line(data: Mapping[str, Any]) -> str:
+    period = data.get("period") or {}
+    return (f"period {_when(period.get('start'))} to {_when(period.get('end'))} UTC; "
+            f"window {_num(data.get('window_seconds'))} s; min protocol {data.get('min_protocol')}")
+
+
+# -- text ---------------------------------------------------------------------------------
+
+def _t(value: Any) -> str:
+    """A log-derived value as inert one-line terminal text."""
+    return clean(str(value)).replace("\n", "\\n").replace("\t", " ")
+
+
+def _text_table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
+    cells = [list(head), *[[_t(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(head))]
+
+    def line(row: Sequence[str]) -> str:
+        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        return "  ".join(parts).rstrip()
+
+    return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
+
+
+def render_text(report: ReportLike) -> str:
+    """Plain text for a terminal or a pipe: verdict first, then reasons, clients, findings."""
+    data = report.data
+    verdict = data.get("verdict") or {}
+    out = [f"VERDICT: {_t(verdict.get('status', '')).upper()}", _t(verdict.get("summary", "")), "",
+           _totals_line(data), _params_line(data), "", "Reasons"]
+    reasons = data.get("reasons") or []
+    if reasons:
+        out += _text_table(_REASON_HEAD, [_reason_cells(r) for r in reasons], set(range(2, 10)))
+    else:
+        out.append("(no handshake failures)")
+    clients = data.get("unrecovered_clients") or []
+    out += ["", f"Clients that never recovered ({len(clients):,})"]
+    if clients:
+        out += _text_table(_CLIENT_HEAD, [_client_cells(c) for c in clients], {1})
+    else:
+        out.append("(none: every attributable failing client came back inside the window)")
+    findings = verdict.get("findings") or []
+    if findings:
+        out += ["", "Findings"] + [f"- {_t(f)}" for f in findings]
+    lb = data.get("lb")
+    if isinstance(lb, Mapping) and lb.get("summary"):
+        out += ["", f"Load balancer: {_t(lb['summary'])}"]
+    out += ["", f"{_t(data.get('schema'))}"]
+    return "\n".join(out) + "\n"
+
+
+# -- Markdown ------------------------------------------------------------------------------
+
+def md_escape(value: Any) -> str:
+    """A log-derived value made literal inside Markdown text or a table cell."""
+    text = clean(str(value)).replace("\r", "").replace("\n", " ").replace("\t", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[int]) -> list[str]:
+    align = ["---:" if i in numeric else "---" for i in range(len(head))]
+    return [f"| {' | '.join(head)} |", f"| {' | '.join(align)} |",
+            *(f"| {' | '.join(md_escape(c) for c in row)} |" for row in rows)]
+
+
+def render_markdown(report: ReportLike) -> str:
+    """Markdown for a ticket: verdict, totals, reasons and clients as tables, findings."""
+    data = report.data
+    verdict = data.get("verdict") or {}
+    out = ["# TLS handshake failures (logcorr)", "",
+           f"**Verdict: {md_escape(str(verdict.get('status', '')).upper())}** — "
+           f"{md_escape(verdict.get('summary', ''))}", "",
+           md_escape(_totals_line(data)) + "  ", md_escape(_params_line(data)), ""]
+    findings = verdict.get("findings") or []
+    if findings:
+        out += ["## Findings", "", *(f"- {md_escape(f)}" for f in findings), ""]
+    out += ["## Reasons", ""]
+    reasons = data.get("reasons") or []
+    if reasons:
+        out += _md_table(_REASON_HEAD, [_reason_cells(r) for r in reasons], set(range(2, 10)))
+    else:
+        out.append("No handshake failures.")
+    clients = data.get("unrecovered_clients") or []
+    out += ["", f"## Clients that never recovered ({len(clients):,})", ""]
+    if clients:
+        out += _md_table(_CLIENT_HEAD, [_client_cells(c) for c in clients], {1})
+    else:
+        out.append("Every attributable failing client came back inside the window.")
+    lb = data.get("lb")
+    if isinstance(lb, Mapping) and lb.get("summary"):
+        out += ["", "## Load balancer", "", md_escape(lb["summary"])]
+    out += ["", f"_{md_escape(data.get('schema'))}_"]
+    return "\n".join(out) + "\n"
