@@ -40,7 +40,8 @@ class Detected:
 def discover(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = None) -> list[Path]:
     """Every regular file under ``paths`` (directories walked), rotated sets oldest first.
 
-    Hidden files and the data directory itself are left out. Order matters only for
+    Hidden files, documentation (``README*``, ``*.md``) and the data directory itself are
+    left out; a file named explicitly is always read. Order matters only for
     readability of the summary and for time order inside a rotation set.
     """
     found: list[Path] = []
@@ -50,10 +51,15 @@ def discover(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = Non
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                                  and (exclude is None or Path(root, d).resolve() != exclude.resolve()))
-                found.extend(Path(root, f) for f in files if not f.startswith("."))
+                found.extend(Path(root, f) for f in files if not f.startswith(".") and not _is_doc(f))
         else:
             found.append(path)  # missing or unreadable files are reported when opened
     return sorted(dict.fromkeys(found), key=_rotation_key)
+
+
+def _is_doc(name: str) -> bool:
+    """Documentation beside logs (a README in a log folder) is not input."""
+    return name.lower().endswith((".md", ".rst")) or name.upper().startswith("README")
 
 
 def _rotation_key(path: Path) -> tuple[str, str, int, int, str]:

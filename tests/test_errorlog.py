@@ -268,7 +268,7 @@ def test_stream_realip_names_the_client() -> None:
         "127.0.0.9", True, "stream_realip", "127.0.0.5")
     assert (r72["client_addr"], r72["attribution"], r72["lb_addr"]) == ("::1", "error_log_client", None)
     assert batch.meta["lb_candidates"] == {"127.0.0.5"}
-    assert batch.meta["stream_connections"] == 2
+    assert batch.meta["stream"] == {"connections": 2, "realip": 1}
     assert (batch.lines, batch.parsed, batch.skipped) == (4, 2, 2)
 
 

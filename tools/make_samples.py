@@ -93,7 +93,7 @@ Nothing was typed by hand. Regenerate with `make samples`.
 | file | origin |
 |---|---|
 {listing}
-{cap_row}| `truth.json` | ground truth: every connection attempt with real client, listener, times, what the client saw, the expected reason code and whether it is attributable (`tests/lab/scenarios.py`) |
+{cap_row}| `../tests/fixtures/sample_truth.json` | ground truth: every connection attempt with real client, listener, times, what the client saw, the expected reason code and whether it is attributable (`tests/lab/scenarios.py`) |
 | `README.md` | this file |
 
 Listeners: `direct` (TLS 1.2+1.3, modern ciphers), `proxy` (PROXY protocol, TLS 1.0–1.2 with
@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         files = sorted(p.name for p in logs.iterdir() if p.is_file() and p.stat().st_size)
         for name in files:
             shutil.copy2(logs / name, args.out / name)
-        shutil.copy2(prefix / "truth.json", args.out / "truth.json")
+        # The ground truth is for tests, not an input: it lives beside the test fixtures.
+        TRUTH.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(prefix / "truth.json", TRUTH)
         pcap = prefix / "lab.pcap"
         if truth.get("capture") and pcap.exists() and pcap.stat().st_size > 24:
             shutil.copyfile(pcap, args.out / "lab.pcap")
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"make_samples: wrote {total} files to {args.out} "
           f"(nginx {truth['nginx']['nginx']}, {truth['nginx']['openssl_running']})")
     return 0
+
+
+TRUTH = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "sample_truth.json"
 
 
 if __name__ == "__main__":

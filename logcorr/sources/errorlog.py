@@ -29,8 +29,9 @@ Decisions where the references are silent:
   client"): stream writes ``*N client A:P connected to L:P`` *before* the PROXY header is
   read and realip runs (§4.2), so when the failure line of the same ``*N`` shows another
   ``client:``, realip replaced the address: the row gets ``attribution`` ``stream_realip``,
-  ``lb_addr`` = A, and A goes into ``meta["lb_candidates"]``.  ``meta["stream_connections"]``
-  counts the ``connected to`` lines seen.
+  ``lb_addr`` = A, and A goes into ``meta["lb_candidates"]``.  ``meta["stream"]`` counts
+  the ``connected to`` lines seen and the failures so attributed
+  (``{"connections": n, "realip": m}``).
 * Multi-line ``broken header: "…"`` entries (nginx < 1.23.2, §1.5) are joined until their
   ``" while reading PROXY protocol`` tail, the next timestamped line, 2048 bytes or the end
   of the file; every physical line of one is counted ``parsed``, the row's ``line`` is the
@@ -62,18 +63,17 @@ _INT64_MAX = 2**63 - 1
 _HEAD = re.compile(rb"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[([a-z]+)\] \d+#\d+: (?:\*(\d+) )?")
 _STAMP = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
 _SYSLOG = re.compile(rb"(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ [^\s:]+: ")
-_ERRNO = re.compile(rb" \(\d+: [^()]*\)\Z")
 _SERVER_END = re.compile(rb', (?:request|subrequest|upstream|host|referrer): "|, bytes from/to ')
 _PROXY = re.compile(rb"PROXY protocol (v2 )?(?:src: (\S+) (\d+), dst: (\S+) (\d+)|address: (\S+) (\d+))")
 _STREAM = re.compile(rb"(?:udp )?client (\S+) connected to (\S+)\Z")
 _BROKEN = b'broken header: "'
 _BROKEN_TAIL = b'" while reading PROXY protocol'
-_STREAM_MEMORY = 200_000
+_STREAM_MEMORY = 200_000  # stream connections remembered for the realip hook
 _FAILURE_COLUMNS = ("ts", "client_addr", "client_is_real", "reason", "reason_text", "conn_id",
                     "server_addr", "line", "level", "alert", "alert_name", "client_side",
                     "action", "lb_addr", "attribution")
 _HEADER_COLUMNS = ("ts", "conn_id", "version", "src_addr", "src_port", "dst_addr", "dst_port",
-                   "line")  # stream connections remembered for the realip hook
+                   "line")
 
 
 class _Message(NamedTuple):
@@ -224,6 +224,7 @@ class ErrorLogReader:
         self.rejects: list[tuple[str, int, str, str, str]] = []
         self.lb_candidates: set[str] = set()
         self.stream_seen = 0
+        self.stream_realip = 0
 
     def feed(self, data: bytes, first_line: int) -> Batch:
         """Read ``data`` (whole lines; the file's last chunk may lack the final LF)."""
@@ -346,6 +347,7 @@ class ErrorLogReader:
         peer = self.stream.pop(conn, None) if conn is not None else None
         if peer is not None and client is not None and peer != client:
             attribution, lb_addr = "stream_realip", peer  # realip replaced the LB's address
+            self.stream_realip += 1
             self.lb_candidates.add(peer)
         elif client is not None and self._is_lb(client):
             attribution, lb_addr, real = "lb", client, False
@@ -396,8 +398,8 @@ class ErrorLogReader:
             batch.tables["rejects"] = rejects_table(self.rejects)
         if self.lb_candidates:
             batch.meta["lb_candidates"] = set(self.lb_candidates)
-        if self.stream_seen:
-            batch.meta["stream_connections"] = self.stream_seen
+        if self.stream_seen or self.stream_realip:
+            batch.meta["stream"] = {"connections": self.stream_seen, "realip": self.stream_realip}
         self._reset()
         return batch
 
