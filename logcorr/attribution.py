@@ -80,50 +80,75 @@ def from_debug_lines(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFr
     return out
 
 
+_REAL = ("error_log_client", "stream_realip", "proxy_debug_line")
+
+
 def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S) -> pd.DataFrame:
-    """Merge nginx error-log failures with the capture's view of the same connections."""
+    """Merge nginx error-log failures with the capture's view of the same connections.
+
+    nginx rows that already name the real client are joined on that client; rows that show
+    a load balancer are joined on it (the capture's TCP peer).  Copies of one nginx line
+    (the same ``*N``, second, reason and listener, written to two error logs) join the same
+    capture row.  Cost: one pass over the nginx rows, each against the capture rows of its
+    second — fine for captures, which are small next to logs.
+    """
     if failures.empty:
         return failures
     out = failures.copy()
     if "seen_by" not in out:
         out["seen_by"] = out["source"].astype("string")
     is_pcap = out["source"] == "pcap"
-    is_nginx = (out["source"] == "nginx_error") & (out["attribution"] != "proxy_debug_line")
+    is_nginx = out["source"] == "nginx_error"
     if not is_pcap.any() or not is_nginx.any():
         return out
-    cap = out[is_pcap]
-    # The nginx row's peer: the load balancer (lb_addr when known, else client_addr).
-    cap_peer = cap["lb_addr"].fillna(cap["client_addr"])
-    drop: list[int] = []
-    for idx, row in out[is_nginx].iterrows():
-        peer = row["lb_addr"] if pd.notna(row["lb_addr"]) else row["client_addr"]
-        second = row["ts"].floor("s")
-        lo = second - pd.Timedelta(seconds=tolerance_s)
-        hi = second + pd.Timedelta(seconds=1 + tolerance_s)
-        cand = cap[(cap_peer == peer) & (cap["ts"] >= lo) & (cap["ts"] < hi)]
-        cand = cand[[_consistent(row["reason"], r) for r in cand["reason"]]]
-        cand = cand.drop(index=[i for i in cand.index if i in drop])
-        if len(cand) == 1:
-            target = cand.index[0]
-        else:
-            # Equal-count groups: the same second, LB and reason on both sides.
-            group = out[is_nginx & (out["ts"].dt.floor("s") == second) & (out["reason"] == row["reason"])
-                        & (out["lb_addr"].fillna(out["client_addr"]) == peer)]
-            if len(cand) == 0 or len(group) != len(cand):
-                out.loc[idx, "attribution"] = "ambiguous_capture" if len(cand) else out.loc[idx, "attribution"]
+    cap = out[is_pcap].sort_values("ts")
+    nginx = out[is_nginx].copy()
+    nginx["_second"] = nginx["ts"].dt.floor("s")
+    nginx["_real"] = nginx["attribution"].isin(_REAL)
+    nginx["_key"] = nginx["client_addr"].where(nginx["_real"], nginx["lb_addr"].fillna(nginx["client_addr"]))
+    copy_key = ["conn_id", "_second", "reason", "server_addr"]
+    first = nginx.drop_duplicates(copy_key)
+    copies = nginx.groupby(copy_key, dropna=False).groups
+    used: set[object] = set()
+    drop: list[object] = []
+    # Rows that name their client first: they are the most specific.
+    for real in (True, False):
+        part = first[first["_real"] == real]
+        for (second, reason, key), group in part.groupby(["_second", "reason", "_key"], dropna=False):
+            lo = second - pd.Timedelta(seconds=tolerance_s)
+            hi = second + pd.Timedelta(seconds=1 + tolerance_s)
+            near = cap[(cap["ts"] >= lo) & (cap["ts"] < hi) & ~cap.index.isin(list(used))]
+            match = near["client_addr"] == key if real else near["lb_addr"].fillna(near["client_addr"]) == key
+            ok = pd.Series([_consistent(str(reason), str(r)) for r in near["reason"]], index=near.index, dtype=bool)
+            cand = near[match.fillna(False).astype(bool) & ok]
+            if len(cand) == 0:
                 continue
-            rank = list(group.sort_values(["file", "line"]).index).index(idx)
-            target = cand.sort_values("ts").index[rank]
-        drop.append(idx)
-        out.loc[target, "seen_by"] = "nginx_error+pcap"
-        for col in ("conn_id", "level", "file", "line"):
-            if col in out and pd.notna(row.get(col)):
-                out.loc[target, f"nginx_{col}"] = row[col]
-        if pd.isna(out.loc[target, "server_addr"]):
-            out.loc[target, "server_addr"] = row["server_addr"]
-        out.loc[target, "reason"] = row["reason"] if out.loc[target, "reason"] == "other" else out.loc[target, "reason"]
-        out.loc[target, "reason_text"] = row["reason_text"]
+            if len(cand) != len(group):
+                if not real:
+                    out.loc[group.index, "attribution"] = "ambiguous_capture"
+                continue
+            # One each, or as many on both sides: every pairing gives the same clients;
+            # pair in accept order (*N) with capture time order.
+            for (_, row), target in zip(group.sort_values(["conn_id", "file", "line"]).iterrows(),
+                                        cand.index, strict=True):
+                used.add(target)
+                keys = tuple(row[c] for c in copy_key)
+                members = copies.get(keys, [row.name])  # type: ignore[call-overload]
+                drop.extend(members)
+                _absorb(out, target, row)
     return out.drop(index=drop)
+
+
+def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:
+    """The capture row ``target`` becomes the merged failure; it keeps nginx's words."""
+    out.loc[target, "seen_by"] = "nginx_error+pcap"
+    if pd.isna(out.loc[target, "server_addr"]):
+        out.loc[target, "server_addr"] = row["server_addr"]
+    if out.loc[target, "reason"] in ("other", "peer_alert"):
+        out.loc[target, "reason"] = row["reason"]  # nginx knows why it refused
+    out.loc[target, "reason_text"] = row["reason_text"]
+    out.loc[target, "conn_id"] = row["conn_id"]
+    out.loc[target, "level"] = row["level"]
 
 
 def attribute_failures(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFrame:

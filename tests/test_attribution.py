@@ -68,8 +68,8 @@ def test_ambiguous_candidates_stay_unattributed() -> None:
 
 
 def test_equal_count_groups_merge_in_time_order() -> None:
-    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 1},
-                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 2},
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 1, "conn_id": 10},
+                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 2, "conn_id": 11},
                   capture("203.0.113.4", "2026-11-26T12:00:00.100Z", line=1),
                   capture("203.0.113.5", "2026-11-26T12:00:00.900Z", line=2)])
     out = attribute_failures(f, headers([]))
@@ -84,3 +84,24 @@ def test_inconsistent_reason_or_other_lb_does_not_merge() -> None:
     out = merge_capture(f)
     assert len(out) == 3
     assert out[out["source"] == "nginx_error"]["attribution"].tolist() == ["lb"]
+
+
+def test_copies_of_one_line_in_two_error_logs_join_one_capture_row() -> None:
+    # nginx-logs.md §1.6: a server-level debug log receives the same line as the main log
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 34},
+                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 34,
+                   "file": "proxy-debug.log"},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.100Z")])
+    out = merge_capture(f)
+    assert out["client_addr"].tolist() == ["203.0.113.4"]
+
+
+def test_a_real_client_joins_on_its_own_address() -> None:
+    # stream realip names the client; other clients pass the same LB in the same second
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": "203.0.113.22", "reason": "inappropriate_fallback",
+                   "conn_id": 36, "attribution": "stream_realip", "client_is_real": True},
+                  capture("198.51.100.20", "2026-11-26T12:00:00.100Z", line=1),
+                  capture("203.0.113.22", "2026-11-26T12:00:00.200Z", line=2)])
+    out = merge_capture(f)
+    assert sorted(out["client_addr"]) == ["198.51.100.20", "203.0.113.22"]
+    assert out.set_index("client_addr").loc["203.0.113.22", "seen_by"] == "nginx_error+pcap"

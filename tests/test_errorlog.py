@@ -146,6 +146,17 @@ FAILURE_LINES: list[tuple[bytes, dict[str, Any]]] = [
      fail("2026-11-26 17:33:05", 9223372036854775807, "peer_closed", "client closed connection", client="192.0.2.7", server="0.0.0.0:443")),
 ]
 
+# nginx-logs.md §1.5, test host: a 2048-byte line (LF included) lost its closing quote and host:
+_LONG = (b'2026/11/26 17:33:06 [info] 13035#13035: *126 client sent plain HTTP request to HTTPS port while reading client request headers, client: 192.0.2.8, server: lab.test, request: "GET /'
+         + b"a" * 3000)[:2047]
+FAILURE_LINES += [
+    (_LONG, fail("2026-11-26 17:33:06", 126, "plain_http", "client sent plain HTTP request to HTTPS port",
+                 client="192.0.2.8", server="lab.test", action="reading client request headers")),
+    # §1.5 cut inside the context, before "client:" is complete
+    (b"2026/11/26 17:33:07 [info] 13035#13035: *127 client closed connection while SSL handshaking, cli",
+     fail("2026-11-26 17:33:07", 127, "peer_closed", "client closed connection", client=None, server=None)),
+]
+
 
 @pytest.mark.parametrize(("line", "expected"), FAILURE_LINES)
 def test_failure_line(line: bytes, expected: dict[str, Any]) -> None:
@@ -216,6 +227,12 @@ def test_proxy_debug_line(line: bytes, expected: tuple[Any, ...]) -> None:
     got = tuple(row[k] for k in ("conn_id", "version", "src_addr", "src_port", "dst_addr", "dst_port"))
     assert got == expected
     assert (row["source"], row["line"], batch.parsed) == ("nginx_error", 1, 1)
+
+
+def test_crlf_line_endings() -> None:
+    # a log copied through a Windows machine: CR before every LF
+    batch = read(FAILURE_LINES[0][0] + b"\r\n" + FAILURE_LINES[12][0] + b"\r\n")
+    assert [(r["conn_id"], r["server_addr"]) for r in rows(batch)] == [(4, SERVER), (72, "127.0.0.1:9443")]
 
 
 def test_error_tz_is_converted_to_utc() -> None:

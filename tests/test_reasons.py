@@ -346,6 +346,7 @@ def test_section4_alert(n: int, name: str, text: str, symbol: str | None, code: 
     ("error:0A000102:SSL routines::unsupported protocol error:0A0000C1:SSL routines::no sha",
      Classified("unsupported_protocol", None, None, "unsupported protocol")),
     ("error:0A0000C1:SSL rout", Classified("other", None, None, "")),
+    ("error:0A000102:SSL routines::unsupported protocol error:", Classified("unsupported_protocol", None, None, "unsupported protocol")),
     ("error:0A000102:SSL routines::unsupported protocol)", Classified("unsupported_protocol", None, None, "unsupported protocol")),
     # §2 rule 5: other data after the reason (code-derived, OpenSSL 1.1.1+)
     ("error:141640B5:SSL routines:tls_construct_client_hello:no ciphers available:No ciphers enabled for max supported SSL/TLS version",

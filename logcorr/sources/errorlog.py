@@ -93,7 +93,8 @@ def _text(raw: bytes) -> str:
 def _failure_message(part: bytes) -> _Message | None:
     """Parse ``MESSAGE[ (ERRNO: TEXT)][ while ACTION]``; None when it is not a failure."""
     wi = part.rfind(b" while ")
-    action = part[wi + 7:].decode("utf-8", "backslashreplace") if wi >= 0 else None
+    # An action has no comma; one here means the line was cut inside the context (§1.5).
+    action = part[wi + 7:].split(b",")[0].decode("utf-8", "backslashreplace") if wi >= 0 else None
     message = part[:wi] if wi >= 0 else part
     by_action = action is not None and (action.startswith("SSL handshaking")
                                         or action == "reading PROXY protocol")
