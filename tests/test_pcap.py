@@ -374,6 +374,14 @@ def test_empty_connection_gives_no_failure() -> None:
     assert batch.meta["pcap"]["empty"] == 1  # type: ignore[index]
 
 
+def test_server_closing_an_idle_connection_is_a_timeout() -> None:
+    # nginx-logs.md §3: no ClientHello within client_header_timeout -> nginx closes and logs
+    # "client timed out (110: ...) while SSL handshaking"; the capture sees the server's FIN first.
+    c = conv().handshake().send("c", P.proxy_v1("198.51.100.30", "127.0.0.1", 40000, 443)).fin("s").fin("c")
+    failures = rows(read(P.pcap_bytes(c.packets)), "handshake_failures")
+    assert [(f["client_addr"], f["reason"]) for f in failures] == [("198.51.100.30", "timeout")]
+
+
 class _Pipe(io.RawIOBase):
     """A stream that cannot seek, like a pipe."""
 

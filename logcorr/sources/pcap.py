@@ -103,6 +103,7 @@ class Conn:
         "end_pkt",
         "end_ts",
         "finished",
+        "first_fin",
         "first_pkt",
         "first_ts",
         "halves",
@@ -148,6 +149,7 @@ class Conn:
         self.non_tls: tuple[str, str] | None = None  # (reason, text) when the client spoke no TLS
         self.outcome: str | None = None
         self.rst_from: int | None = None
+        self.first_fin: int | None = None  # the direction that closed first
         self.cut = False  # snaplen cut a segment
         self.finished = False
         self.end_pkt, self.end_ts, self.last_ts = 0, 0.0, 0.0
@@ -193,6 +195,8 @@ class Conn:
             self._end("reset", n, ts)
         if flags & _FIN:
             h.fin = True
+            if self.first_fin is None:
+                self.first_fin = d
             if self.halves[1 - d].fin:
                 self._end("closed", n, ts)
 
@@ -649,8 +653,13 @@ class RowBuilder:
             flags["bad_proxy"] = 1
             return used
         if not conn.halves[c].delivered - (proxy.length if proxy else 0) > 0:
-            flags["empty"] = 1  # nginx closes such connections without logging a handshake error
-            return used
+            server_closed = conn.first_fin == 1 - c or conn.rst_from == 1 - c
+            if not server_closed:
+                flags["empty"] = 1  # the client left without a byte: nginx logs no handshake error
+                return used
+            # The server gave up on a client that sent no hello: nginx's "client timed out
+            # ... while SSL handshaking" (client_header_timeout), nginx-logs.md §3.
+            conn.non_tls = ("timeout", "no ClientHello before the server closed the connection")
         if proxy is not None and proxy.names_client:
             client, real, attribution = proxy.src_addr, True, "pcap_proxy_header"
             lb = client_tcp if client_tcp != proxy.src_addr else None
