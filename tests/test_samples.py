@@ -1,0 +1,42 @@
+"""The committed sample_logs/ (recorded from the real-nginx lab) give the report the truth says.
+
+`make samples` regenerates sample_logs/ and tests/fixtures/sample_truth.json together; this
+guards the demo's numbers between regenerations, with and without the capture.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import logcorr
+from tests.lab.scenarios import expected_report
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_logs"
+TRUTH = json.loads((ROOT / "tests" / "fixtures" / "sample_truth.json").read_text())
+
+
+def numbers(report: logcorr.Report) -> dict[str, object]:
+    doc = report.data
+    return {
+        "totals": {"handshake_failures": doc["totals"]["handshake_failures"]},
+        "reasons": {r["reason"]: {k: r[k] for k in ("failures", "attributable", "recovered", "unrecovered")}
+                    for r in doc["reasons"] if r["failures"]},
+        "unrecovered_clients": sorted(c["client"] for c in doc["unrecovered_clients"]),
+    }
+
+
+@pytest.mark.parametrize("capture", [True, False], ids=["logs+capture", "logs only"])
+def test_samples_report_equals_truth(capture: bool, tmp_path: Path) -> None:
+    src = SAMPLES
+    if not capture:
+        src = tmp_path / "logs"
+        shutil.copytree(SAMPLES, src, ignore=shutil.ignore_patterns("*.pcap"))
+    result = logcorr.ingest([str(src)], tmp_path / "data")
+    assert not result.partial, [f.error for f in result.files if f.error]
+    report = logcorr.open(tmp_path / "data").report(window="5m")
+    assert numbers(report) == expected_report(TRUTH, 300, "TLSv1.2", capture=capture)
