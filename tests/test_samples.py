@@ -40,3 +40,17 @@ def test_samples_report_equals_truth(capture: bool, tmp_path: Path) -> None:
     assert not result.partial, [f.error for f in result.files if f.error]
     report = logcorr.open(tmp_path / "data").report(window="5m")
     assert numbers(report) == expected_report(TRUTH, 300, "TLSv1.2", capture=capture)
+
+
+def test_report_counts_failures_by_attribution_method(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLES, logs, ignore=shutil.ignore_patterns("*.pcap"))
+    logcorr.ingest([str(logs)], tmp_path / "plain")
+    plain = logcorr.open(tmp_path / "plain").report(window="5m").data["attribution"]
+    logcorr.ingest([str(SAMPLES)], tmp_path / "pcap")
+    with_pcap = logcorr.open(tmp_path / "pcap").report(window="5m").data["attribution"]
+    # Without the capture, the PROXY listener's failures name only the load balancer.
+    assert plain["unattributable_lb"] > 0 and "pcap_proxy_header" not in plain
+    assert {"error_log_client", "stream_realip", "proxy_debug_line"} <= set(plain)
+    assert "unattributable_lb" not in with_pcap and with_pcap["pcap_proxy_header"] > 0
+    assert sum(plain.values()) == sum(with_pcap.values())

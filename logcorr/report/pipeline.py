@@ -56,6 +56,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     findings += _needs_findings(store, failures)
     report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings)
+    report.data["attribution"] = attribution_counts(matches)
+    _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
     if save_matches:
         with store.lock():
             table = pa.Table.from_pandas(matches, preserve_index=False)
@@ -79,3 +81,17 @@ def _needs_findings(store: Store, failures: pd.DataFrame) -> list[str]:
     profile = profile_from_json(profiles[keys[0]]) if keys else None
     found, _ = client_needs(hellos, failures, profile)
     return list(found)
+
+
+def attribution_counts(matches: pd.DataFrame) -> dict[str, int]:
+    """Failures by how their client was named (SPEC §6), strongest evidence first."""
+    if matches.empty:
+        return {}
+    counts = matches["attribution"].fillna("unknown").value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+
+def _drop_guess_confirmed_by_capture(findings: list[str]) -> None:
+    """The logs can only suspect 'SCSV on every connection?'; a capture that saw it says so."""
+    if any("sent TLS_FALLBACK_SCSV on every connection" in f for f in findings):
+        findings[:] = [f for f in findings if "SCSV on every connection?" not in f]

@@ -103,12 +103,20 @@ def _text_table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set
     return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
 
 
+def _attribution_lines(data: Mapping[str, Any]) -> list[str]:
+    """How each failure's client was named (error-log client:, PROXY header in a capture, ...)."""
+    counts = data.get("attribution") or {}
+    if not counts:
+        return []
+    return ["client named by: " + ", ".join(f"{_t(k)} {int(v):,}" for k, v in counts.items())]
+
+
 def render_text(report: ReportLike) -> str:
     """Plain text for a terminal or a pipe: verdict first, then reasons, clients, findings."""
     data = report.data
     verdict = data.get("verdict") or {}
     out = [f"VERDICT: {_t(verdict.get('status', '')).upper()}", _t(verdict.get("summary", "")), "",
-           _totals_line(data), _params_line(data), "", "Reasons"]
+           _totals_line(data), _params_line(data), *_attribution_lines(data), "", "Reasons"]
     reasons = data.get("reasons") or []
     if reasons:
         out += _text_table(_REASON_HEAD, [_reason_cells(r) for r in reasons], set(range(2, 10)))
@@ -152,7 +160,8 @@ def render_markdown(report: ReportLike) -> str:
     out = ["# TLS handshake failures (logcorr)", "",
            f"**Verdict: {md_escape(str(verdict.get('status', '')).upper())}** — "
            f"{md_escape(verdict.get('summary', ''))}", "",
-           md_escape(_totals_line(data)) + "  ", md_escape(_params_line(data)), ""]
+           md_escape(_totals_line(data)) + "  ", md_escape(_params_line(data)) + "  ",
+           *(md_escape(line) for line in _attribution_lines(data)), ""]
     findings = verdict.get("findings") or []
     if findings:
         out += ["## Findings", "", *(f"- {md_escape(f)}" for f in findings), ""]

@@ -89,6 +89,10 @@ def _totals(data: Mapping[str, Any]) -> Text:
     text.append(_num(n_clients), style="bold red" if n_clients else "bold")
     text.append(" clients never recovered\nperiod ")
     text.append(f"{_when(period.get('start'))} – {_when(period.get('end'))} UTC")
+    counts = data.get("attribution") or {}
+    if counts:
+        text.append("\nclient named by: ")
+        text.append(", ".join(f"{clean(str(k))} {int(v):,}" for k, v in counts.items()))
     return text
 
 
