@@ -113,6 +113,6 @@ def _clients(failures: pd.DataFrame) -> list[str]:
     return sorted(failures["client_addr"].dropna().unique().tolist())
 
 
-def open(path: str | os.PathLike[str] | None = None) -> Dataset:  # noqa: A001
+def open(path: str | os.PathLike[str] | None = None) -> Dataset:
     """Open a data directory (default: ``$LOGCORR_DATA`` or ``./logcorr-data``)."""
     return Dataset(path)

@@ -306,7 +306,8 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
             end = item.start
             fh = inputs.open_binary(item.path)
             try:
-                for data, end in inputs.chunks(fh, item.start):
+                for data, chunk_end in inputs.chunks(fh, item.start):
+                    end = chunk_end  # the resume offset, kept once the chunk is read
                     batch = reader.feed(data, line_no)
                     n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                     line_no += n

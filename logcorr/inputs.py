@@ -82,7 +82,7 @@ def open_binary(path: Path) -> BinaryIO:
             magic = probe.read(2)
         if magic == GZIP_MAGIC:
             return gzip.open(path, "rb")  # type: ignore[return-value]
-        return open(path, "rb")  # noqa: SIM115
+        return open(path, "rb")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
 

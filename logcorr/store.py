@@ -94,7 +94,7 @@ class Store:
         return out
 
     def read(self, table: str, columns: Sequence[str] | None = None,
-             filter: ds.Expression | None = None) -> pa.Table:  # noqa: A002
+             filter: ds.Expression | None = None) -> pa.Table:
         """The committed rows of ``table``, with only ``columns`` and rows matching ``filter``."""
         files = self.files(table)
         tschema = schema.TABLES[table]

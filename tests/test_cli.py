@@ -34,7 +34,8 @@ def test_ingest_then_report_json(logs: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
     out = cli("ingest", str(logs), "--data", str(data))
     assert out.returncode == 0, out.stderr
-    assert "error.log" in out.stdout and "nginx_error" in out.stdout
+    assert "error.log" in out.stdout
+    assert "nginx_error" in out.stdout
     rep = cli("report", "--data", str(data), "--window", "5m", "--format", "json")
     assert rep.returncode == 0, rep.stderr
     doc = json.loads(rep.stdout)
@@ -82,7 +83,8 @@ def test_partial_run_has_its_own_exit_status(logs: Path, tmp_path: Path) -> None
     (logs / "junk.log").write_bytes(b"\x00\x01\x02" * 100)
     out = cli("ingest", str(logs), "--data", str(tmp_path / "data"))
     assert out.returncode == 3
-    assert "junk.log" in out.stderr and "Traceback" not in out.stderr
+    assert "junk.log" in out.stderr
+    assert "Traceback" not in out.stderr
     assert logcorr.open(tmp_path / "data").tables["handshake_failures"] == 2
 
 

@@ -70,7 +70,8 @@ def test_ingest_directory_accounts_for_every_line(logdir: Path, tmp_path: Path) 
     failures = ds.table("handshake_failures")
     assert failures["reason"].tolist() == ["unsupported_protocol", "inappropriate_fallback"]
     # The access log shows +05:30 only, so the error log's wall clock is read in +05:30.
-    assert result.error_tz is not None and "05:30" in result.error_tz
+    assert result.error_tz is not None
+    assert "05:30" in result.error_tz
     assert failures["ts"].tolist() == [pd.Timestamp("2026-11-26T17:32:50Z"), pd.Timestamp("2026-11-26T17:32:51Z")]
     assert str(failures["ts"].dtype) == "datetime64[us, UTC]"
     sessions = ds.table("tls_sessions")
@@ -120,11 +121,15 @@ def test_bad_inputs_are_reported_and_the_rest_goes_on(logdir: Path, tmp_path: Pa
     result = logcorr.ingest([str(logdir)], tmp_path / "data")
     assert result.partial
     by_name = {Path(f.path).name: f for f in result.files}
-    assert by_name["garbage.bin"].status == "error" and "garbage.bin" in (by_name["garbage.bin"].error or "")
-    assert by_name["notes.txt"].status == "error" and "hello" in (by_name["notes.txt"].error or "")
+    assert by_name["garbage.bin"].status == "error"
+    assert "garbage.bin" in (by_name["garbage.bin"].error or "")
+    assert by_name["notes.txt"].status == "error"
+    assert "hello" in (by_name["notes.txt"].error or "")
     trunc = by_name["error.log.3.gz"]
-    assert trunc.status == "error" and "truncated" in (trunc.error or "")
-    assert trunc.lines > 0 and trunc.lines == trunc.parsed + trunc.skipped + trunc.rejected
+    assert trunc.status == "error"
+    assert "truncated" in (trunc.error or "")
+    assert trunc.lines > 0
+    assert trunc.lines == trunc.parsed + trunc.skipped + trunc.rejected
     assert by_name["error.log"].status == "new"
 
 

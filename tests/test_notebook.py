@@ -16,7 +16,8 @@ def test_notebook_is_stored_without_outputs() -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
+            assert cell.outputs == []
+            assert cell.execution_count is None
 
 
 @pytest.mark.slow
