@@ -12,7 +12,9 @@ import gzip
 import hashlib
 import ipaddress
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -305,20 +307,39 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
             line_no = item.start_line
             end = item.start
             fh = inputs.open_binary(item.path)
+            # Chunks after the first are parsed two at a time by readers whose feed()
+            # keeps no state between chunks (the access log: pyarrow releases the GIL);
+            # results are taken in order, so rows and line numbers stay in file order.
+            pool = ThreadPoolExecutor(2) if getattr(reader, "stateless_feed", False) else None
+            pending: deque[tuple[Future[Batch], int]] = deque()
+
+            def settle(limit: int) -> None:
+                while len(pending) > limit:
+                    future, size = pending.popleft()
+                    total.add(future.result())
+                    if tick:
+                        tick(size)
+
             try:
                 for data, chunk_end in inputs.chunks(fh, item.start):
                     end = chunk_end  # the resume offset, kept once the chunk is read
-                    batch = reader.feed(data, line_no)
                     n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    if pool is not None and line_no > item.start_line:
+                        pending.append((pool.submit(reader.feed, data, line_no), len(data)))
+                        settle(2)
+                    else:
+                        total.add(reader.feed(data, line_no))
+                        if tick:
+                            tick(len(data))
                     line_no += n
-                    total.add(batch)
-                    if tick:
-                        tick(len(data))
+                settle(0)
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                 fr.error = f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} ({exc}); the lines before it were ingested"
                 fr.status = "error"
             finally:
                 fh.close()
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
             total.add(reader.close())
             src["bytes"] = end
             src["lines"] = line_no - 1

@@ -20,6 +20,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,16 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
 MANIFEST = "manifest.json"
+PART_ROWS = 400_000  # rows per Parquet file written by one commit
 FORMAT = "logcorr-data"
+
+
+def _write_parquet(job: tuple[pa.Table, Path]) -> None:
+    """Write under a temporary name, then rename: a reader never sees half a file."""
+    table, target = job
+    tmp = target.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, target)
 
 
 def default_data_dir() -> Path:
@@ -133,17 +143,22 @@ class Store:
         commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         manifest = json.loads(json.dumps(self.manifest))  # a copy to edit
         written: dict[str, list[str]] = {}
+        jobs: list[tuple[pa.Table, Path]] = []
         for name, table in tables.items():
             if table.num_rows == 0 and name not in replace:
                 continue
             table = schema.conform(name, table)
-            rel = f"{name}/{commit_id}.parquet"
-            target = self.path / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".parquet.tmp")
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, target)
-            written[name] = [rel]
+            (self.path / name).mkdir(parents=True, exist_ok=True)
+            # Big tables go into several files, encoded in parallel (Parquet encoding is
+            # single-threaded per file; this machine has two cores).
+            parts = max(1, -(-table.num_rows // PART_ROWS))
+            step = -(-table.num_rows // parts) if table.num_rows else 0
+            for i in range(parts):
+                rel = f"{name}/{commit_id}-{i}.parquet"
+                jobs.append((table.slice(i * step, step) if parts > 1 else table, self.path / rel))
+                written.setdefault(name, []).append(rel)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(_write_parquet, jobs))
         for name in replace:
             for commit in manifest["commits"]:
                 commit["files"].pop(name, None)

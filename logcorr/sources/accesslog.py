@@ -133,6 +133,8 @@ Rows = dict[str, pa.Array]
 class AccessLogReader:
     """Reader of one nginx access log (see the module docstring)."""
 
+    stateless_feed = True  # after the first chunk, feed() keeps no state: chunks may run in parallel
+
     def __init__(self, file: str, options: Options, fmt: str | None = None) -> None:
         self.file = file
         self.options = options
