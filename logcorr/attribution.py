@@ -12,10 +12,11 @@ Evidence that names the real client, strongest first:
 A failure seen by the error log *and* by a capture is one failure: the two rows are
 merged into the capture's (it has the real client and microsecond time) and the merged
 row says ``seen_by`` both.  The join is by load-balancer address, time (the error log's
-whole second, plus a clock tolerance) and a consistent reason; when several capture
-connections could be the same nginx line, the pairing is ambiguous and the nginx row stays
-unattributed — unless the counts on both sides are equal, in which case every pairing gives
-the same clients and the group is merged in time order.  A capture failure that no nginx
+whole second, plus a clock tolerance) and a consistent reason.  Failures through one load
+balancer whose time windows overlap form a cluster; when the cluster and the capture
+connections in its window are as many, they are paired in order (nginx's ``*N`` is accept
+order, the capture's is time order); when the counts differ the pairing is ambiguous and the
+nginx rows stay unattributed (``ambiguous_capture``).  A capture failure that no nginx
 line explains stays a failure of its own (the capture is a source like the others).
 """
 
@@ -24,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CLOCK_TOLERANCE_S = 1.0
-"""Allowed skew between the capture host's clock and nginx's (same host: small)."""
+CLOCK_TOLERANCE_S = 0.5
+"""Allowed skew between the capture's clock and nginx's cached second (same host: ms)."""
 
 # Reasons that the error log and a capture can both show for one connection.
 _COMPATIBLE = {
@@ -114,29 +115,41 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     # Rows that name their client first: they are the most specific.
     for real in (True, False):
         part = first[first["_real"] == real]
-        for (second, reason, key), group in part.groupby(["_second", "reason", "_key"], dropna=False):
-            lo = second - pd.Timedelta(seconds=tolerance_s)
-            hi = second + pd.Timedelta(seconds=1 + tolerance_s)
-            near = cap[(cap["ts"] >= lo) & (cap["ts"] < hi) & ~cap.index.isin(list(used))]
-            match = near["client_addr"] == key if real else near["lb_addr"].fillna(near["client_addr"]) == key
-            ok = pd.Series([_consistent(str(reason), str(r)) for r in near["reason"]], index=near.index, dtype=bool)
-            cand = near[match.fillna(False).astype(bool) & ok]
-            if len(cand) == 0:
+        for (reason, key), rows in part.groupby(["reason", "_key"], dropna=False):
+            match = cap["client_addr"] == key if real else cap["lb_addr"].fillna(cap["client_addr"]) == key
+            ok = pd.Series([_consistent(str(reason), str(r)) for r in cap["reason"]], index=cap.index, dtype=bool)
+            pool = cap[match.fillna(False).astype(bool) & ok & ~cap.index.isin(list(used))]
+            if pool.empty:
                 continue
-            if len(cand) != len(group):
-                if not real:
-                    out.loc[group.index, "attribution"] = "ambiguous_capture"
-                continue
-            # One each, or as many on both sides: every pairing gives the same clients;
-            # pair in accept order (*N) with capture time order.
-            for (_, row), target in zip(group.sort_values(["conn_id", "file", "line"]).iterrows(),
-                                        cand.index, strict=True):
-                used.add(target)
-                keys = tuple(row[c] for c in copy_key)
-                members = copies.get(keys, [row.name])  # type: ignore[call-overload]
-                drop.extend(members)
-                _absorb(out, target, row)
+            for cluster in _clusters(rows.sort_values(["_second", "conn_id", "file", "line"]), tolerance_s):
+                lo = cluster["_second"].iloc[0] - pd.Timedelta(seconds=tolerance_s)
+                hi = cluster["_second"].iloc[-1] + pd.Timedelta(seconds=1 + tolerance_s)
+                cand = pool[(pool["ts"] >= lo) & (pool["ts"] < hi) & ~pool.index.isin(list(used))]
+                if len(cand) == 0:
+                    continue
+                if len(cand) != len(cluster):
+                    if not real:
+                        out.loc[cluster.index, "attribution"] = "ambiguous_capture"
+                    continue
+                # As many on both sides: pair in accept order (*N) with capture time order.
+                for (_, row), target in zip(cluster.iterrows(), cand.sort_values("ts").index, strict=True):
+                    used.add(target)
+                    keys = tuple(row[c] for c in copy_key)
+                    drop.extend(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+                    _absorb(out, target, row)
     return out.drop(index=drop)
+
+
+def _clusters(rows: pd.DataFrame, tolerance_s: float) -> list[pd.DataFrame]:
+    """Runs of failures whose time windows overlap: within one, only counts can be paired."""
+    out: list[pd.DataFrame] = []
+    start = 0
+    seconds = rows["_second"].tolist()
+    for i in range(1, len(seconds) + 1):
+        if i == len(seconds) or (seconds[i] - seconds[i - 1]).total_seconds() >= 1 + 2 * tolerance_s:
+            out.append(rows.iloc[start:i])
+            start = i
+    return out
 
 
 def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:

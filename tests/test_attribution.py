@@ -105,3 +105,15 @@ def test_a_real_client_joins_on_its_own_address() -> None:
     out = merge_capture(f)
     assert sorted(out["client_addr"]) == ["198.51.100.20", "203.0.113.22"]
     assert out.set_index("client_addr").loc["203.0.113.22", "seen_by"] == "nginx_error+pcap"
+
+
+def test_neighbouring_seconds_pair_in_order_instead_of_going_ambiguous() -> None:
+    # Two fallbacks through the LB logged at :00 and :01; the capture saw them at :00.95 and
+    # :01.05 — each inside both windows, but in order there is one pairing.
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 10},
+                  {"ts": "2026-11-26T12:00:01Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 11},
+                  capture("203.0.113.4", "2026-11-26T12:00:00.950Z", line=1),
+                  capture("203.0.113.5", "2026-11-26T12:00:01.050Z", line=2)])
+    out = merge_capture(f)
+    assert out.sort_values("ts")["client_addr"].tolist() == ["203.0.113.4", "203.0.113.5"]
+    assert out["conn_id"].tolist() == [10, 11]
