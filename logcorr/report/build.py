@@ -26,25 +26,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from logcorr.reasons import FAMILY
 from logcorr.report.verdict import judge
 
 SCHEMA = "logcorr.report/1"
 
-# Reason code → family, as in SPEC §5 (the table there is the source of truth).
-FAMILIES: dict[str, str] = {
-    "inappropriate_fallback": "retry",
-    "no_shared_cipher": "incompatible",
-    "unsupported_protocol": "incompatible",
-    "no_shared_group": "incompatible",
-    "no_shared_sigalg": "incompatible",
-    "client_rejected_cert": "certificate",
-    "peer_alert": "other alert",
-    "plain_http": "noise",
-    "not_tls": "noise",
-    "peer_closed": "network",
-    "timeout": "network",
-    "other": "other",
-}
+# Reason code → family (SPEC §5), kept once, beside the reason table.
+FAMILIES = FAMILY
 
 # Timeline bucket widths, smallest first; the first that gives at most 60 buckets wins.
 TIMELINE_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
