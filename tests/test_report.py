@@ -106,7 +106,7 @@ def test_whole_document() -> None:
             "status": "action",
             "summary": "7 handshake failures from 4 clients (70% of connections); 50% of the 6 "
                        "attributable were followed by a TLS 1.2+ session from the same client within "
-                       "5m (median 1.4 s); 1 real client never got in (no_shared_cipher 2)",
+                       "5m (median 1.4 s); 1 real client never got in (failures: no_shared_cipher 2)",
             "findings": [LOCKOUT, SCANNER, UNATTRIBUTABLE, "from the LB section"],
         },
     }
@@ -189,7 +189,7 @@ def test_verdict_action_for_clients_locked_out() -> None:
     fails += [{"ts": ts(100 + i), "client_addr": "198.51.100.7", "reason": "no_shared_cipher"} for i in range(3)]
     verdict = report(failures(*fails), sessions(*goods)).data["verdict"]
     assert verdict["status"] == "action"
-    assert verdict["summary"].endswith("; 1 real client never got in (no_shared_cipher 3)")
+    assert verdict["summary"].endswith("; 1 real client never got in (failures: no_shared_cipher 3)")
     assert verdict["findings"][0].startswith("3 no_shared_cipher failures from 1 real client did not "
                                              "recover within 5m and never completed any handshake")
 

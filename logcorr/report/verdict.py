@@ -210,8 +210,9 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
         if len(delays):
             lead += f" (median {round(float(np.median(delays)), 3):g} s)"
     if status == "action":
-        locked = lockout["client_addr"].nunique() + scsv["client_addr"].nunique()
-        return lead + f"; {_n(locked, 'real client')} never got in ({_counts(pd.concat([lockout, scsv]))})"
+        rows = pd.concat([lockout, scsv])
+        locked = rows["client_addr"].nunique()
+        return lead + f"; {_n(locked, 'real client')} never got in (failures: {_counts(rows)})"
     if status == "attention":
         un = len(m) - len(real)
         if un / len(m) > ATTENTION_SHARE:
