@@ -57,7 +57,7 @@ def require_chromium() -> str:
     if path is None:
         if os.environ.get("LOGCORR_REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium not found and LOGCORR_REQUIRE_BROWSER=1 (run make system-deps)")
-        pytest.skip("Chromium not found (tools/system-deps.sh installs it as root)")
+        pytest.skip(reason="Chromium not found (tools/system-deps.sh installs it as root)")
     return path
 
 

@@ -38,7 +38,7 @@ def require_nginx() -> None:
                "install with: apt-get install -y nginx libnginx-mod-stream")
     if required:
         pytest.fail(f"LOGCORR_REQUIRE_NGINX=1 and {message}", pytrace=False)
-    pytest.skip(f"{message} (set LOGCORR_REQUIRE_NGINX=1 to fail instead)")
+    pytest.skip(reason=f"{message} (set LOGCORR_REQUIRE_NGINX=1 to fail instead)")
 
 
 @pytest.fixture(scope="session")

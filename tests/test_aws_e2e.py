@@ -45,12 +45,14 @@ def test_report_sets_lb_counts_beside_nginx_per_period(tmp_path: Path) -> None:
     assert rep.returncode == 0, rep.stderr
     lb = json.loads(rep.stdout)["lb"]
     (section,) = lb["load_balancers"]
-    assert section["name"] == NLB and section["namespace"] == "AWS/NetworkELB"
+    assert section["name"] == NLB
+    assert section["namespace"] == "AWS/NetworkELB"
     periods = [(p["start"], p["lb_tls_errors"], p["lb_new_connections"], p["nginx_failures"]) for p in section["periods"]]
     assert periods == [("2026-11-26T17:00:00Z", 3, 40, 2), ("2026-11-26T17:05:00Z", 1, 20, 1)]
     assert (section["lb_tls_errors"], section["nginx_failures"]) == (4, 3)
     md = cli("report", "--data", str(data), "--format", "markdown")
-    assert "## Load balancer" in md.stdout and NLB in md.stdout
+    assert "## Load balancer" in md.stdout
+    assert NLB in md.stdout
 
 
 def test_a_broken_export_is_reported_and_the_rest_ingested(tmp_path: Path) -> None:
