@@ -150,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         for name in files:
             shutil.copy2(logs / name, args.out / name)
         # The ground truth is for tests, not an input: it lives beside the test fixtures.
-        TRUTH.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(prefix / "truth.json", TRUTH)
+        # (into --out itself when regenerating somewhere else, so the committed pair stays whole)
+        truth_path = TRUTH if args.out.resolve() == (ROOT / "sample_logs").resolve() else args.out / "truth.json"
+        truth_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(prefix / "truth.json", truth_path)
         pcap = prefix / "lab.pcap"
         if truth.get("capture") and pcap.exists() and pcap.stat().st_size > 24:
             shutil.copyfile(pcap, args.out / "lab.pcap")
