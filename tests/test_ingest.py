@@ -179,3 +179,28 @@ def test_load_balancers_are_learned_from_proxy_protocol_addr(tmp_path: Path) -> 
     ds = logcorr.open(tmp_path / "data")
     assert ds.lb_addrs == ["127.0.0.5"]
     assert ds.table("handshake_failures")["client_is_real"].tolist() == [False]
+
+
+def test_nginx_conf_gives_formats_by_name_and_the_server_profile(tmp_path: Path) -> None:
+    # A log_format with '|' separators (nginx-logs.md §8 test-host style), named in nginx.conf
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "http {\n"
+        "    log_format pipes '$remote_addr|$proxy_protocol_addr|$connection|$status|$ssl_protocol|'\n"
+        "                     '$ssl_cipher|$msec|$request_time|\"$request\"';\n"
+        "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+        "    ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384;\n"
+        "    ssl_ecdh_curve X25519:prime256v1;\n"
+        "}\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_text(
+        '127.0.0.1|-|1|200|TLSv1.3|TLS_AES_256_GCM_SHA384|1795714168.860|0.000|"GET / HTTP/1.1"\n')
+    result = logcorr.ingest([str(logs)], tmp_path / "data", nginx_conf=str(conf), log_format="pipes")
+    assert [f.parsed for f in result.files] == [1]
+    ds = logcorr.open(tmp_path / "data")
+    assert ds.table("tls_sessions")["ssl_protocol"].tolist() == ["TLSv1.3"]
+    (profile,) = Store(tmp_path / "data").manifest["settings"]["server_profiles"].values()
+    assert profile["protocols"] == ["TLSv1.2", "TLSv1.3"]
+    assert sorted(profile["ciphers"]["TLSv1.2"]) == [0xC02F, 0xC030]
+    assert set(profile["groups"]) == {29, 23}
