@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import ipaddress
 import zlib
 from collections import deque
@@ -142,7 +143,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
                 result.error_tz = str(options.error_tz)
                 if note:
                     result.warnings.append(note)
-                options.lb_networks = networks + [ipaddress.ip_network(a) for a in sorted(learned)]
+                options.lb_networks = networks + _networks(learned)
                 tz_decided = True
             batch = _read(item, options, result, tick)
             for name, table in batch.tables.items():
@@ -194,6 +195,17 @@ def _check_format(log_format: str, options: Options) -> None:
     logformat.compile_format(log_format)
 
 
+def _networks(addrs: set[str]) -> list[Any]:
+    """Learned load-balancer addresses as networks; anything that is not an address is dropped."""
+    out = []
+    for a in sorted(addrs):
+        try:
+            out.append(ipaddress.ip_network(a))
+        except ValueError:
+            continue
+    return out
+
+
 @dataclass
 class _Item:
     path: Path
@@ -223,6 +235,12 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
             continue
         except OSError as exc:
             fr.status, fr.error = "error", f"{path}: cannot read: {exc}"
+            continue
+        except Exception as exc:  # a sniffer bug: this file only
+            if os.environ.get("LOGCORR_DEBUG"):
+                raise
+            fr.status, fr.error = "error", (f"{path}: internal error while deciding its kind "
+                                            f"({type(exc).__name__}: {exc}); please report this as a bug")
             continue
         fr.kind = detected.kind
         head_len = min(HEAD_LEN, len(head))
@@ -288,6 +306,8 @@ def _read(item: _Item, options: Options, result: IngestResult, tick: Progress | 
     except LogcorrError:
         raise
     except Exception as exc:  # a reader bug must not take the other files down with it
+        if os.environ.get("LOGCORR_DEBUG"):
+            raise
         item.source.clear()
         item.source.update(before)
         item.result.status = "error"

@@ -130,6 +130,11 @@ def _try_compile(fmt: Any) -> CompiledFormat | None:
 Rows = dict[str, pa.Array]
 
 
+def _plain(values: pa.Array) -> pa.Array:
+    """A dictionary-encoded column (the CSV tier's timestamps) as plain strings."""
+    return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
+
+
 class AccessLogReader:
     """Reader of one nginx access log (see the module docstring)."""
 
@@ -255,7 +260,7 @@ class AccessLogReader:
                 extra[v].append(m[v])
             extra_idx.append(i)
         if extra_idx:
-            cols = {v: pa.concat_arrays([cols[v], pa.array(extra[v], pa.string())])
+            cols = {v: pa.concat_arrays([_plain(cols[v]), pa.array(extra[v], pa.string())])
                     for v in fmt.variables}
             idx = np.concatenate([idx, np.asarray(extra_idx, dtype=np.int64)])
             order = np.argsort(idx, kind="stable")
@@ -281,7 +286,14 @@ class AccessLogReader:
         table: pa.Table | None = None
         if good:
             try:
-                buf = pa.py_buffer(b"\n".join(lines[i] for i in good))
+                joined = b"\n".join(lines[i] for i in good)
+                try:
+                    joined.decode("utf-8")
+                except UnicodeDecodeError:
+                    # escape=json writes bytes >= 0x80 raw (nginx-logs.md §6.5): Arrow strings
+                    # must be UTF-8, so invalid sequences become U+FFFD.
+                    joined = joined.decode("utf-8", "replace").encode("utf-8")
+                buf = pa.py_buffer(joined)
                 table = pjson.read_json(buf)
                 if any(not pa.types.is_string(f.type) for f in table.schema):
                     # keep texts as written (pyarrow would make "2026-..." a timestamp)

@@ -113,7 +113,10 @@ def sniff(head: bytes) -> bool:
     first = text.split(b"\n", 1)[0].decode("utf-8", "replace")
     if "," not in first:
         return False
-    cells = [c.strip() for c in next(csv.reader([first]), [])]
+    try:
+        cells = [c.strip() for c in next(csv.reader([first.replace("\r", "").replace("\x00", "")]), [])]
+    except csv.Error:
+        return False
     has_time = any(_TIME_HEADER.match(c) for c in cells)
     has_metric = any(known_metric(t) or _LB_TOKEN.match(t) for c in cells for t in _tokens(c))
     return has_time and has_metric
@@ -404,7 +407,12 @@ class CloudWatchReader:
 
     # -- CSV ----------------------------------------------------------------------------
     def _read_csv(self, text: str) -> None:
-        rows = [(n + 1, r) for n, r in enumerate(csv.reader(io.StringIO(text)))]
+        # newline="" as the csv module wants; NULs are never part of a CloudWatch CSV
+        clean_text = text.replace("\x00", "")
+        try:
+            rows = [(n + 1, r) for n, r in enumerate(csv.reader(io.StringIO(clean_text, newline="")))]
+        except csv.Error as exc:
+            raise InputError(f"not a readable CSV ({exc})", file=self.file) from exc
         rows = [(n, r) for n, r in rows if any(c.strip() for c in r)]
         # csv line numbers: a row per physical line (CloudWatch CSVs have no multi-line cells)
         self._batch.lines += len(text.splitlines()) - len(rows)

@@ -368,8 +368,8 @@ class ErrorLogReader:
         dst, dport = (g[3], g[4]) if g[1] is not None else (None, None)
         if int(sport) > 65535 or (dport is not None and int(dport) > 65535):
             return "PROXY protocol port out of range"
-        self.headers.append((ts, conn, 2 if g[0] else 1, src.decode(), int(sport),
-                             dst.decode() if dst is not None else None,
+        self.headers.append((ts, conn, 2 if g[0] else 1, src.decode("utf-8", "backslashreplace"), int(sport),
+                             dst.decode("utf-8", "backslashreplace") if dst is not None else None,
                              int(dport) if dport is not None else None, line_no))
         return None
 
