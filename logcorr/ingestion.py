@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import ipaddress
+import os
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
