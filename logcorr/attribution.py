@@ -99,7 +99,7 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     if "seen_by" not in out:
         out["seen_by"] = out["source"].astype("string")
     is_pcap = out["source"] == "pcap"
-    is_nginx = out["source"] == "nginx_error"
+    is_nginx = out["source"].isin(["nginx_error", "nginx_stream"])
     if not is_pcap.any() or not is_nginx.any():
         return out
     cap = out[is_pcap].sort_values("ts")
@@ -164,7 +164,32 @@ def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:
     out.loc[target, "level"] = row["level"]
 
 
+def merge_stream_access(failures: pd.DataFrame) -> pd.DataFrame:
+    """Drop stream access-log failures that the error log also has (same ``*N``, close in time).
+
+    The error-log line says why; what is left is the stream handshake timeouts, which only
+    the access log records (nginx-logs.md §3, §5).
+    """
+    stream = failures["source"] == "nginx_stream"
+    if not stream.any():
+        return failures
+    errors = failures[(failures["source"] == "nginx_error") & failures["conn_id"].notna()]
+    if errors.empty:
+        return failures
+    by_conn = errors.groupby("conn_id")["ts"].agg(["min", "max"])
+    rows = failures[stream & failures["conn_id"].isin(by_conn.index)]
+    near = by_conn.loc[rows["conn_id"]]
+    slack = pd.Timedelta(seconds=STREAM_SLACK_S)
+    dup = ((rows["ts"].to_numpy() >= (near["min"] - slack).to_numpy())
+           & (rows["ts"].to_numpy() <= (near["max"] + slack).to_numpy()))
+    return failures.drop(index=rows.index[dup])
+
+
+STREAM_SLACK_S = 5.0
+"""How far a stream access entry (written at session end) may be from its error-log line."""
+
+
 def attribute_failures(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFrame:
     """Apply every kind of evidence to ``failures``; returns one row per failure."""
-    named = from_debug_lines(failures, headers)
+    named = from_debug_lines(merge_stream_access(failures), headers)
     return merge_capture(named)

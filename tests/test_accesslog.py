@@ -196,3 +196,26 @@ def _us(n: int) -> object:
     from datetime import timedelta
 
     return timedelta(microseconds=n)
+
+
+def test_stream_500_entries_are_failures_that_wait_for_the_error_log() -> None:
+    # The lab's stream format (tests/lab/nginx.py STREAM_FORMAT, escape=json), nginx 1.22.1:
+    # a fallback failure (*36, it also has an error line) and a session.
+    from logcorr.sources import Options
+    from logcorr.sources.accesslog import AccessLogReader
+
+    lines = (
+        b'{"time_iso8601":"2026-11-27T02:44:42+05:30","msec":"1795727682.784","remote_addr":"203.0.113.22",'
+        b'"proxy_protocol_addr":"203.0.113.22","connection":"36","status":"500","session_time":"0.000",'
+        b'"bytes_received":"0","bytes_sent":"0","ssl_protocol":"TLSv1.2","ssl_cipher":"(NONE)","ssl_server_name":""}\n'
+        b'{"time_iso8601":"2026-11-27T02:44:43+05:30","msec":"1795727683.100","remote_addr":"203.0.113.20",'
+        b'"proxy_protocol_addr":"203.0.113.20","connection":"38","status":"200","session_time":"0.010",'
+        b'"bytes_received":"5","bytes_sent":"5","ssl_protocol":"TLSv1.3","ssl_cipher":"TLS_AES_256_GCM_SHA384","ssl_server_name":""}\n'
+    )
+    reader = AccessLogReader("stream.log", Options())
+    batch = reader.feed(lines, 1)
+    fails = batch.tables["handshake_failures"].to_pylist()
+    assert [(f["source"], f["client_addr"], f["conn_id"], f["reason"], f["attribution"], f["line"]) for f in fails] == [
+        ("nginx_stream", "203.0.113.22", 36, "timeout", "stream_realip", 1)]
+    assert batch.tables["tls_sessions"].column("client_addr").to_pylist() == ["203.0.113.20"]
+    assert batch.lines == batch.parsed == 2

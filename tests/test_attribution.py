@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from logcorr.attribution import attribute_failures, from_debug_lines, merge_capture
+from logcorr.attribution import (
+    attribute_failures,
+    from_debug_lines,
+    merge_capture,
+    merge_stream_access,
+)
 
 LB = "127.0.0.5"
 
@@ -117,3 +122,16 @@ def test_neighbouring_seconds_pair_in_order_instead_of_going_ambiguous() -> None
     out = merge_capture(f)
     assert out.sort_values("ts")["client_addr"].tolist() == ["203.0.113.4", "203.0.113.5"]
     assert out["conn_id"].tolist() == [10, 11]
+
+
+def test_stream_access_failures_give_way_to_the_error_log_line() -> None:
+    # nginx-logs.md §5: each failed stream handshake has a 500 access entry; all but the
+    # handshake timeout also have an error line with the same *N (here *36).
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": "203.0.113.22", "reason": "inappropriate_fallback",
+                   "conn_id": 36, "attribution": "stream_realip", "client_is_real": True},
+                  {"ts": "2026-11-26T12:00:00.785Z", "client_addr": "203.0.113.22", "reason": "timeout",
+                   "conn_id": 36, "source": "nginx_stream", "attribution": "stream_realip"},
+                  {"ts": "2026-11-26T12:00:02.001Z", "client_addr": "203.0.113.23", "reason": "timeout",
+                   "conn_id": 40, "source": "nginx_stream", "attribution": "stream_realip"}])
+    out = merge_stream_access(f)
+    assert list(zip(out["conn_id"], out["reason"], strict=True)) == [(36, "inappropriate_fallback"), (40, "timeout")]

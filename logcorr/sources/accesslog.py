@@ -393,6 +393,7 @@ class AccessLogReader:
             st = pc.filter(pc.cast(base["status"], pa.string()), failed)
             batch.meta["stream_failures"] = {str(d["values"]): int(d["counts"])
                                              for d in pc.value_counts(st).to_pylist()}
+            batch.tables["handshake_failures"] = self._stream_failures(base, col, failed, source)
         reqs = col.get("connection_requests", pa.int64())
         sess = dict(base, source=_const(source, n), ssl_protocol=proto,
                     ssl_cipher=cipher, realip_remote_addr=col.get("realip_remote_addr"),
@@ -411,6 +412,35 @@ class AccessLogReader:
                                                             _with_file(plains, self.file))
         batch.parsed += n - (int(pc.sum(plain).as_py() or 0) if stream else 0)
 
+
+    def _stream_failures(self, base: dict[str, Any], col: Any, failed: pa.Array, source: str) -> pa.Table:
+        """Stream entries of failed handshakes (``$ssl_cipher`` ``(NONE)``), as failures.
+
+        nginx-logs.md §5: every failed stream handshake gets an access entry with
+        ``$status`` 500; all but the handshake *timeout* also get an error-log line with the
+        same ``*N`` (``logcorr.attribution`` merges the two, keeping the error log's reason).
+        A 500 with no such line is a timeout: ``ngx_stream_ssl_handshake_handler()`` logs
+        nothing then.  ``ts`` is when the entry was written (the session's end), which is
+        when the error log would have said it.
+        """
+        n = len(failed)
+        pp = base["proxy_protocol_addr"]
+        from_pp = pc.fill_null(pc.is_valid(pp), False)
+        rows = {
+            "ts": base["ts_logged"], "source": _const(source, n), "client_addr": base["client_addr"],
+            "reason": _const("timeout", n),
+            "reason_text": _const("stream session ended with status 500 before the handshake "
+                                  "completed (no error-log line: ssl_handshake_timeout)", n),
+            "conn_id": base["conn_id"], "line": base["line"],
+            "client_side": pa.array(np.ones(n, dtype=bool)), "action": _const("SSL handshaking", n),
+            # realip (or the PROXY header) already names the client in stream (nginx-logs.md §4.2)
+            "attribution": pc.if_else(from_pp, "stream_realip", "log_client"),
+            "ts_precision_s": pa.array(np.full(n, 0.001, dtype=np.float32)),
+            "status": base["status"],
+        }
+        table = pa.table({k: pc.filter(v, failed) for k, v in rows.items()})
+        table = table.filter(pc.equal(table["status"], 500)).drop_columns(["status"])
+        return schema.conform("handshake_failures", _with_file(table, self.file))
 
 
 def _offsets(raw: Rows, keep: np.ndarray) -> dict[str, int]:

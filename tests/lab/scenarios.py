@@ -146,6 +146,9 @@ def play(lab: Lab) -> list[Attempt]:
     # Phase 0 -------------------------------------------------------------------------
     p.background("idle_timeout", "direct", "127.0.0.20", "closed", "timeout", _idle)
     p.background("lb_idle_timeout", "proxy", "198.51.100.30", "closed", "timeout", _idle)
+    if stream:
+        # ssl_handshake_timeout: stream writes no error line, only a 500 access entry
+        p.background("stream_idle_timeout", "stream", "203.0.113.23", "closed", "timeout", _idle)
     p.step("keepalive", "direct", "127.0.0.10", ok, None, _session(requests=3))
     p.step("scsv_always", "direct", "127.0.0.13", fb, "inappropriate_fallback", _pinned("TLSv1.2", scsv=True))
     p.step("old_protocol", "direct", "127.0.0.15", "alert:protocol_version", "unsupported_protocol", _pinned("TLSv1"))
