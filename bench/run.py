@@ -133,6 +133,19 @@ def main() -> None:
             walls.append(wall)
             wcs.append(wc)
             rss.append(peak)
+        # The same ingest inside one process (a notebook's view): no start-up, no imports.
+        inner = []
+        for _ in range(args.repeat):
+            tmp = Path(tempfile.mkdtemp(prefix="logcorr-bench-"))
+            code = ("import time, sys; from logcorr.ingestion import ingest; t = time.perf_counter(); "
+                    f"ingest([{str(path)!r}], {str(tmp / 'd')!r}, error_tz='UTC'); "
+                    "print(time.perf_counter() - t)")
+            try:
+                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+                inner.append(float(out.stdout.split()[-1]))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        in_process = statistics.median(inner)
         wall, wc = statistics.median(walls), statistics.median(wcs)
         results["runs"][name] = {  # type: ignore[index]
             "file_bytes": path.stat().st_size,
@@ -140,10 +153,13 @@ def main() -> None:
             "lines_per_s": round(args.lines / wall),
             "ratio_to_wc_l": round(wall / wc, 1),
             "peak_rss_mib": round(max(rss) / 1024, 1),
+            "in_process_s": round(in_process, 3),
+            "in_process_lines_per_s": round(args.lines / in_process),
             "all_ingest_s": [round(w, 3) for w in walls],
         }
         print(f"{name:7s} {args.lines:,} lines: ingest {wall:.2f} s = {args.lines / wall:,.0f} lines/s "
-              f"({wall / wc:.0f}x wc -l at {wc:.3f} s), peak RSS {max(rss) / 1024:.0f} MiB")
+              f"({wall / wc:.0f}x wc -l at {wc:.3f} s), peak RSS {max(rss) / 1024:.0f} MiB; "
+              f"in one process {in_process:.2f} s = {args.lines / in_process:,.0f} lines/s")
     pcap = HERE / "pcap_throughput.py"
     if pcap.exists():
         out = subprocess.run([sys.executable, str(pcap), "--json"], capture_output=True, text=True, check=False)
