@@ -1,0 +1,146 @@
+"""The vectorized tiers of the access-log reader: whole chunks of lines to raw columns.
+
+Tier 1 is pyarrow's CSV tokenizer, for space-separated formats with quoted free text;
+tier 2 is ``pyarrow.compute.extract_regex`` over the lines, for any other format.  Both
+return the raw columns, the 0-based indexes of the lines they parsed, and the lines they
+turned down (which :class:`logcorr.sources.accesslog.AccessLogReader` parses one by one,
+so that each is parsed or rejected with its own line number).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from logcorr.sources.logformat import CompiledFormat
+
+Rows = dict[str, pa.Array]
+
+
+def line_starts(data: bytes) -> np.ndarray:
+    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+    return np.concatenate([[0], nl + 1]).astype(np.int64)
+
+
+def divert(data: bytes, escape: str) -> set[int]:
+    """Lines the vector tiers must not see: stray ``\\r``; non-ASCII (default escaping
+    writes none, §6.5) or non-UTF-8 bytes."""
+    out: set[int] = set()
+    arr: np.ndarray | None = None
+    if b"\r" in data:
+        arr = np.frombuffer(data, dtype=np.uint8)
+        pos = np.flatnonzero(arr == 13)
+        out |= set(np.searchsorted(line_starts(data), pos, side="right") - 1)
+    if not data.isascii():
+        if escape == "default":
+            arr = np.frombuffer(data, dtype=np.uint8) if arr is None else arr
+            pos = np.flatnonzero(arr >= 0x80)
+            out |= set(np.searchsorted(line_starts(data), pos, side="right") - 1)
+        else:
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                for i, ln in enumerate(data.split(b"\n")):
+                    try:
+                        ln.decode("utf-8")
+                    except UnicodeDecodeError:
+                        out.add(i)
+    return {int(i) for i in out}
+
+
+def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndarray, list[int]] | None:
+    """Tier 1, or None when a quote ran across a line end (then tier 2 takes the chunk)."""
+    plan = fmt.csv
+    assert plan is not None
+    names = [f"c{i}" for i in range(plan.ncols)]
+    invalid: list[int | None] = []
+
+    def handler(row: Any) -> str:
+        invalid.append(None if row.number is None else int(row.number) - 1)
+        return "skip"
+
+    def read(threads: bool) -> pa.Table:
+        invalid.clear()
+        return pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=threads,
+                                          block_size=1 << 21),
+            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', escape_char=False,
+                                            ignore_empty_lines=False, invalid_row_handler=handler),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                strings_can_be_null=False,
+                                                quoted_strings_can_be_null=False))
+
+    # Threads are faster but do not tell the numbers of invalid rows: then read again.
+    table = read(True)
+    if invalid:
+        table = read(False)
+    if table.num_rows + len(invalid) != nlines:
+        return None
+    keep = np.ones(nlines, dtype=bool)
+    keep[[i for i in invalid if i is not None]] = False
+    idx = np.flatnonzero(keep).astype(np.int64)
+    ok = np.ones(table.num_rows, dtype=bool)
+    cols: Rows = {}
+    for col, text in plan.literals:
+        ok &= np.asarray(pc.equal(table.column(col), text).to_numpy(zero_copy_only=False), dtype=bool)
+    for f in plan.fields:
+        parts = [table.column(c).combine_chunks() for c in f.cols]
+        if len(parts) == 2:  # $time_local: "[26/Nov/2026:17:29:28" "+0000]", few distinct
+            parts = [pc.dictionary_encode(p) for p in parts]
+        if f.prefix:
+            ok &= _test(parts[0], pc.starts_with, f.prefix)
+            parts[0] = _strip(parts[0], len(f.prefix), None)
+        if f.suffix:
+            ok &= _test(parts[-1], pc.ends_with, f.suffix)
+            parts[-1] = _strip(parts[-1], 0, -len(f.suffix))
+        value = parts[0] if len(parts) == 1 else _join_dict(parts[0], parts[1])
+        if f.var not in cols:
+            cols[f.var] = value
+    slow = sorted(i for i in invalid if i is not None)
+    if not ok.all():
+        slow = sorted(set(slow) | {int(i) for i in idx[~ok]})
+        cols = {k: v.filter(pa.array(ok)) for k, v in cols.items()}
+        idx = idx[ok]
+    return cols, idx, slow
+
+
+def _test(values: pa.Array, fn: Any, arg: str) -> np.ndarray:
+    if pa.types.is_dictionary(values.type):
+        per_value = np.asarray(fn(values.dictionary, arg).to_numpy(zero_copy_only=False), dtype=bool)
+        return per_value[values.indices.to_numpy(zero_copy_only=False)]
+    return np.asarray(fn(values, arg).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _strip(values: pa.Array, start: int, stop: int | None) -> pa.Array:
+    if pa.types.is_dictionary(values.type):
+        d = pc.utf8_slice_codeunits(values.dictionary, start, stop)
+        return pa.DictionaryArray.from_arrays(values.indices, d)
+    return pc.utf8_slice_codeunits(values, start, stop)
+
+
+def _join_dict(a: pa.Array, b: pa.Array) -> pa.Array:
+    """``a + " " + b`` for two dictionary arrays, joining each distinct pair once."""
+    nb = len(b.dictionary)
+    code = pc.add(pc.multiply(pc.cast(a.indices, pa.int64()), nb), pc.cast(b.indices, pa.int64()))
+    enc = pc.dictionary_encode(code)
+    da, db = a.dictionary.to_pylist(), b.dictionary.to_pylist()
+    texts = [f"{da[c // nb]} {db[c % nb]}" for c in enc.dictionary.to_pylist()]
+    return pa.DictionaryArray.from_arrays(enc.indices, pa.array(texts, pa.string()))
+
+
+def read_regex(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndarray, list[int]]:
+    """Tier 2: RE2 over every line (each element holds its line and its ``\\n``)."""
+    starts = line_starts(data)
+    offsets = np.append(starts[:nlines], len(data)).astype(np.int32)
+    lines = pa.StringArray.from_buffers(nlines, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+    pattern = fmt.pattern[:-1] + r"\n?$"
+    got = pc.extract_regex(lines, pattern)
+    ok = np.asarray(got.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    good = got.filter(pa.array(ok))
+    cols: Rows = {v: good.field(v) for v in fmt.variables}
+    return cols, np.flatnonzero(ok).astype(np.int64), [int(i) for i in np.flatnonzero(~ok)]
