@@ -33,6 +33,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.reasons import ALERTS
 from logcorr.sources import Batch, Options, printable, rejects_table
 
 KIND_ALB_ACCESS = "alb_access"
@@ -53,30 +54,8 @@ FIELD_COUNTS: dict[str, tuple[int, int, bool]] = {
 
 ALB_TYPES = frozenset({"http", "https", "h2", "grpcs", "ws", "wss"})  # §1.2 field 1
 
-# TLS alert number → (RFC name, SPEC §5 code); reference/handshake-reasons.md §4.1–4.2.
-ALERTS: dict[int, tuple[str, str]] = {
-    0: ("close_notify", "peer_closed"), 10: ("unexpected_message", "peer_alert"),
-    20: ("bad_record_mac", "peer_alert"), 21: ("decryption_failed", "peer_alert"),
-    22: ("record_overflow", "peer_alert"), 30: ("decompression_failure", "peer_alert"),
-    40: ("handshake_failure", "peer_alert"), 41: ("no_certificate", "peer_alert"),
-    42: ("bad_certificate", "client_rejected_cert"),
-    43: ("unsupported_certificate", "client_rejected_cert"),
-    44: ("certificate_revoked", "client_rejected_cert"),
-    45: ("certificate_expired", "client_rejected_cert"),
-    46: ("certificate_unknown", "client_rejected_cert"), 47: ("illegal_parameter", "peer_alert"),
-    48: ("unknown_ca", "client_rejected_cert"), 49: ("access_denied", "peer_alert"),
-    50: ("decode_error", "peer_alert"), 51: ("decrypt_error", "peer_alert"),
-    60: ("export_restriction", "peer_alert"), 70: ("protocol_version", "peer_alert"),
-    71: ("insufficient_security", "peer_alert"), 80: ("internal_error", "peer_alert"),
-    86: ("inappropriate_fallback", "peer_alert"), 90: ("user_canceled", "peer_alert"),
-    100: ("no_renegotiation", "peer_alert"), 109: ("missing_extension", "peer_alert"),
-    110: ("unsupported_extension", "peer_alert"), 111: ("certificate_unobtainable", "peer_alert"),
-    112: ("unrecognized_name", "peer_alert"),
-    113: ("bad_certificate_status_response", "client_rejected_cert"),
-    114: ("bad_certificate_hash_value", "peer_alert"), 115: ("unknown_psk_identity", "peer_alert"),
-    116: ("certificate_required", "peer_alert"), 120: ("no_application_protocol", "peer_alert"),
-    121: ("ech_required", "peer_alert"),
-}
+# TLS alert numbers map to (RFC name, SPEC §5 code) through logcorr.reasons.ALERTS
+# (reference/handshake-reasons.md §4.1–4.2), the one alert table.
 
 # ALB connection-log ``Failed:<code>`` (ALB-CL §2.2).  ClientCert* are mutual-TLS
 # verdicts on the *client's* certificate, which no SPEC §5 code names; and
@@ -251,7 +230,7 @@ def parse_nlb_tls(f: list[str]) -> Parsed:
         n = alert_number(f[11])
         if n is None:
             raise LineError(f"field 12 (incoming_tls_alert) {f[11][:20]!r} is not an alert number")
-        name, code = ALERTS.get(n, ("unknown", "peer_alert"))
+        name, code = ALERTS.get(n, ("unknown", "peer_alert"))  # unknown numbers: §4.1 "other"
         row.update(reason=code, reason_text=f"incoming_tls_alert {f[11]}", alert=n, alert_name=name)
     else:
         # the NLB's own alerts (no shared cipher or version, ...) are not logged (§3.2)
