@@ -10,6 +10,7 @@ Our own labels use rich markup; log strings never do (SPEC §7).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -49,9 +50,12 @@ def _secs(value: Any) -> str:
 
 
 def _when(iso: Any) -> str:
+    """``2026-11-26T21:14:42.784324Z`` as ``2026-11-26 21:14:42``: a terminal column has no
+    room for microseconds (the JSON report keeps them)."""
     if iso is None:
         return "—"
-    return clean(str(iso)).replace("T", " ", 1).removesuffix("Z").removesuffix("+00:00")
+    text = clean(str(iso)).replace("T", " ", 1).removesuffix("Z").removesuffix("+00:00")
+    return re.sub(r"(\d{2}:\d{2}:\d{2})\.\d+", r"\1", text)
 
 
 def _table(title: str, columns: list[tuple[str, bool]], first_width: int = 0) -> Table:
