@@ -34,21 +34,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tools.screenshot import find_chromium  # one copy: make docs and the tests look alike
+
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-extensions", "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
     "--host-resolver-rules=MAP * ~NOTFOUND", "--remote-debugging-port=0",
 ]
-
-
-def find_chromium() -> str | None:
-    """Path of a Chromium/Chrome binary, or None."""
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
 
 
 def require_chromium() -> str:

@@ -1,0 +1,1 @@
+"""Developer tools run by the Makefile (make samples, make docs); not part of the package."""
