@@ -102,6 +102,10 @@ GROUPS: dict[int, tuple[str, tuple[str, ...]]] = {
     259: ("ffdhe6144", ()),
     260: ("ffdhe8192", ()),
     0x11EC: ("X25519MLKEM768", ()),
+    # hybrid and pure ML-KEM groups of AWS -PQ- and CNSA policies (tls-policies.md §3, from s2n)
+    0x11EB: ("SecP256r1MLKEM768", ()),
+    0x11ED: ("SecP384r1MLKEM1024", ()),
+    0x0202: ("MLKEM1024", ()),
 }
 GROUP_CODES: dict[str, int] = {
     spelling.lower(): code
