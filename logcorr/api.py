@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ from logcorr import schema
 from logcorr.store import Store, default_data_dir
 
 if TYPE_CHECKING:
+    from logcorr.policies import Policy
+    from logcorr.profile import ServerProfile
     from logcorr.report.build import Report
 
 FAILURE_COLUMNS = ["ts", "source", "client_addr", "client_is_real", "reason", "reason_text",
@@ -101,12 +104,93 @@ class Dataset:
 
     def report(self, window: str | int = "5m", min_protocol: str = "TLSv1.2",
                since: str | None = None, until: str | None = None,
-               save_matches: bool = True) -> Report:
-        """The report (``.data`` is the SPEC §7 dict, ``.frames`` its DataFrames)."""
+               save_matches: bool = True, what_if: Sequence[str | Policy] | None = None) -> Report:
+        """The report (``.data`` is the SPEC §7 dict, ``.frames`` its DataFrames).
+
+        ``what_if``: policies to evaluate (names, directives or :class:`logcorr.policies.Policy`);
+        none → the current profile's nearest stricter AWS policy and Mozilla intermediate.
+        """
+        from logcorr.policies import parse_policy
         from logcorr.report.pipeline import run_report
 
+        policies = [parse_policy(p) if isinstance(p, str) else p for p in what_if or []]
         return run_report(self, window=window, min_protocol=min_protocol, since=since,
-                          until=until, save_matches=save_matches)
+                          until=until, save_matches=save_matches, what_if=policies)
+
+    def server_profile(self) -> ServerProfile | None:
+        """The server's TLS profile given at ingest (``--nginx-conf`` first, else the first nmap scan)."""
+        from logcorr.profile import profile_from_json
+
+        self.store.require()
+        profiles = self.store.manifest["settings"].get("server_profiles", {})
+        keys = sorted(profiles, key=lambda k: (not k.startswith("nginx.conf:"), k))
+        return profile_from_json(profiles[keys[0]]) if keys else None
+
+    def what_if(self, policy: str | Policy, matches: pd.DataFrame | None = None) -> WhatIf:
+        """What ``policy`` would do to the clients seen (SPEC §7 ``what_if``), as DataFrames.
+
+        ``policy``: an AWS policy name, ``mozilla-modern|intermediate|old``, nginx directives,
+        or a :class:`logcorr.policies.Policy`.  ``matches`` (the ``matches`` table, default:
+        the stored one) says which addresses are scanners or health checks.
+        """
+        from logcorr.policies import parse_policy
+        from logcorr.report.policy_sections import policy_sections
+
+        chosen = parse_policy(policy) if isinstance(policy, str) else policy
+        sessions, hellos, excluded, stored = self.client_evidence(matches)
+        data, frames = policy_sections(sessions, hellos, stored, current=self.server_profile(),
+                                       policies=[chosen], exclude=excluded)
+        return WhatIf(data["what_if"][0], frames)
+
+    def client_evidence(self, matches: pd.DataFrame | None = None
+                        ) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str], pd.DataFrame | None]:
+        """(sessions, hellos, addresses that are not real clients, matches) for the client-side sections."""
+        from logcorr.report.policy_sections import excluded_addresses
+
+        self.store.require()
+        cols = [c for c in ("ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name",
+                            "user_agent", "is_connection", "status", "file", "line")
+                if c in schema.TABLES["tls_sessions"].names]
+        sessions = to_pandas(self.store.read("tls_sessions", cols))
+        hellos = to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None
+        if matches is None and self.store.files("matches"):
+            matches = to_pandas(self.store.read("matches"))
+        settings = self.store.manifest["settings"]
+        nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
+        excluded = excluded_addresses(matches, sessions["client_addr"].dropna().unique().tolist(),
+                                      nets, self.lb_addrs)
+        return sessions, hellos, excluded, matches
+
+
+class WhatIf:
+    """One policy's what-if: ``data`` is its SPEC §7 ``what_if`` entry, ``frames`` the tables.
+
+    ``frames``: ``what_if`` (one row), ``clients_losing_access``,
+    ``clients_maybe_losing_access``, ``failing_clients_gaining_access``, ``actions``,
+    ``legacy_clients``, and ``preceded_by`` when there are failures.
+    """
+
+    def __init__(self, data: dict[str, Any], frames: dict[str, pd.DataFrame]) -> None:
+        self.data = data
+        self.frames = frames
+
+    def __repr__(self) -> str:
+        d = self.data
+        return (f"WhatIf({d['policy']!r}: {len(d['clients_losing_access'])} clients lose access, "
+                f"{len(d['clients_maybe_losing_access'])} may, "
+                f"{len(d['failing_clients_gaining_access'])} failing clients get in)")
+
+    @property
+    def losing(self) -> pd.DataFrame:
+        return self.frames["clients_losing_access"]
+
+    @property
+    def maybe_losing(self) -> pd.DataFrame:
+        return self.frames["clients_maybe_losing_access"]
+
+    @property
+    def gaining(self) -> pd.DataFrame:
+        return self.frames["failing_clients_gaining_access"]
 
 
 def _clients(failures: pd.DataFrame) -> list[str]:

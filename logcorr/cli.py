@@ -84,6 +84,9 @@ def report(
         "--min-protocol", help="Lowest protocol that counts as a recovery.")] = "TLSv1.2",
     since: Annotated[str | None, typer.Option(help="Only failures at or after this time (ISO 8601; UTC when no offset).")] = None,
     until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
+    what_if: Annotated[list[str] | None, typer.Option(
+        "--what-if", help="A policy to test against the clients seen (repeatable): an AWS ELB policy name, "
+                          "mozilla-modern|intermediate|old, or nginx directives in quotes.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
@@ -93,12 +96,33 @@ def report(
     if fmt not in ("text", "json", "markdown", "html"):
         _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
     try:
+        from logcorr.policies import parse_policy
+
+        policies = [parse_policy(p) for p in what_if or []]
         rep = Dataset(_data(data)).report(window=window, min_protocol=min_protocol,
-                                          since=since, until=until)
+                                          since=since, until=until, what_if=policies)
     except LogcorrError as exc:
         _fail(str(exc))
         return
     _emit(rep, fmt, output)
+
+
+@app.command(epilog="Example: logcorr show 198.51.100.7 --window 5m")
+def show(
+    client: Annotated[str, typer.Argument(help="The client address, as the logs write it.")],
+    data: DataOpt = None,
+    window: Annotated[str, typer.Option(help="How long the client has to come back: 90, 90s, 5m, 1h30m.")] = "5m",
+) -> None:
+    """One client's failures, sessions and captured hellos in time order, with file and line of each."""
+    from logcorr.api import Dataset
+    from logcorr.show import client_timeline, render_timeline
+
+    try:
+        frame = client_timeline(Dataset(_data(data)), client, window)
+    except LogcorrError as exc:
+        _fail(str(exc))
+        return
+    sys.stdout.write(render_timeline(client, frame))
 
 
 def _emit(rep: Any, fmt: str, output: Path | None) -> None:

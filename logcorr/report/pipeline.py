@@ -8,15 +8,20 @@ import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from logcorr.api import Dataset
+    from logcorr.policies import Policy
     from logcorr.report.build import Report
 
 
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
-               since: str | None, until: str | None, save_matches: bool) -> Report:
+               since: str | None, until: str | None, save_matches: bool,
+               what_if: Sequence[Policy] = ()) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables."""
     from logcorr.api import _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
@@ -58,6 +63,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                           since=t0, until=t1, lb=lb, extra_findings=findings)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
+    attach_policy_sections(report, dataset, matches, what_if)
     if save_matches:
         with store.lock():
             table = pa.Table.from_pandas(matches, preserve_index=False)

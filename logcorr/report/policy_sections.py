@@ -1,0 +1,101 @@
+"""The report's client-side sections in one call: ``successes``, ``what_if``, ``actions``, ``preceded_by``.
+
+Pure: frames in, a dict and DataFrames out.  The report pipeline and
+:meth:`logcorr.api.Dataset.what_if` both call :func:`policy_sections`, so every format and
+the notebook carry the same numbers.  Who is not a real client is decided once here
+(:func:`excluded_addresses`): load balancers (``--lb-cidr`` and learned), ``--scanner`` and
+``--ignore`` blocks, and the addresses whose failures the analysis classed as scanner,
+health check or ignored (the ``class`` column of ``matches``, SPEC §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from logcorr.correlate import is_lb
+from logcorr.policies import Policy
+from logcorr.profile import ServerProfile
+from logcorr.report.actions import build_actions
+from logcorr.report.successes import successes
+from logcorr.sequence import by_reason, fallback_evidence, fallback_sentence, preceded_by
+from logcorr.whatif import default_policies, ecdsa_only, evaluate
+
+if TYPE_CHECKING:
+    from logcorr.api import Dataset
+    from logcorr.report.build import Report
+
+NOT_CLIENTS = ("scanner", "health_check", "ignored")
+WHAT_IF_COLUMNS = ["policy", "kind", "unverified", "clients_losing", "clients_maybe_losing",
+                   "sessions_losing_share", "sessions_maybe_losing_share", "failing_clients_gaining"]
+
+
+def excluded_addresses(matches: pd.DataFrame | None, addresses: Sequence[str],
+                       networks: Sequence[str] = (), known: Sequence[str] = ()) -> set[str]:
+    """Addresses (among ``addresses``, plus those of ``matches``) that are not real clients."""
+    out: set[str] = set()
+    if matches is not None and "class" in matches and len(matches):
+        cls = matches["class"].astype(object)
+        out |= set(matches.loc[cls.isin(NOT_CLIENTS).to_numpy(dtype=bool), "client_addr"].dropna().astype(str))
+    pool = pd.Series(sorted({str(a) for a in addresses if isinstance(a, str)}), dtype=object)
+    if len(pool) and (networks or known):
+        out |= set(pool[is_lb(pool, list(networks), list(known)).to_numpy(dtype=bool)])
+    return out
+
+
+def policy_sections(sessions: pd.DataFrame, hellos: pd.DataFrame | None, matches: pd.DataFrame | None, *,
+                    current: ServerProfile | None, policies: Sequence[Policy] | None = None,
+                    exclude: set[str] | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """(JSON sections, frames).  ``policies`` None → :func:`logcorr.whatif.default_policies`."""
+    chosen = list(policies) if policies else default_policies(current)
+    skip = exclude or set()
+    data: dict[str, Any] = {"successes": successes(sessions, skip)}
+    results = [evaluate(p, sessions, hellos, current=current, exclude=skip) for p in chosen]
+    data["what_if"] = results
+    data["actions"] = build_actions(results, chosen, current, ecdsa_only(hellos, current=current, exclude=skip))
+    frames: dict[str, pd.DataFrame] = {"what_if": what_if_frame(results)}
+    for key in ("clients_losing_access", "clients_maybe_losing_access", "failing_clients_gaining_access"):
+        frames[key] = pd.DataFrame([{"policy": r["policy"], **e} for r in results for e in r[key]])
+    frames["legacy_clients"] = pd.DataFrame(data["successes"]["legacy_clients"])
+    frames["actions"] = pd.DataFrame(data["actions"])
+    if matches is not None and len(matches) and "attributable" in matches:
+        real = matches
+        if "class" in matches:
+            real = matches[matches["class"].astype(object).fillna("client").eq("client").to_numpy(dtype=bool)]
+        seq = preceded_by(real, sessions, hellos)
+        ev = fallback_evidence(real, seq)
+        data["preceded_by"] = by_reason(real, seq)
+        data["fallback_evidence"] = {**ev, "text": fallback_sentence(ev)}
+        frames["preceded_by"] = seq
+    return data, frames
+
+
+def what_if_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
+    """The what-if table: one row per policy (clients and sessions lost, failing clients gained)."""
+    rows = [{"policy": r["policy"], "kind": r["kind"], "unverified": r["unverified"],
+             "clients_losing": len(r["clients_losing_access"]),
+             "clients_maybe_losing": len(r["clients_maybe_losing_access"]),
+             "sessions_losing_share": r["sessions_losing_share"],
+             "sessions_maybe_losing_share": r["sessions_maybe_losing_share"],
+             "failing_clients_gaining": len(r["failing_clients_gaining_access"])} for r in results]
+    return pd.DataFrame(rows, columns=WHAT_IF_COLUMNS)
+
+
+def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFrame,
+                           policies: Sequence[Policy] = ()) -> None:
+    """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call)."""
+    sessions, hellos, excluded, _ = dataset.client_evidence(matches)
+    data, frames = policy_sections(sessions, hellos, matches, current=dataset.server_profile(),
+                                   policies=policies, exclude=excluded)
+    per_reason = data.pop("preceded_by", {})
+    for row in report.data.get("reasons", []):
+        row["preceded_by"] = per_reason.get(row["reason"], {"peer_closed": 0, "timeout": 0, "success": 0,
+                                                            "none_seen": 0})
+    report.data.update(data)
+    report.frames.update({f"what_if_{k}" if k != "what_if" else k: v for k, v in frames.items()})
+    text = data.get("fallback_evidence", {}).get("text")
+    findings = report.data.get("verdict", {}).get("findings")
+    if text and isinstance(findings, list):
+        findings.append(text[0].upper() + text[1:])
