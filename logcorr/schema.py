@@ -59,6 +59,7 @@ TLS_SESSIONS = pa.schema(
         ("is_connection", pa.bool_()),  # first request of its connection (null: unknown)
         ("status", pa.int32()),
         ("ts_logged", TS),  # the time the line was written
+        ("user_agent", pa.string()),  # $http_user_agent, as logged (the successes section)
     ]
 )
 

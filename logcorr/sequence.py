@@ -71,7 +71,9 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
     se = pd.DataFrame({"client": s["client_addr"].astype(str).to_numpy(), "ts": _utc(s["ts"]).to_numpy(),
                        "kind": "success", "order": 2, "file": "", "line": -1.0, "fid": None})
     # at one instant a failure sorts before a session: the logs cannot say the session came first
-    events = pd.concat([fa, se], ignore_index=True).sort_values(
+    events = pd.concat([fa, se] if len(se) else [fa], ignore_index=True)
+    events["ts"] = _utc(events["ts"])
+    events = events.sort_values(
         ["client", "ts", "order", "file", "line"], kind="stable").reset_index(drop=True)
     g = events.groupby("client", sort=False)
     events["prev_kind"] = g["kind"].shift(1)
@@ -141,9 +143,9 @@ def fallback_evidence(matches: pd.DataFrame, seq: pd.DataFrame) -> dict[str, Any
     """The numbers behind "17 of 20 fallbacks followed a first attempt ... reset within 2 s before"."""
     fb_ids = set(matches.loc[matches["reason"].astype(object) == "inappropriate_fallback", "failure_id"].astype(str))
     rows = seq[seq["failure_id"].astype(str).isin(fb_ids)]
-    network = rows["preceded_by"].map(lambda k: FAMILY.get(str(k)) == "network")
+    network = rows["preceded_by"].map(lambda k: FAMILY.get(str(k)) == "network").astype(bool)
     quick = rows["previous_gap_s"].astype(float) <= QUICK_S
-    captured = rows["first_attempt_end"].notna()
+    captured = rows["first_attempt_end"].notna().astype(bool)
     cap_quick = rows["first_attempt_gap_s"].astype(float) <= QUICK_S
     ends = rows.loc[captured, "first_attempt_end"].astype(str).value_counts()
     return {

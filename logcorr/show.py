@@ -94,12 +94,12 @@ def timeline(failures: pd.DataFrame, sessions: pd.DataFrame, hellos: pd.DataFram
         line = int(r.line) if not pd.isna(r.line) else -1
         m = rec.get((_str(r.file), line))
         tail = ""
-        if m is not None and m.recovered is True:
-            tail = f"; recovered after {m.delay_s:.0f} s ({_str(m.recovered_protocol)})"
-        elif m is not None and m.recovered is False:
-            tail = "; not recovered within the window"
-        elif m is not None:
+        if m is not None and not bool(m.attributable):
             tail = "; unattributable (" + _str(m.attribution) + ")"
+        elif m is not None and m.recovered is not pd.NA and bool(m.recovered):
+            tail = f"; recovered after {m.delay_s:.0f} s ({_str(m.recovered_protocol)})"
+        elif m is not None:
+            tail = "; not recovered within the window"
         rows.append({"ts": r.ts, "kind": "failure", "what": f"{_str(r.reason)}{tail}",
                      "detail": clean(_str(r.reason_text)), "file": _str(r.file), "line": line,
                      "source": _str(r.source)})

@@ -152,12 +152,18 @@ def usable_sessions(sessions: pd.DataFrame, exclude: Collection[str] = ()) -> pd
     Columns: ``client_addr``, ``ssl_protocol``, ``ssl_cipher``, ``ts``, plus ``server_name``
     and ``user_agent`` when present.  Rows with ``is_connection`` false (later requests of a
     connection already counted) are dropped; stream rows with ``status`` 400/500 are failed
-    sessions (SPEC §6) and dropped too.
+    sessions (SPEC §6) and dropped too; capture rows (``source`` pcap) count only when no
+    log recorded sessions (the capture sees the same connections).
     """
     if sessions is None or sessions.empty or "client_addr" not in sessions:
         return pd.DataFrame(columns=["client_addr", "ssl_protocol", "ssl_cipher", "ts"])
     s = sessions
     keep = s["client_addr"].notna() & s["ssl_protocol"].notna()
+    if "source" in s:
+        # a capture sees the connections the access log records: count it only without logs
+        src = s["source"].astype(object).fillna("")
+        if (src != "pcap").any():
+            keep &= (src != "pcap").to_numpy()
     keep &= ~s["client_addr"].astype(object).isin(list(exclude))
     if "is_connection" in s:
         keep &= s["is_connection"].astype("boolean").fillna(True).astype(bool)

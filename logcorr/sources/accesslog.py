@@ -397,7 +397,7 @@ class AccessLogReader:
         reqs = col.get("connection_requests", pa.int64())
         sess = dict(base, source=_const(source, n), ssl_protocol=proto,
                     ssl_cipher=cipher, realip_remote_addr=col.get("realip_remote_addr"),
-                    server_name=col.get("ssl_server_name"),
+                    server_name=col.get("ssl_server_name"), user_agent=col.get("http_user_agent"),
                     session_reused=col.get("ssl_session_reused", pa.bool_()),
                     connection_requests=reqs, is_connection=pc.equal(reqs, 1))
         sessions = pa.table({k: pc.filter(v, is_tls) for k, v in sess.items()})
