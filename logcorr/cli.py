@@ -54,6 +54,13 @@ def ingest(
         "--error-tz", help="Zone of the error log's wall-clock times (Europe/Berlin, +05:30). Default: the access logs' offset.")] = None,
     lb_cidr: Annotated[list[str] | None, typer.Option(
         "--lb-cidr", help="Load-balancer or proxy addresses (repeatable), like set_real_ip_from.")] = None,
+    scanner: Annotated[list[str] | None, typer.Option(
+        "--scanner", help="Addresses of known scanners or monitors (repeatable): reported apart.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(
+        "--ignore", help="Addresses to leave out of the report (repeatable): counted in coverage.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="The nginx instance these files come from. Default: from the directory "
+                       "layout (logs/web-1/...), else this machine's hostname.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Read nginx logs, AWS exports and captures into Parquet tables."""
@@ -63,7 +70,8 @@ def ingest(
     try:
         with ingest_progress(enabled=not quiet) as progress:
             result = run_ingest(paths, _data(data), log_format=log_format, nginx_conf=nginx_conf,
-                                error_tz=error_tz, lb_cidrs=lb_cidr or [], progress=progress)
+                                error_tz=error_tz, lb_cidrs=lb_cidr or [], scanner_cidrs=scanner or [],
+                                ignore_cidrs=ignore or [], host=host, progress=progress)
     except LogcorrError as exc:
         _fail(str(exc))
         return
