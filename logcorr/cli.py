@@ -25,6 +25,30 @@ app = typer.Typer(
     epilog="Example: logcorr ingest /var/log/nginx && logcorr report --window 5m",
 )
 
+FORMATS = ("text", "json", "markdown", "html")
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    """Shell completion for ``--format``."""
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from logcorr import __version__
+
+        typer.echo(f"logcorr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Why do TLS handshakes fail at an nginx endpoint, and do the failing clients come back?"""
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option("--data", help="Data directory (default: $LOGCORR_DATA or ./logcorr-data)."),
@@ -92,13 +116,14 @@ def report(
         "--min-protocol", help="Lowest protocol that counts as a recovery.")] = "TLSv1.2",
     since: Annotated[str | None, typer.Option(help="Only failures at or after this time (ISO 8601; UTC when no offset).")] = None,
     until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.",
+                                     autocompletion=_complete_format)] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Match each failed handshake with the client's later session and print the verdict."""
     from logcorr.api import Dataset
 
-    if fmt not in ("text", "json", "markdown", "html"):
+    if fmt not in FORMATS:
         _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
     try:
         rep = Dataset(_data(data)).report(window=window, min_protocol=min_protocol,
@@ -136,3 +161,4 @@ def _emit(rep: Any, fmt: str, output: Path | None) -> None:
 def main() -> None:
     """Entry point of the ``logcorr`` script."""
     app()
+
