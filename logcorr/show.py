@@ -141,24 +141,33 @@ def render_timeline(client: str, frame: pd.DataFrame) -> str:
 
 
 def client_timeline(dataset: Dataset, client: str, window: str | int = "5m") -> pd.DataFrame:
-    """Read one client's rows from ``dataset`` and build its :func:`timeline`."""
+    """Read one client's rows from ``dataset`` and build its :func:`timeline`.
+
+    Failures are those the report attributes to ``client`` (error-log times placed and
+    PROXY evidence applied as for the report: :func:`logcorr.evidence.load_evidence`).
+    """
     import pyarrow.dataset as ds
 
-    from logcorr.api import FAILURE_COLUMNS, SESSION_COLUMNS, to_pandas
-    from logcorr.correlate import correlate
+    from logcorr.api import SESSION_COLUMNS, to_pandas
+    from logcorr.attribution import attribute_failures
+    from logcorr.correlate import correlate, mark_load_balancers
+    from logcorr.evidence import load_evidence
     from logcorr.schema import TABLES
     from logcorr.timewindow import parse_window
 
     store = dataset.store
     store.require()
+    window_s = window if isinstance(window, int) else parse_window(window)
+    ev = load_evidence(dataset)
+    every = attribute_failures(mark_load_balancers(ev.failures, ev.lb_networks, ev.lb_addrs), ev.headers)
+    failures = every[every["client_addr"].astype(object).eq(client).to_numpy(dtype=bool)].reset_index(drop=True)
     flt = ds.field("client_addr") == client
-    failures = to_pandas(store.read("handshake_failures", FAILURE_COLUMNS, flt))
-    scols = [*SESSION_COLUMNS, *[c for c in ("server_name",) if c in TABLES["tls_sessions"].names]]
+    scols = [*SESSION_COLUMNS, *[c for c in ("server_name", "user_agent") if c in TABLES["tls_sessions"].names
+                                 and c not in SESSION_COLUMNS]]
     sessions = to_pandas(store.read("tls_sessions", scols, flt))
     hellos = to_pandas(store.read("client_hellos", None, flt)) if store.files("client_hellos") else None
     if failures.empty and sessions.empty and (hellos is None or hellos.empty):
         raise LogcorrError(f"no failures, sessions or captured hellos for {client!r} in {store.path}")
-    window_s = window if isinstance(window, int) else parse_window(window)
-    matches = correlate(failures, sessions, window_s, lb_networks=dataset.lb_networks,
-                        lb_addrs=dataset.lb_addrs) if len(failures) else None
+    matches = correlate(failures, sessions, window_s, lb_networks=ev.lb_networks,
+                        lb_addrs=ev.lb_addrs) if len(failures) else None
     return timeline(failures, sessions, hellos, matches)
