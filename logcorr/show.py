@@ -101,8 +101,8 @@ def timeline(failures: pd.DataFrame, sessions: pd.DataFrame, hellos: pd.DataFram
         elif m is not None:
             tail = "; not recovered within the window"
         rows.append({"ts": r.ts, "kind": "failure", "what": f"{_str(r.reason)}{tail}",
-                     "detail": clean(_str(r.reason_text)), "file": _str(r.file), "line": line,
-                     "source": _str(r.source)})
+                     "detail": clean(_str(getattr(r, "reason_text", None))), "file": _str(r.file), "line": line,
+                     "source": _str(getattr(r, "source", None))})
     for r in sessions.itertuples(index=False):
         proto = _str(getattr(r, "ssl_protocol", None))
         cipher = _str(getattr(r, "ssl_cipher", None))

@@ -296,7 +296,8 @@ def ecdsa_only(hellos: pd.DataFrame | None, *, current: ServerProfile | None,
 def _offer_text(offer: Offer) -> str:
     versions = sorted(offer.versions, key=protocol_rank) if offer.versions else (
         [f"up to {offer.legacy_max}"] if offer.legacy_max else ["?"])
-    return f"offered {', '.join(versions)} with {len(offer.suites)} suites"
+    n = len(offer.suites)
+    return f"offered {', '.join(versions)} with {n} suite{'' if n == 1 else 's'}"
 
 
 def _share(part: int, whole: int) -> float:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from logcorr.report import charts
+from logcorr.report.policy_render import html_sections
 from logcorr.textsafe import clean
 
 
@@ -278,6 +279,7 @@ def render_html(report: ReportLike) -> str:
         "<h2>Clients that never recovered</h2>",
         _clients_table(data),
         _lb_section(data.get("lb")),
+        html_sections(data, getattr(report, "frames", None)),
         "</main>",
         f'<footer id="params">{footer}</footer>',
     ]

@@ -67,7 +67,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                           since=t0, until=t1, lb=lb, extra_findings=findings)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
-    attach_policy_sections(report, dataset, matches, what_if)
+    attach_policy_sections(report, dataset, matches, what_if, failures=failures)
     if save_matches:
         with store.lock():
             table = pa.Table.from_pandas(matches, preserve_index=False)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from logcorr.api import Dataset
     from logcorr.report.build import Report
 
+DRILLDOWN_CLIENTS = 50
+DRILLDOWN_ROWS = 200
 NOT_CLIENTS = ("scanner", "health_check", "ignored")
 WHAT_IF_COLUMNS = ["policy", "kind", "unverified", "clients_losing", "clients_maybe_losing",
                    "sessions_losing_share", "sessions_maybe_losing_share", "failing_clients_gaining"]
@@ -83,12 +85,45 @@ def what_if_frame(results: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=WHAT_IF_COLUMNS)
 
 
+def drilldown_clients(data: dict[str, Any], report_data: dict[str, Any], limit: int = DRILLDOWN_CLIENTS) -> list[str]:
+    """Who gets a per-client timeline: unrecovered clients, then those a what-if names, then legacy ones."""
+    names: list[str] = [str(c["client"]) for c in report_data.get("unrecovered_clients", [])]
+    for w in data.get("what_if", []):
+        for key in ("clients_losing_access", "clients_maybe_losing_access", "failing_clients_gaining_access"):
+            names += [str(e["client"]) for e in w[key]]
+    names += [str(c["client"]) for c in data.get("successes", {}).get("legacy_clients", [])]
+    return list(dict.fromkeys(names))[:limit]
+
+
+def client_timelines(clients: list[str], failures: pd.DataFrame, sessions: pd.DataFrame,
+                     hellos: pd.DataFrame | None, matches: pd.DataFrame | None) -> pd.DataFrame:
+    """The drill-down rows (:func:`logcorr.show.timeline` per client, at most :data:`DRILLDOWN_ROWS` each)."""
+    from logcorr.show import COLUMNS, timeline
+
+    out = []
+    for client in clients:
+        rows = timeline(_of(failures, client), _of(sessions, client),
+                        _of(hellos, client) if hellos is not None else None,
+                        _of(matches, client) if matches is not None else None)
+        out.append(rows.head(DRILLDOWN_ROWS).assign(client=client))
+    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["client", *COLUMNS])
+
+
+def _of(frame: pd.DataFrame, client: str) -> pd.DataFrame:
+    if "client_addr" not in frame:
+        return frame.iloc[:0]
+    return frame[frame["client_addr"].astype(object).eq(client).to_numpy(dtype=bool)]
+
+
 def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFrame,
-                           policies: Sequence[Policy] = ()) -> None:
+                           policies: Sequence[Policy] = (), failures: pd.DataFrame | None = None) -> None:
     """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call)."""
     sessions, hellos, excluded, _ = dataset.client_evidence(matches)
     data, frames = policy_sections(sessions, hellos, matches, current=dataset.server_profile(),
                                    policies=policies, exclude=excluded)
+    who = drilldown_clients(data, report.data)
+    report.frames["client_timelines"] = client_timelines(
+        who, failures if failures is not None else matches, sessions, hellos, matches)
     per_reason = data.pop("preceded_by", {})
     for row in report.data.get("reasons", []):
         row["preceded_by"] = per_reason.get(row["reason"], {"peer_closed": 0, "timeout": 0, "success": 0,

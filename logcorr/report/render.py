@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from logcorr.report.policy_render import markdown_sections, text_sections
 from logcorr.textsafe import clean
 
 
@@ -134,6 +135,7 @@ def render_text(report: ReportLike) -> str:
     lb = data.get("lb")
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", f"Load balancer: {_t(lb['summary'])}"]
+    out += text_sections(data)
     out += ["", f"{_t(data.get('schema'))}"]
     return "\n".join(out) + "\n"
 
@@ -180,5 +182,6 @@ def render_markdown(report: ReportLike) -> str:
     lb = data.get("lb")
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", "## Load balancer", "", md_escape(lb["summary"])]
+    out += markdown_sections(data)
     out += ["", f"_{md_escape(data.get('schema'))}_"]
     return "\n".join(out) + "\n"

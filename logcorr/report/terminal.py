@@ -21,6 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from logcorr.report.policy_render import text_sections
 from logcorr.textsafe import clean
 
 if TYPE_CHECKING:  # html imports matplotlib; the terminal report must not pay for that
@@ -173,6 +174,8 @@ def render_rich(report: ReportLike, console: Console) -> None:
         console.print()
         for part in _lb(data["lb"]):
             console.print(part)
+    for line in text_sections(data):
+        console.print(Text(line))
     footer = Text(f"{clean(str(data.get('schema')))} · window {_num(data.get('window_seconds'))} s · "
                   f"min protocol {clean(str(data.get('min_protocol')))}", style="dim")
     console.print()
