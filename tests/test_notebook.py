@@ -30,3 +30,5 @@ def test_notebook_runs_on_sample_logs() -> None:
     assert not [o for o in outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert any(status in printed for status in ("benign -", "attention -", "action -"))
+    # the what-if section: the sample's TLS 1.0 client (203.0.113.52) loses access
+    assert "WhatIf('ELBSecurityPolicy-TLS13-1-2-2021-06': 1 clients lose access" in printed
