@@ -174,3 +174,15 @@ def test_bad_values(value: str) -> None:
         parse_policy(value)
     assert "\n" not in str(info.value)
     assert str(info.value).startswith("--what-if ")
+
+
+def test_cli_bad_value_is_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "logcorr", "report", "--data", str(tmp_path / "none"),
+                           "--what-if", "ELBSecurityPolicy-Nope"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("logcorr: --what-if 'ELBSecurityPolicy-Nope': unknown policy; use an AWS")
+    assert done.stderr.count("\n") == 1
