@@ -34,6 +34,7 @@ from tests.conftest import require_nginx, require_tcpdump
 pytestmark = pytest.mark.nginx
 ROOT = Path(__file__).resolve().parent.parent
 TLS10, TLS11, CBC, ECDSA, DES3, MODERN = (f"198.51.100.{n}" for n in range(40, 46))
+AFTER_RST, AFTER_TIMEOUT = "198.51.100.46", "198.51.100.47"
 UA = "logcorr-lab/1"  # the User-Agent tests/lab/clients.py sends
 
 
@@ -65,9 +66,16 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
                               ciphers="ECDHE-ECDSA-AES128-GCM-SHA256").saw,
             cl.raw_hello(target, LB_ADDR, cl.report_hello(version=0x0303, suites=(0x000A,)), real=DES3).saw,
             cl.tls_session(target, LB_ADDR, real=MODERN, max_version=cl.ssl.TLSVersion.TLSv1_2).saw,
+            # fallbacks (client-fallback.md §5): a first attempt reset mid-handshake, or one that
+            # never says hello and is timed out by nginx, then at once the report's TLS 1.0 SCSV hello
+            cl.glitch(target, LB_ADDR, real=AFTER_RST).saw,
+            cl.raw_hello(target, LB_ADDR, cl.report_hello(), real=AFTER_RST).saw,
+            cl.idle(target, LB_ADDR, real=AFTER_TIMEOUT).saw,
+            cl.raw_hello(target, LB_ADDR, cl.report_hello(), real=AFTER_TIMEOUT).saw,
         ]
         time.sleep(2.0)  # let nginx write its last lines and tcpdump its last block
-    assert seen == ["ok", "ok", "ok", "alert:handshake_failure", "alert:handshake_failure", "ok"]
+    assert seen == ["ok", "ok", "ok", "alert:handshake_failure", "alert:handshake_failure", "ok",
+                    "reset_by_client", "alert:inappropriate_fallback", "closed", "alert:inappropriate_fallback"]
     return lab.logs, prefix / "lab.pcap"
 
 
@@ -115,6 +123,19 @@ def test_what_if_with_capture(played: tuple[Path, Path], tmp_path: Path) -> None
         "locks_out": 0, "maybe_locks_out": 0, "policy": None,
         "note": doc["actions"][-1]["note"], "clients_let_in": [ECDSA], "clients_locked_out": [],
         "clients_maybe_locked_out": []}]
+    # 14.6: each fallback follows its client's failed first attempt; the capture shows the RST one
+    # (a TLS 1.3 hello), the silent one has no ClientHello to show, only nginx's timeout
+    pre = {r["reason"]: r["preceded_by"] for r in doc["reasons"]}
+    assert pre["inappropriate_fallback"] == {"peer_closed": 1, "timeout": 1, "success": 0, "none_seen": 0}
+    ev = doc["fallback_evidence"]
+    assert {k: ev[k] for k in ("fallbacks", "after_network_failure_within_2s", "captured_first_attempts",
+                               "captured_first_attempt_ends", "captured_reset_within_2s")} == {
+        "fallbacks": 2, "after_network_failure_within_2s": 2, "captured_first_attempts": 1,
+        "captured_first_attempt_ends": {"RST": 1}, "captured_reset_within_2s": 1}
+    texts = [f["text"] if isinstance(f, dict) else f for f in doc["verdict"]["findings"]]
+    assert ev["text"][0].upper() + ev["text"][1:] in texts
+    assert ("ELBSecurityPolicy-TLS13-1-2-2021-06 would lock out 3 real clients (3 by client hello) and let in "
+            "1 failing client: actions 1, 2") in texts
     s = doc["successes"]
     assert s["by_protocol"] == [{"protocol": "TLSv1.2", "sessions": 2, "clients": 2},
                                 {"protocol": "TLSv1.1", "sessions": 1, "clients": 1},

@@ -130,7 +130,41 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
                                                             "none_seen": 0})
     report.data.update(data)
     report.frames.update({f"what_if_{k}" if k != "what_if" else k: v for k, v in frames.items()})
-    text = data.get("fallback_evidence", {}).get("text")
     findings = report.data.get("verdict", {}).get("findings")
-    if text and isinstance(findings, list):
-        findings.append(text[0].upper() + text[1:])
+    if isinstance(findings, list):
+        as_objects = str(report.data.get("schema", "")).endswith("/2") or any(isinstance(f, dict) for f in findings)
+        for f in policy_findings(data):
+            findings.append(f if as_objects else f["text"])
+
+
+def policy_findings(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Findings (SPEC §7 objects) that point at the what-if results and their actions."""
+    out: list[dict[str, Any]] = []
+    fb = data.get("fallback_evidence") or {}
+    if fb.get("text"):
+        out.append({"kind": "fallback_sequence", "text": fb["text"][0].upper() + fb["text"][1:],
+                    "clients": [], "counts": {k: v for k, v in fb.items() if isinstance(v, int)}})
+    for w in data.get("what_if", []):
+        lost, maybe = w["clients_losing_access"], w["clients_maybe_losing_access"]
+        gained = w["failing_clients_gaining_access"]
+        if not (lost or maybe or gained):
+            continue
+        refs = [i + 1 for i, a in enumerate(data.get("actions", [])) if a.get("policy") == w["policy"]]
+        rules = ", ".join(f"{n} by {r.replace('_', ' ')}" for r, n in
+                          sorted(_count(e["rule"] for e in lost).items()))
+        text = (f"{w['policy']} would lock out {len(lost)} real client{'s' if len(lost) != 1 else ''}"
+                + (f" ({rules})" if rules else "")
+                + (f", may lock out {len(maybe)} more (only a cipher or an unproven protocol says so)" if maybe else "")
+                + f" and let in {len(gained)} failing client{'s' if len(gained) != 1 else ''}"
+                + (f": actions {', '.join(map(str, refs))}" if refs else ""))
+        out.append({"kind": "what_if", "text": text, "policy": w["policy"], "actions": refs,
+                    "clients": [e["client"] for e in lost],
+                    "counts": {"locks_out": len(lost), "maybe_locks_out": len(maybe), "lets_in": len(gained)}})
+    return out
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
