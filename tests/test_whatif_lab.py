@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_nginx, require_tcpdump
+from tests.conftest import LabRun, require_nginx, require_tcpdump
 
 pytestmark = pytest.mark.nginx
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,3 +178,33 @@ def test_show_client(played: tuple[Path, Path], tmp_path: Path) -> None:
     assert all(re.search(r"\[\S+/lab\.pcap:\d+\]$", r) for r in rows)
     bad = logcorr("show", "192.0.2.99", "--data", str(data))
     assert (bad.returncode, bad.stderr.count("\n")) == (1, 1)
+
+
+def test_lab_mix_done_when(lab: LabRun, tmp_path: Path) -> None:
+    """Issue 14 "done when": the lab mix, two policies, the clients named exactly.
+
+    From the truth: a client loses access under a TLS 1.2+ policy when every session it
+    completed was older than TLS 1.2 (203.0.113.52 comes back only at TLS 1.0); the capture
+    proves it (its hellos offer at most TLS 1.0).  Of the failing clients, only the one that
+    offered just ECDHE-RSA-CHACHA20-POLY1305 (scenario lb_no_shared_cipher) fits a policy:
+    Mozilla intermediate has that suite, the AWS policy does not.
+    """
+    attempts = lab.truth["attempts"]
+    order = ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+    best: dict[str, int] = {}
+    for a in attempts:
+        if a["reason"] is None and a["saw"] == "ok" and a["protocol"]:
+            best[a["client"]] = max(best.get(a["client"], -1), order.index(a["protocol"]))
+    losing = sorted(c for c, b in best.items() if b < order.index("TLSv1.2"))
+    chacha = sorted({a["client"] for a in attempts if a["scenario"] == "lb_no_shared_cipher"})
+    assert (losing, chacha) == (["203.0.113.52"], ["198.51.100.12"])  # guards scenario edits
+
+    pcap = lab.prefix / "lab.pcap"
+    data = _ingest([lab.logs, *([pcap] if pcap.exists() else [])], tmp_path / "data")
+    aws, inter = _report(data, "ELBSecurityPolicy-TLS13-1-2-2021-06", "mozilla-intermediate")["what_if"]
+    rule = "client_hello" if pcap.exists() else "protocol"
+    for w in (aws, inter):
+        assert _who(w, "clients_losing_access") == [(c, rule) for c in losing]
+        assert _who(w, "clients_maybe_losing_access") == []
+    assert _who(aws, "failing_clients_gaining_access") == []
+    assert [c for c, _ in _who(inter, "failing_clients_gaining_access")] == (chacha if pcap.exists() else [])
