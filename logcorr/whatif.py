@@ -174,7 +174,8 @@ def usable_sessions(sessions: pd.DataFrame, exclude: Collection[str] = ()) -> pd
                         "file", "line") if c in s]
     out = s.loc[keep.to_numpy(dtype=bool), cols].copy()
     out["client_addr"] = out["client_addr"].astype(str)
-    out["ssl_protocol"] = out["ssl_protocol"].astype(object).map(lambda p: normalize_protocol(str(p)) or str(p))
+    names = {p: normalize_protocol(str(p)) or str(p) for p in out["ssl_protocol"].astype(object).unique()}
+    out["ssl_protocol"] = out["ssl_protocol"].astype(object).map(names)
     return out.reset_index(drop=True)
 
 
@@ -203,16 +204,19 @@ def evaluate(policy: Policy, sessions: pd.DataFrame, hellos: pd.DataFrame | None
     highest = max(target.protocols, key=protocol_rank)
     losing: list[dict[str, Any]] = []
     maybe: list[dict[str, Any]] = []
-    for client, rows in s.groupby("client_addr", sort=True):
-        pairs = list(zip(rows["ssl_protocol"], rows["ssl_cipher"] if "ssl_cipher" in rows else [None] * len(rows),
-                         strict=True))
-        if any(_inside(p, c, target) for p, c in pairs):
-            continue
-        protos = sorted({p for p, _ in pairs}, key=protocol_rank)
+    # judged once per distinct (protocol, cipher), then per client: cost ~ rows, not rows × rules
+    cipher = (s["ssl_cipher"].astype(object).fillna("") if "ssl_cipher" in s
+              else pd.Series("", index=s.index, dtype=object))
+    combo = s["ssl_protocol"].astype(str) + "\x00" + cipher.astype(str)
+    verdicts = {k: _inside(k.partition("\x00")[0], k.partition("\x00")[2], target) for k in combo.unique()}
+    inside = combo.map(verdicts).astype(bool)
+    kept = set(s.loc[inside.to_numpy(), "client_addr"])
+    candidates = s[~s["client_addr"].isin(kept).to_numpy()]
+    for client, count, proto_set, cipher_set, last in _per_client(candidates):
+        protos = sorted(proto_set, key=protocol_rank)
         best = protos[-1]
-        used = sorted({str(c) for _, c in pairs if isinstance(c, str)})
-        entry = {"client": str(client), "sessions": len(rows), "protocols": protos, "ciphers": used,
-                 "last_seen": iso(rows["ts"].max()) if "ts" in rows else None}
+        used = sorted(cipher_set)
+        entry = {"client": client, "sessions": count, "protocols": protos, "ciphers": used, "last_seen": last}
         offer = all_offers.get(str(client))
         if offer is not None:
             cause = blocked(offer, target)
@@ -248,6 +252,25 @@ def evaluate(policy: Policy, sessions: pd.DataFrame, hellos: pd.DataFrame | None
         "clients_losing_share": _share(len(losing), total_clients),
         "failing_clients_gaining_access": gaining,
     }
+
+
+def _per_client(s: pd.DataFrame) -> list[tuple[str, int, set[str], set[str], str | None]]:
+    """(client, sessions, protocols, ciphers, last seen) per client: whole-frame operations only."""
+    if s.empty:
+        return []
+    g = s.groupby("client_addr", sort=True)
+    counts = g.size()
+    last = g["ts"].max() if "ts" in s else None
+    protos: dict[str, set[str]] = {}
+    for c, p in s[["client_addr", "ssl_protocol"]].drop_duplicates().itertuples(index=False):
+        protos.setdefault(str(c), set()).add(str(p))
+    ciphers: dict[str, set[str]] = {}
+    if "ssl_cipher" in s:
+        pairs = s.loc[s["ssl_cipher"].notna().to_numpy(), ["client_addr", "ssl_cipher"]].drop_duplicates()
+        for c, x in pairs.itertuples(index=False):
+            ciphers.setdefault(str(c), set()).add(str(x))
+    return [(str(c), int(n), protos[str(c)], ciphers.get(str(c), set()),
+             iso(last[c]) if last is not None else None) for c, n in counts.items()]
 
 
 def gaining_access(policy: Policy, hellos: pd.DataFrame | None, *, current: ServerProfile | None,

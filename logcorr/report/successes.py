@@ -74,7 +74,7 @@ def best_protocols(s: pd.DataFrame) -> pd.Series:
     """Each client's newest protocol (index: client address)."""
     if s.empty:
         return pd.Series(dtype=object)
-    ranks = s["ssl_protocol"].map(protocol_rank)
+    ranks = s["ssl_protocol"].map({p: protocol_rank(str(p)) for p in s["ssl_protocol"].unique()})
     return s.assign(_r=ranks).sort_values(["client_addr", "_r"]).groupby("client_addr")["ssl_protocol"].last()
 
 
@@ -106,14 +106,20 @@ def successes(sessions: pd.DataFrame, exclude: Collection[str] = ()) -> dict[str
 
 
 def legacy_clients(s: pd.DataFrame, best: pd.Series) -> list[dict[str, Any]]:
-    """Clients whose best protocol is TLS 1.1 or older: address, sessions, user agent, last seen."""
-    rows = []
-    for client, proto in best.items():
-        if proto not in LEGACY:
-            continue
-        mine = s[s["client_addr"] == client]
-        agents = mine["user_agent"].dropna() if "user_agent" in mine else pd.Series([], dtype=object)
-        agent = agents.astype(str).value_counts().index[0] if len(agents) else None
-        rows.append({"client": str(client), "sessions": len(mine), "best_protocol": str(proto),
-                     "user_agent": agent, "last_seen": iso(mine["ts"].max()) if "ts" in mine else None})
+    """Clients whose best protocol is TLS 1.1 or older: address, sessions, user agent (most used), last seen."""
+    legacy = [c for c, p in best.items() if p in LEGACY]
+    mine = s[s["client_addr"].isin(legacy).to_numpy()]
+    if mine.empty:
+        return []
+    g = mine.groupby("client_addr", sort=True)
+    counts, last = g.size(), (g["ts"].max() if "ts" in mine else None)
+    agent: dict[str, str] = {}
+    if "user_agent" in mine:
+        ua = mine.dropna(subset=["user_agent"]).astype({"user_agent": str})
+        top = ua.groupby(["client_addr", "user_agent"]).size().reset_index(name="n")
+        top = top.sort_values(["client_addr", "n", "user_agent"], ascending=[True, False, True])
+        agent = dict(top.drop_duplicates("client_addr")[["client_addr", "user_agent"]].itertuples(index=False))
+    rows = [{"client": str(c), "sessions": int(counts[c]), "best_protocol": str(best[c]),
+             "user_agent": agent.get(c), "last_seen": iso(last[c]) if last is not None else None}
+            for c in counts.index]
     return sorted(rows, key=lambda r: (-r["sessions"], r["client"]))
