@@ -33,6 +33,13 @@ def _complete_format(incomplete: str) -> list[str]:
     return [f for f in FORMATS if f.startswith(incomplete)]
 
 
+def _complete_policy(incomplete: str) -> list[str]:
+    """Shell completion for ``--what-if``: the AWS and Mozilla policy names."""
+    from logcorr.policies import POLICIES
+
+    return [p for p in POLICIES if p.lower().startswith(incomplete.lower())]
+
+
 def _version(value: bool) -> None:
     if value:
         from logcorr import __version__
@@ -118,7 +125,8 @@ def report(
     until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
     what_if: Annotated[list[str] | None, typer.Option(
         "--what-if", help="A policy to test against the clients seen (repeatable): an AWS ELB policy name, "
-                          "mozilla-modern|intermediate|old, or nginx directives in quotes.")] = None,
+                          "mozilla-modern|intermediate|old, or nginx directives in quotes.",
+        autocompletion=_complete_policy)] = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.",
                                      autocompletion=_complete_format)] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,

@@ -186,3 +186,15 @@ def test_cli_bad_value_is_one_line(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr.startswith("logcorr: --what-if 'ELBSecurityPolicy-Nope': unknown policy; use an AWS")
     assert done.stderr.count("\n") == 1
+
+
+def test_completion_offers_policy_names() -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "logcorr"
+    env = {**os.environ, "_LOGCORR_COMPLETE": "complete_bash", "COMP_WORDS": "logcorr report --what-if mozilla-i",
+           "COMP_CWORD": "3"}
+    done = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.stdout.split() == ["mozilla-intermediate", "mozilla-intermediate-5.7"]
