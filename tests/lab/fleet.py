@@ -41,7 +41,6 @@ from tests.lab.nginx import (
     _start_capture,
     free_ports,
     nginx_binary,
-    versions,
 )
 
 LISTENERS = {"web-1": ("direct", "proxy"), "web-2": ("proxy", "legacy"), "web-3": ("direct",)}

@@ -143,7 +143,7 @@ def health_checks(p: Player, tag: str) -> list[dict[str, Any]]:
             rec = p.relay.health_check(host, kind)
             done.append(dict(rec, tag=tag))
             time.sleep(0.15)
-    time.sleep(0.3)
+    time.sleep(1.0)  # the block's entries are read back by time: keep the next LB traffic apart
     return done
 
 
@@ -170,14 +170,14 @@ def testssl(p: Player, out_dir: Path) -> dict[str, Any]:
     host, port = p.relay.address
     cmd = ["timeout", "90", "testssl", "-p", "-s", "--warnings", "off", "--quiet", "--color", "0",
            "--fast", f"{host}:{port}"]
-    time.sleep(1.0)  # a second apart from the previous steps: the span is read from 1-second logs
+    time.sleep(2.0)  # apart from the previous steps: the span is read back from 1-second logs
     t0 = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     t1 = time.time()
     (out_dir / "testssl.txt").write_text(done.stdout, encoding="utf-8")
     if done.returncode != 0 or "Testing protocols" not in done.stdout:
         raise RuntimeError(f"testssl failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
-    time.sleep(1.2)
+    time.sleep(2.0)
     return {"tool": "testssl", "command": cmd, "client": TESTSSL_SOURCE, "peer": LB_ADDR, "host": "web-2",
             "listener": "proxy", "started": t0, "ended": t1, "output": "testssl.txt"}
 
@@ -315,5 +315,6 @@ def run(root: Path, *, capture: bool = True) -> tuple[Path, dict[str, Any]]:
         "attempts": [asdict(a) for a in sorted(attempts, key=lambda a: a.started)],
     }
     messytruth.add_chains(truth)
-    (root / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
-    return root / "logs", truth
+    text = json.dumps(truth, indent=1) + "\n"
+    (root / "truth.json").write_text(text, encoding="utf-8")
+    return root / "logs", json.loads(text)  # exactly what the file says

@@ -132,7 +132,8 @@ def _scanner_attempts(scan: dict[str, Any], errors: list[dict[str, Any]],
     lo, hi = math.floor(scan["started"]), math.ceil(scan["ended"]) + 1
     out = []
     for e in errors:
-        if e["client"] != scan["peer"] or e["port"] != port or not lo <= e["ts"] <= hi:
+        # request-stage lines name the server_name, not the listen address (port None)
+        if e["client"] != scan["peer"] or e["port"] not in (port, None) or not lo <= e["ts"] <= hi:
             continue
         code = classify(e["message"])
         if code is None:
@@ -158,7 +159,7 @@ def _health_attempts(checks: list[dict[str, Any]], hosts: dict[str, Host],
         mine = [c for c in checks if c["backend"] == host]
         for tag in sorted({c["tag"] for c in mine}):
             block = [c for c in mine if c["tag"] == tag]
-            lo, hi = math.floor(block[0]["started"]), math.floor(block[-1]["ended"] + 0.3)
+            lo, hi = math.floor(block[0]["started"]), math.floor(block[-1]["ended"] + 0.9)
             port = hosts[host].ports["proxy"]
             seen = sorted((e for e in errors[host] if e["client"] == LB_ADDR and e["port"] == port
                            and lo <= e["ts"] <= hi), key=lambda e: e["conn"] or 0)
@@ -190,18 +191,29 @@ def from_logs(hosts: dict[str, Host], events: dict[str, Any]) -> list[Attempt]:
 
 
 def attach_lines(hosts: dict[str, Host], attempts: list[Attempt]) -> None:
-    """Give each client attempt the error and access lines nginx wrote for it (by peer, port, time)."""
-    errors = {n: error_entries(h) for n, h in hosts.items()}
+    """Give each client attempt the lines nginx wrote for it (by peer, port and time).
+
+    A failure takes the earliest failure entry not yet taken (attempts in start order); a
+    session takes the non-failure error entries and the access lines of its client.
+    """
+    claimed = {ln for a in attempts if a.cls != "client" for ln in a.nginx_lines}  # scanners', checks'
+    errors = {n: [e for e in error_entries(h) if e["line"] not in claimed] for n, h in hosts.items()}
     access = {n: access_entries(h) for n, h in hosts.items()}
-    for a in attempts:
+    for a in sorted(attempts, key=lambda x: x.started):
         if a.cls != "client":
             continue
         port = hosts[a.host].ports[a.listener]
         lo, hi = math.floor(a.started), math.ceil(a.ended)
-        for e in errors[a.host]:
-            if e["client"] == a.peer and e["port"] == port and lo <= e["ts"] <= hi and e["conn"]:
-                if classify(e["message"]) is not None or a.reason is None:
-                    a.nginx_lines.append(e["line"])
+        mine = sorted((e for e in errors[a.host] if e["client"] == a.peer and e["port"] == port
+                       and lo <= e["ts"] <= hi and e["conn"] and e["line"] not in claimed),
+                      key=lambda e: e["conn"])
+        if a.reason is not None:
+            first = next((e for e in mine if classify(e["message"]) is not None), None)
+            if first is not None:
+                a.nginx_lines.append(first["line"])
+                claimed.add(first["line"])
+        else:
+            a.nginx_lines += [e["line"] for e in mine if classify(e["message"]) is None]
         if a.reason is None or a.reason == "plain_http":
             a.nginx_lines += [x["line"] for x in access[a.host]
                               if x["remote_addr"] == a.client and lo <= x["ts"] <= hi]
