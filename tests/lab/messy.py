@@ -143,7 +143,7 @@ def health_checks(p: Player, tag: str) -> list[dict[str, Any]]:
             rec = p.relay.health_check(host, kind)
             done.append(dict(rec, tag=tag))
             time.sleep(0.15)
-    time.sleep(1.0)  # the block's entries are read back by time: keep the next LB traffic apart
+    time.sleep(0.3)
     return done
 
 
