@@ -177,7 +177,7 @@ def testssl(p: Player, out_dir: Path) -> dict[str, Any]:
     (out_dir / "testssl.txt").write_text(done.stdout, encoding="utf-8")
     if done.returncode != 0 or "Testing protocols" not in done.stdout:
         raise RuntimeError(f"testssl failed ({done.returncode}): {done.stdout[-500:]} {done.stderr[-500:]}")
-    time.sleep(2.0)
+    time.sleep(2.5)
     return {"tool": "testssl", "command": cmd, "client": TESTSSL_SOURCE, "peer": LB_ADDR, "host": "web-2",
             "listener": "proxy", "started": t0, "ended": t1, "output": "testssl.txt"}
 
