@@ -271,3 +271,21 @@ def test_truth_has_what_the_report_must_tell_apart(messy_lab: LabRun) -> None:
     plain = mt.expected_report(messy_lab.truth, WINDOW, capture=False)
     assert plain["reasons"]["inappropriate_fallback"]["attributable"] == 2
     assert set(plain["scanners"]) == {"127.0.0.66"}
+
+
+def _clients(items: list[Any]) -> list[str]:
+    return sorted(i["client"] if isinstance(i, dict) else i for i in items)
+
+
+def test_what_if_names_the_clients_that_need_the_old_policy(messy_lab: LabRun, one_step: Path) -> None:
+    """Issue 14: the TLS 1.0-only client loses access (protocol rule), the CBC-only one may (cipher)."""
+    policies = list(mt.POLICIES)
+    args = [a for p in policies for a in ("--what-if", p)]
+    done = logcorr("report", "--data", str(one_step), "--window", f"{WINDOW}s", *args, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    by_policy = {w["policy"]: w for w in json.loads(done.stdout)["what_if"]}
+    for policy in policies:
+        want = mt.expected_what_if(messy_lab.truth, policy)
+        assert want == {"losing": ["127.0.0.41"], "maybe_losing": ["127.0.0.42"]}
+        assert _clients(by_policy[policy]["clients_losing_access"]) == want["losing"], policy
+        assert _clients(by_policy[policy]["clients_maybe_losing_access"]) == want["maybe_losing"], policy

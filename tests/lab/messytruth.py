@@ -338,3 +338,36 @@ def expected_report(truth: dict[str, Any], window_s: float, capture: bool = True
             "scanners": scan,
             "health_checks": {"count": len(checks), "by_lb": dict(Counter(a["peer"] for a in checks))},
             "hosts": dict(sorted(hosts.items()))}
+
+
+# Two policies from reference/tls-policies.md (the AWS table's JSON row and Mozilla 6.0
+# intermediate: "ciphers" + "ciphersuites"), for what the lab's successful clients need.
+POLICIES = {
+    "ELBSecurityPolicy-TLS13-1-2-2021-06": (
+        {"TLSv1.2", "TLSv1.3"},
+        {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+         "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES128-SHA256",
+         "ECDHE-RSA-AES128-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+         "ECDHE-ECDSA-AES256-SHA384", "ECDHE-RSA-AES256-SHA384"}),
+    "mozilla-intermediate": (
+        {"TLSv1.2", "TLSv1.3"},
+        {"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+         "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+         "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}),
+}
+
+
+def expected_what_if(truth: dict[str, Any], policy: str, capture: bool = True) -> dict[str, list[str]]:
+    """Real clients that would lose access under ``policy`` (issue 14 item 2), from the sessions
+    whose protocol and cipher the evidence shows: ``losing`` when every such session used a
+    protocol outside the policy (the protocol rule), ``maybe_losing`` when the protocols are
+    inside but every session's cipher is outside (a cipher is weak evidence)."""
+    protocols, ciphers = POLICIES[policy]
+    sessions: dict[str, list[dict[str, Any]]] = {}
+    for a in truth["attempts"]:
+        if a["cls"] == "client" and a["reason"] is None and a["saw"] == "ok" and _labelled(a, capture):
+            sessions.setdefault(a["client"], []).append(a)
+    losing = sorted(c for c, ss in sessions.items() if all(s["protocol"] not in protocols for s in ss))
+    maybe = sorted(c for c, ss in sessions.items() if c not in losing
+                   and all(s["protocol"] not in protocols or s["cipher"] not in ciphers for s in ss))
+    return {"losing": losing, "maybe_losing": maybe}
