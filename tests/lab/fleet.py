@@ -5,7 +5,7 @@ from the directory layout):
 
 - ``R/prefix/<host>/``: nginx prefix (``conf/nginx.conf``, ``tmp/``, ``nginx.pid``);
 - ``R/logs/<host>/``: that host's logs (``error.log``, ``access.log``, rotated ``.1``);
-- ``R/capture/<host>/relay.pcap``: tcpdump of that host's listener ports;
+- ``R/capture/<host>/relay.pcap``: tcpdump of that host's ``proxy`` port (relay→nginx);
 - ``R/logrotate.conf``, ``R/logrotate.state``: the real ``logrotate -f`` run.
 
 Listeners (each host has a subset, :data:`LISTENERS`):
@@ -124,7 +124,8 @@ class Host:
         if capture:
             cap_dir = self.root / "capture" / self.name
             cap_dir.mkdir(parents=True, exist_ok=True)
-            self.capture = _start_capture(cap_dir / "relay.pcap", list(self.ports.values()))
+            # Only the relay→nginx port: direct-port sessions stay as the access log shows them.
+            self.capture = _start_capture(cap_dir / "relay.pcap", [self.ports["proxy"]])
         out = open(self.prefix / "nginx.stderr", "wb")  # noqa: SIM115 (kept for the child's life)
         self.proc = subprocess.Popen([binary, "-p", str(self.prefix), "-c", str(self.conf),
                                       "-e", str(self.logs / "error.log")], env=ENV, stdout=out, stderr=out)
