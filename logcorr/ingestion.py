@@ -171,14 +171,10 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
-    """The server's TLS profile from nginx.conf's ssl_protocols / ssl_ciphers / ssl_ecdh_curve."""
-    from logcorr.profile import from_nginx, profile_to_json
-    from logcorr.sources import nginxconf
+    """The server's TLS profile from nginx.conf (``logcorr.profile.from_nginx_conf``)."""
+    from logcorr.profile import from_nginx_conf, profile_to_json
 
-    tls = nginxconf.read_tls_profile(nginx_conf)
-    prof = from_nginx(tls.get("ssl_protocols"), tls.get("ssl_ciphers"), tls.get("ssl_ecdh_curve"))
-    prof.name = nginx_conf
-    return profile_to_json(prof)
+    return profile_to_json(from_nginx_conf(nginx_conf))
 
 
 def _check_format(log_format: str, options: Options) -> None:

@@ -67,6 +67,7 @@ _TIME_SHAPES = (("msec", re.compile(r"^\d{9,}(\.\d+)?$")),
                 ("time_iso8601", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")),
                 ("time_local", re.compile(r"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$")))
 _NULL = pa.scalar(None, pa.string())
+_MAX_REQUEST_TIME_S = 366 * 86400.0
 
 
 def resolve_format(spec: str, options: Options) -> str:
@@ -369,7 +370,10 @@ class AccessLogReader:
                                 col.get("time_local", TS))
         ts = ts_logged
         if "msec" in typed and "request_time" in typed:
-            took = pc.cast(pc.round(pc.multiply(col.get("request_time", pa.float64()), 1e6)), pa.int64())
+            rt = col.get("request_time", pa.float64())
+            # a request time beyond a year is garbage: no start time, rather than an overflow
+            rt = pc.if_else(pc.less(rt, _MAX_REQUEST_TIME_S), rt, pa.scalar(None, pa.float64()))
+            took = pc.cast(pc.round(pc.multiply(rt, 1e6)), pa.int64())
             start = pc.subtract(pc.cast(typed["msec"], pa.int64()), took).cast(TS)
             ts = pc.coalesce(start, ts_logged)
         stream = "session_time" in typed

@@ -3,7 +3,8 @@
 A small tokenizer for nginx's configuration syntax (``src/core/ngx_conf_file.c``): words,
 ``'...'`` and ``"..."`` strings with ``\\`` escapes, ``#`` comments, ``;``, ``{`` and ``}``.
 ``include`` is followed (globs, relative paths from the directory of the main file, as
-nginx resolves them from its conf prefix); a file already being read is not read again.
+nginx resolves them from its conf prefix); each file is read once, only regular files are
+read, and the whole read is bounded (:data:`MAX_FILES`, :data:`MAX_BYTES`, :data:`MAX_DEPTH`).
 Blocks are not tracked: a directive means the same wherever it appears, which is what
 we need for ``log_format`` (http or stream level) and is a simplification for the
 ``ssl_*`` directives (the last one read wins).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -75,31 +77,91 @@ def _tokens(text: str, file: str) -> Iterator[tuple[str, int, bool]]:
             yield text[start:i], line, False
 
 
-def directives(conf_path: str) -> list[Directive]:
-    """Every directive of ``conf_path`` and its includes, in reading order."""
+# Include limits (issue 12.7): nginx itself would follow a glob loop until it runs out of
+# memory, and a FIFO or /dev/zero blocks or never ends.  Each file is read once, only
+# regular files are read, and a configuration bigger than this is refused.
+MAX_FILES = 512
+MAX_BYTES = 8 << 20  # all files together
+MAX_DEPTH = 64  # include inside include ...
+
+
+class _Walk:
+    """State of one configuration read: files seen, bytes read, notes for the user."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.seen: set[tuple[int, int]] = set()  # (st_dev, st_ino)
+        self.files = 0
+        self.bytes = 0
+        self.notes: list[str] = []
+
+
+def directives(conf_path: str, notes: list[str] | None = None) -> list[Directive]:
+    """Every directive of ``conf_path`` and its includes, in reading order.
+
+    An included file is read once, even when several ``include`` lines (or a glob that
+    matches the including file) name it; included paths that are not regular files are
+    skipped, with a note appended to ``notes``.  Raises :class:`InputError` when
+    ``conf_path`` cannot be read or the limits (:data:`MAX_FILES`, :data:`MAX_BYTES`,
+    :data:`MAX_DEPTH`) are exceeded.
+    """
     out: list[Directive] = []
-    base = os.path.dirname(os.path.abspath(conf_path))
-    _read(os.path.abspath(conf_path), base, out, set())
+    walk = _Walk(os.path.dirname(os.path.abspath(conf_path)))
+    _read(os.path.abspath(conf_path), walk, out, 0, named=True)
+    if notes is not None:
+        notes.extend(walk.notes)
     return out
 
 
-def _read(path: str, base: str, out: list[Directive], reading: set[str]) -> None:
-    if path in reading:
-        return  # an include cycle: nginx would recurse until it fails; we stop
+def _load(path: str, walk: _Walk, named: bool) -> str | None:
+    """The text of ``path``, or None when it is skipped (not a regular file, read before)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise InputError(f"cannot read nginx configuration: {exc.strerror}", file=path) from exc
-    reading.add(path)
+        if named:
+            raise InputError(f"cannot read nginx configuration: {exc.strerror}", file=path) from exc
+        _note(walk, f"{path}: include skipped: {exc.strerror}")
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            if named:
+                raise InputError("not a regular file", file=path)
+            _note(walk, f"{path}: include skipped: not a regular file")
+            return None
+        key = (st.st_dev, st.st_ino)
+        if key in walk.seen:
+            return None
+        walk.seen.add(key)
+        walk.files += 1
+        if walk.files > MAX_FILES:
+            raise InputError(f"more than {MAX_FILES} configuration files through include", file=path)
+        data = fh.read(MAX_BYTES - walk.bytes + 1)
+    walk.bytes += len(data)
+    if walk.bytes > MAX_BYTES:
+        raise InputError(f"configuration larger than {MAX_BYTES >> 20} MiB with its includes",
+                         file=path)
+    return data.decode("utf-8", errors="replace")
+
+
+def _note(walk: _Walk, text: str) -> None:
+    if text not in walk.notes:
+        walk.notes.append(text)
+
+
+def _read(path: str, walk: _Walk, out: list[Directive], depth: int, named: bool = False) -> None:
+    text = _load(path, walk, named)
+    if text is None:
+        return
     words: list[str] = []
     first = 0
     for tok, line, quoted in _tokens(text, path):
         if not quoted and tok in ";{}":
             if words and words[0] == "include" and len(words) == 2:
-                pattern = words[1] if os.path.isabs(words[1]) else os.path.join(base, words[1])
-                for inc in sorted(glob.glob(pattern)):
-                    _read(os.path.abspath(inc), base, out, reading)
+                if depth >= MAX_DEPTH:
+                    raise InputError(f"includes nested deeper than {MAX_DEPTH}", file=path, line=first)
+                for inc in _include_paths(words[1], walk.base, path, first):
+                    _read(inc, walk, out, depth + 1)
             elif words:
                 out.append(Directive(words, path, first))
             words = []
@@ -107,7 +169,16 @@ def _read(path: str, base: str, out: list[Directive], reading: set[str]) -> None
         if not words:
             first = line
         words.append(tok)
-    reading.discard(path)
+
+
+def _include_paths(pattern: str, base: str, file: str, line: int) -> list[str]:
+    """What ``include PATTERN`` names, sorted (nginx sorts glob results too)."""
+    if "\x00" in pattern:
+        raise InputError("include path with a NUL byte", file=file, line=line)
+    full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
+    if not glob.has_magic(full):
+        return [os.path.abspath(full)]
+    return [os.path.abspath(p) for p in sorted(glob.glob(full))]
 
 
 def read_log_formats(conf_path: str) -> dict[str, LogFormatDef]:
@@ -135,13 +206,17 @@ def read_access_logs(conf_path: str) -> dict[str, str]:
     return out
 
 
+TLS_DIRECTIVES = ("ssl_protocols", "ssl_ciphers", "ssl_ecdh_curve", "ssl_prefer_server_ciphers")
+
+
 def read_tls_profile(conf_path: str) -> dict[str, str]:
-    """``ssl_protocols`` (words joined by one space), ``ssl_ciphers``, ``ssl_ecdh_curve``.
+    """``ssl_protocols`` (words joined by one space), ``ssl_ciphers``, ``ssl_ecdh_curve``,
+    ``ssl_prefer_server_ciphers`` (``on``/``off``).
 
     Only the directives present are returned; the last one read wins.
     """
     out: dict[str, str] = {}
     for d in directives(conf_path):
-        if d.words[0] in ("ssl_protocols", "ssl_ciphers", "ssl_ecdh_curve") and len(d.words) > 1:
+        if d.words[0] in TLS_DIRECTIVES and len(d.words) > 1:
             out[d.words[0]] = " ".join(d.words[1:])
     return out
