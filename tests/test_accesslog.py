@@ -84,7 +84,7 @@ def test_time_local_with_offset_to_utc() -> None:
     batch = read(line * 3, COMBINED)
     assert (batch.lines, batch.skipped) == (3, 3)
     assert batch.meta["utc_offsets"] == {"+0530": 3}
-    assert batch.warnings == ["the log_format has no $ssl_protocol, so TLS and plain requests "
+    assert batch.warnings == ["the log_format combined has no $ssl_protocol, so TLS and plain requests "
                               "cannot be told apart: lines counted, not stored"]
     fmt = COMBINED + " $ssl_protocol"
     batch = read(line.replace(b'"\n', b'" TLSv1.2\n'), fmt)
