@@ -47,6 +47,8 @@ class FileResult:
     skipped: int = 0
     rejected: int = 0
     error: str | None = None
+    # access logs: (log_format name, first line, last line) per run of lines in one format
+    formats: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -388,6 +390,10 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
     except (OSError, EOFError, zlib.error) as exc:
         fr.status, fr.error = "error", f"{item.path}: cannot read: {exc}"
     fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
+    if total.meta.get("format_runs"):
+        from logcorr.sources.accessformats import merge_runs
+
+        fr.formats = merge_runs(total.meta["format_runs"])  # type: ignore[arg-type]
     if fr.status == "grown" and total.lines == 0:
         fr.status = "unchanged"
     src["last_ingest"] = datetime.now(UTC).isoformat()
