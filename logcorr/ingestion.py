@@ -103,6 +103,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
     Raises :class:`LogcorrError` for bad options; bad files are reported in the result.
     """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if paths and len(missing) == len(paths):  # nothing to read: create no data directory
+        raise InputError("no such file or directory", file=", ".join(map(str, missing)))
     store = Store(data)
     result = IngestResult()
     networks = []
@@ -220,7 +223,9 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
           result: IngestResult) -> list[_Item]:
     plan: list[_Item] = []
     seen_heads: set[tuple[int, str]] = set()
-    for path in inputs.discover(paths, exclude=store.path):
+    found = inputs.discover(paths, exclude=store.path)
+    _walked_confs(found, options, result)
+    for path in found:
         fr = FileResult(str(path))
         result.files.append(fr)
         try:
@@ -263,6 +268,21 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
         plan.append(_Item(path, detected.kind, source.get("format") or detected.fmt, size,
                           int(source["bytes"]), int(source["lines"]) + 1, source, fr))
     return plan
+
+
+def _walked_confs(found: list[Path], options: Options, result: IngestResult) -> None:
+    """nginx configurations among the inputs give their log_formats to every access log
+    of this ingest (whatever the file order); ``--nginx-conf`` names win."""
+    from logcorr.sources import nginxconf
+
+    for conf in inputs.nginx_confs(found, options):
+        try:
+            formats = nginxconf.read_log_formats(str(conf))
+        except InputError as exc:
+            result.warnings.append(f"{exc}: its log_format definitions are not used")
+            continue
+        for name, fmt in formats.items():
+            options.formats.setdefault(name, fmt)  # type: ignore[arg-type]
 
 
 def _find_source(sources: list[dict[str, Any]], head: bytes) -> dict[str, Any] | None:
@@ -365,7 +385,17 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
                 src["complete"] = True  # a compressed file never grows
         else:
             with inputs.open_binary(item.path) as fh:
-                if item.kind == "nmap":
+                if item.kind == "nginx_conf":
+                    from logcorr.sources import nginxconf
+
+                    data = fh.read()
+                    total.lines = total.parsed = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    notes: list[str] = []
+                    nginxconf.directives(str(item.path), notes)
+                    total.warnings.extend(notes)
+                    if nginxconf.is_main(str(item.path)):  # sites-enabled fragments: formats only
+                        total.meta["server_profiles"] = {f"nginx.conf:{item.path}": _conf_profile(str(item.path))}
+                elif item.kind == "nmap":
                     from logcorr.profile import profile_to_json
                     from logcorr.sources.nmap import read_nmap
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -220,3 +221,48 @@ def read_tls_profile(conf_path: str) -> dict[str, str]:
         if d.words[0] in TLS_DIRECTIVES and len(d.words) > 1:
             out[d.words[0]] = " ".join(d.words[1:])
     return out
+
+
+# Directives that only an nginx configuration has as the first word of a statement
+# (DOC ngx_core_module.xml, ngx_http_core_module.xml, ngx_http_log_module.xml, ...).
+KNOWN_DIRECTIVES = frozenset({
+    "user", "worker_processes", "pid", "error_log", "events", "http", "stream", "include",
+    "server", "listen", "server_name", "location", "upstream", "log_format", "access_log",
+    "ssl_certificate", "ssl_certificate_key", "ssl_protocols", "ssl_ciphers", "root",
+    "proxy_pass", "return", "worker_connections", "load_module", "keepalive_timeout",
+    "sendfile", "default_type", "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "index",
+    "ssl_session_cache", "ssl_session_timeout", "gzip", "types", "map", "resolver",
+    "add_header", "proxy_set_header", "try_files", "set_real_ip_from", "real_ip_header",
+})
+_WORD = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def sniff(head: bytes) -> bool:
+    """True when the first bytes read as an nginx configuration (a main file or a
+    ``sites-enabled``/``conf.d`` fragment): statements ``name args ;`` or ``name args {``,
+    most of them named like directives, some of them known ones."""
+    text = head.decode("utf-8", errors="replace")
+    if "\x00" in text:
+        return False
+    names: list[str] = []
+    words: list[str] = []
+    try:
+        for tok, _line, quoted in _tokens(text, "<head>"):
+            if not quoted and tok in ";{}":
+                if words:
+                    names.append(words[0])
+                words = []
+            elif len(words) < 1000:
+                words.append(tok)
+    except InputError:
+        pass  # a quoted string cut by the 64 KiB head
+    if not names:
+        return False
+    named = sum(bool(_WORD.match(n)) for n in names)
+    known = sum(n in KNOWN_DIRECTIVES for n in names)
+    return named * 10 >= len(names) * 9 and known * 4 >= len(names)
+
+
+def is_main(conf_path: str) -> bool:
+    """A main configuration (an ``http`` or ``stream`` block), not a fragment."""
+    return any(d.words[0] in ("http", "stream", "events") for d in directives(conf_path))

@@ -1,0 +1,111 @@
+"""Whole directories as operators have them (issue 10.10): an nginx.conf with
+``sites-enabled``/``conf.d`` fragments beside the logs, a path that does not exist, and a
+log whose format changed (issue 10.2) in a custom ``log_format`` known only from the conf.
+
+Formats: ``lab`` is ``tests/lab/nginx.py::RECOMMENDED_FORMAT`` with ``$ssl_protocol``
+first; the conf layout is Debian's (``/etc/nginx/nginx.conf`` including
+``sites-enabled/*`` and ``conf.d/*.conf``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import logcorr
+from logcorr.errors import LogcorrError
+from logcorr.ui import print_ingest_summary
+
+CUSTOM = '$ssl_protocol|$remote_addr|$msec|$status|"$request"'
+CONF = f"""\
+user www-data;
+worker_processes auto;
+events {{ worker_connections 768; }}
+http {{
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_prefer_server_ciphers on;
+    include conf.d/*.conf;
+    include sites-enabled/*;
+}}
+"""
+FORMATS = f"log_format pipes '{CUSTOM}';\n"
+SITE = """\
+server {
+    listen 443 ssl;
+    server_name example.test;
+    access_log /var/log/nginx/access.log pipes;
+}
+"""
+# lines as nginx writes them with CUSTOM (nginx-logs.md §6.2 value shapes)
+PIPES = [
+    'TLSv1.3|192.0.2.1|1795714168.860|200|"GET / HTTP/1.1"',
+    'TLSv1.2|192.0.2.2|1795714169.000|200|"GET /a HTTP/1.1"',
+    '-|192.0.2.3|1795714170.000|400|"GET /plain HTTP/1.1"',
+]
+
+
+def _layout(root: Path) -> Path:
+    etc = root / "etc" / "nginx"
+    (etc / "conf.d").mkdir(parents=True)
+    (etc / "sites-enabled").mkdir()
+    (etc / "nginx.conf").write_text(CONF)
+    (etc / "conf.d" / "formats.conf").write_text(FORMATS)
+    (etc / "sites-enabled" / "default").write_text(SITE)
+    logs = root / "a-logs"  # sorts before etc/: the access log is met before the conf
+    logs.mkdir()
+    (logs / "access.log").write_text("\n".join(PIPES) + "\n")
+    return etc
+
+
+def test_conf_in_a_directory_walk_gives_formats_and_profile(tmp_path: Path) -> None:
+    _layout(tmp_path / "in")
+    result = logcorr.ingest([str(tmp_path / "in")], tmp_path / "data")
+    kinds = {Path(f.path).relative_to(tmp_path / "in").as_posix(): (f.kind, f.status, f.error)
+             for f in result.files}
+    assert kinds == {
+        "a-logs/access.log": ("nginx_access", "new", None),
+        "etc/nginx/nginx.conf": ("nginx_conf", "new", None),
+        "etc/nginx/conf.d/formats.conf": ("nginx_conf", "new", None),
+        "etc/nginx/sites-enabled/default": ("nginx_conf", "new", None),
+    }
+    access = next(f for f in result.files if f.kind == "nginx_access")
+    assert (access.lines, access.parsed, access.rejected) == (3, 3, 0)
+    assert access.formats == [("pipes", 1, 3)]
+    sessions = pq.read_table(tmp_path / "data" / "tls_sessions").to_pylist()
+    assert [(s["client_addr"], s["ssl_protocol"]) for s in sessions] == [
+        ("192.0.2.1", "TLSv1.3"), ("192.0.2.2", "TLSv1.2")]
+    profiles = logcorr.open(tmp_path / "data").store.manifest["settings"]["server_profiles"]
+    (key,) = profiles  # the main conf only; fragments give formats
+    assert key == f"nginx.conf:{tmp_path / 'in' / 'etc' / 'nginx' / 'nginx.conf'}"
+    assert sorted(profiles[key]["protocols"]) == ["TLSv1.2", "TLSv1.3"]
+    assert set(profiles[key]["cipher_preference"].values()) == {"server"}
+
+
+def test_nginx_conf_option_reads_ssl_prefer_server_ciphers(tmp_path: Path) -> None:
+    etc = _layout(tmp_path / "in")
+    logcorr.ingest([str(tmp_path / "in" / "a-logs")], tmp_path / "data",
+                   nginx_conf=str(etc / "nginx.conf"))
+    profiles = logcorr.open(tmp_path / "data").store.manifest["settings"]["server_profiles"]
+    assert {k: set(v["cipher_preference"].values()) for k, v in profiles.items()} == {
+        f"nginx.conf:{etc / 'nginx.conf'}": {"server"}}
+
+
+def test_ingest_of_a_missing_path_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(LogcorrError, match="no such file or directory"):
+        logcorr.ingest([str(tmp_path / "nonexistent")], tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_summary_says_where_the_format_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # combined (nginx-logs.md §6.4) then the built-in recommended format after a reload
+    combined = '192.0.2.7 - - [26/Nov/2026:23:02:50 +0530] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"'
+    recommended = ('127.0.0.1 - - [26/Nov/2026:23:02:51 +0530] "GET / HTTP/1.1" 200 5 "-" "curl" TLSv1.3 '
+                   'TLS_AES_256_GCM_SHA384 "-" . - 127.0.0.1 7 1 1795714371.860 0.000')
+    log = tmp_path / "access.log"
+    log.write_text("\n".join([combined] * 2 + [recommended] * 3 + [combined]) + "\n")
+    result = logcorr.ingest([str(log)], tmp_path / "data")
+    print_ingest_summary(result)
+    out = capsys.readouterr().out
+    assert f"{log}: log_format changes: combined lines 1-2, recommended lines 3-5, combined lines 6-6" in out
