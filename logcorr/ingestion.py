@@ -413,6 +413,7 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
 
                     total.add(CloudWatchReader(str(item.path), options).read(fh.read()))
             src["complete"] = True
+            src["lines"] = total.lines  # datapoints (JSON), rows (CSV), lines (nmap, nginx.conf)
             if tick:
                 tick(item.size)
     except InputError as exc:

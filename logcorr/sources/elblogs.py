@@ -282,8 +282,15 @@ def parse_line(kind: str, line: str) -> Parsed:
 
 
 def sniff(head: list[bytes]) -> str | None:
-    """Which of the four kinds the first lines are (§5), or None."""
-    for raw in head[:5]:
+    """Which of the four kinds the first lines are (§5), or None.
+
+    Every non-blank line of the head must start like an AWS log (an ALB type, ``tls`` or an
+    ISO time), and one of them must parse: a file whose first lines use an older layout
+    (an ALB connection log before ``conn_trace_id``) is still this kind, read line by line,
+    its old lines rejected.
+    """
+    found: str | None = None
+    for raw in head[:20]:
         if _CONTROL.match(raw) or not raw.strip():
             continue
         text = raw.decode("utf-8", "replace").strip()
@@ -296,14 +303,16 @@ def sniff(head: list[bytes]) -> str | None:
             candidates = (KIND_ALB_CONNECTION, KIND_CLB_ACCESS)
         else:
             return None
+        if found is not None:
+            continue
         for kind in candidates:
             try:
                 parse_line(kind, text)
-            except (LineError, IndexError):
+            except (LineError, IndexError, ValueError, OverflowError):
                 continue
-            return kind
-        return None
-    return None
+            found = kind
+            break
+    return found
 
 
 class ElbLogReader:
