@@ -95,6 +95,6 @@ def test_reload_without_the_conf_uses_the_builtin_recommended_format(tmp_path: P
             for _ in range(n):
                 assert clients.tls_session(lab.address("direct"), f"127.0.0.{10 + i}").saw == "ok"
     result = logcorr.ingest([str(prefix / "logs" / "access.log")], tmp_path / "data")
-    (f,) = [f for f in result.files]
+    (f,) = result.files
     assert f.formats == [("combined", 1, 3), ("recommended", 4, 7), ("combined", 8, 9)]
     assert f.rejected == 0

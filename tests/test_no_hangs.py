@@ -30,7 +30,7 @@ def bounded(fn: Callable[[], Any]) -> Any:
     def run() -> None:
         try:
             out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 (re-raised in the test's thread)
+        except BaseException as exc:  # re-raised in the test's thread
             out["error"] = exc
 
     t = threading.Thread(target=run, daemon=True)

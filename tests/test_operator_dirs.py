@@ -19,16 +19,16 @@ from logcorr.errors import LogcorrError
 from logcorr.ui import print_ingest_summary
 
 CUSTOM = '$ssl_protocol|$remote_addr|$msec|$status|"$request"'
-CONF = f"""\
+CONF = """\
 user www-data;
 worker_processes auto;
-events {{ worker_connections 768; }}
-http {{
+events { worker_connections 768; }
+http {
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_prefer_server_ciphers on;
     include conf.d/*.conf;
     include sites-enabled/*;
-}}
+}
 """
 FORMATS = f"log_format pipes '{CUSTOM}';\n"
 SITE = """\

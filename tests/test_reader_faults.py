@@ -123,7 +123,7 @@ def test_nlb_field_of_twenty_digits_costs_its_line(old: str, new: str, error: st
     batch = ElbLogReader("nlb.log", Options(), "nlb_tls").feed(("\n".join([NLB] * 1000 + [bad]) + "\n").encode(), 1)
     assert (batch.lines, batch.parsed, batch.rejected) == (1001, 1000, 1)
     (row,) = batch.tables["rejects"].to_pylist()
-    assert row["line"] == 1001 and row["error"].startswith(error)
+    assert (row["line"], row["error"][:len(error)]) == (1001, error)
 
 
 def _cloudwatch(text: str) -> Batch:
