@@ -109,3 +109,36 @@ def test_summary_says_where_the_format_changed(tmp_path: Path, capsys: pytest.Ca
     print_ingest_summary(result)
     out = capsys.readouterr().out
     assert f"{log}: log_format changes: combined lines 1-2, recommended lines 3-5, combined lines 6-6" in out
+
+
+# ALB connection log, AWS sample (reference/aws-load-balancers.md §2.4, unwrapped); the
+# older lines are the same entry without its 12th field (conn_trace_id).
+ALB_CONN = ('2023-10-04T17:05:15.514108Z 203.0.113.1 36280 443 TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256 4.036 '
+            '"CN=amazondomains.com,O=endEntity,L=Seattle,ST=Washington,C=US" '
+            'NotBefore=2023-09-21T22:43:21Z;NotAfter=2026-06-17T22:43:21Z FEF257372D5C14D4 Success '
+            'TID_3180a73013c8ca4bac2f731159d4b0fe')
+
+
+def test_aws_log_whose_first_lines_are_an_older_layout(tmp_path: Path) -> None:
+    old = ALB_CONN.rsplit(" ", 1)[0]
+    log = tmp_path / "conn_log_123456789012_elasticloadbalancing_us-east-2_app.my-lb.1234_20231004T1710Z_10.0.0.1_x.log"
+    log.write_text("\n".join([old, old, ALB_CONN, ALB_CONN.replace("203.0.113.1", "203.0.113.2"), ALB_CONN]) + "\n")
+    result = logcorr.ingest([str(log)], tmp_path / "data")
+    (f,) = result.files
+    assert (f.kind, f.lines, f.parsed, f.rejected, f.error) == ("alb_connection", 5, 3, 2, None)
+    rej = pq.read_table(tmp_path / "data" / "rejects").to_pylist()
+    assert [(r["line"], r["error"]) for r in rej] == [
+        (1, "11 fields; a alb_connection line has 12 to 15"), (2, "11 fields; a alb_connection line has 12 to 15")]
+
+
+def test_cloudwatch_json_lines_are_counted_in_the_manifest(tmp_path: Path) -> None:
+    # aws cloudwatch get-metric-statistics output (reference §7.1)
+    export = tmp_path / "app.my-alb.50dc6c495c0c9188_ClientTLSNegotiationErrorCount.json"
+    export.write_text('{"Label": "ClientTLSNegotiationErrorCount", "Datapoints": [\n'
+                      '  {"Timestamp": "2026-11-26T17:00:00Z", "Sum": 3.0, "Unit": "Count"},\n'
+                      '  {"Timestamp": "2026-11-26T17:01:00Z", "Sum": 1.0, "Unit": "Count"},\n'
+                      '  {"Timestamp": "not a time", "Sum": 1.0, "Unit": "Count"}\n]}\n')
+    logcorr.ingest([str(export)], tmp_path / "data")
+    (src,) = logcorr.open(tmp_path / "data").store.manifest["sources"]
+    assert (src["kind"], src["lines"], src["parsed"], src["skipped"], src["rejected"]) == (
+        "cloudwatch", 3, 2, 0, 1)
