@@ -142,3 +142,23 @@ def test_cloudwatch_json_lines_are_counted_in_the_manifest(tmp_path: Path) -> No
     (src,) = logcorr.open(tmp_path / "data").store.manifest["sources"]
     assert (src["kind"], src["lines"], src["parsed"], src["skipped"], src["rejected"]) == (
         "cloudwatch", 3, 2, 0, 1)
+
+
+def test_debian_etc_nginx_files_are_all_configuration(tmp_path: Path) -> None:
+    """Excerpts of Debian 12's nginx 1.22.1 package files (/etc/nginx): tables and snippets."""
+    etc = tmp_path / "nginx"
+    (etc / "snippets").mkdir(parents=True)
+    (etc / "mime.types").write_text("\ntypes {\n    text/html                             html htm shtml;\n"
+                                    "    image/svg+xml                         svg svgz;\n}\n")
+    (etc / "koi-utf").write_text("# This map is not a full koi8-r <> utf8 map\n\ncharset_map  koi8-r  utf-8 {\n"
+                                 "    80  E282AC ; # euro\n    95  E280A2 ; # bullet\n}\n")
+    (etc / "fastcgi.conf").write_text("fastcgi_param  SCRIPT_FILENAME    $document_root$fastcgi_script_name;\n"
+                                      "fastcgi_param  QUERY_STRING       $query_string;\n")
+    (etc / "snippets" / "fastcgi-php.conf").write_text(
+        "fastcgi_split_path_info ^(.+?\\.php)(/.*)$;\ntry_files $fastcgi_script_name =404;\n"
+        "fastcgi_index index.php;\ninclude fastcgi.conf;\n")
+    result = logcorr.ingest([str(etc)], tmp_path / "data")
+    assert sorted((Path(f.path).name, f.kind, f.error, f.lines, f.parsed) for f in result.files) == [
+        ("fastcgi-php.conf", "nginx_conf", None, 4, 4), ("fastcgi.conf", "nginx_conf", None, 2, 2),
+        ("koi-utf", "nginx_conf", None, 6, 6), ("mime.types", "nginx_conf", None, 5, 5)]
+    assert result.warnings == []  # the snippet's include of ../fastcgi.conf was found

@@ -176,10 +176,22 @@ def _include_paths(pattern: str, base: str, file: str, line: int) -> list[str]:
     """What ``include PATTERN`` names, sorted (nginx sorts glob results too)."""
     if "\x00" in pattern:
         raise InputError("include path with a NUL byte", file=file, line=line)
-    full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-    if not glob.has_magic(full):
-        return [os.path.abspath(full)]
-    return [os.path.abspath(p) for p in sorted(glob.glob(full))]
+    if os.path.isabs(pattern):
+        bases = [""]
+    else:
+        # nginx resolves a relative include from its conf prefix; a fragment read on its
+        # own (snippets/fastcgi-php.conf) names files of the directory above it
+        bases = [base, os.path.dirname(base)]
+    for b in bases:
+        full = os.path.join(b, pattern) if b else pattern
+        if not glob.has_magic(full):
+            if os.path.lexists(full) or b == bases[-1]:
+                return [os.path.abspath(full)]
+            continue
+        found = sorted(glob.glob(full))
+        if found or b == bases[-1]:
+            return [os.path.abspath(p) for p in found]
+    return []
 
 
 def read_log_formats(conf_path: str) -> dict[str, LogFormatDef]:
@@ -233,8 +245,14 @@ KNOWN_DIRECTIVES = frozenset({
     "sendfile", "default_type", "ssl_prefer_server_ciphers", "ssl_ecdh_curve", "index",
     "ssl_session_cache", "ssl_session_timeout", "gzip", "types", "map", "resolver",
     "add_header", "proxy_set_header", "try_files", "set_real_ip_from", "real_ip_header",
+    "fastcgi_param", "scgi_param", "uwsgi_param", "fastcgi_pass", "fastcgi_index",
+    "fastcgi_split_path_info", "charset_map", "ssl_dhparam", "ssl_stapling",
 })
-_WORD = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Files that are one block of a table (mime.types, koi-utf): the block's name says it.
+BLOCK_FILES = frozenset({"types", "charset_map", "http", "events", "stream", "server", "map",
+                         "upstream", "location"})
+# a statement's first word: directive names, and the keys of types/charset_map tables
+_WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")
 
 
 def sniff(head: bytes) -> bool:
@@ -260,7 +278,7 @@ def sniff(head: bytes) -> bool:
         return False
     named = sum(bool(_WORD.match(n)) for n in names)
     known = sum(n in KNOWN_DIRECTIVES for n in names)
-    return named * 10 >= len(names) * 9 and known * 4 >= len(names)
+    return named * 10 >= len(names) * 9 and (known * 4 >= len(names) or names[0] in BLOCK_FILES)
 
 
 def is_main(conf_path: str) -> bool:
