@@ -83,6 +83,21 @@ def _plain(values: pa.Array) -> pa.Array:
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
+class _Lines:
+    """A chunk's lines, split only when one is looked at (a chunk that one format
+    parses in its vector tier never is)."""
+
+    def __init__(self, data: bytes, n: int) -> None:
+        self.data = data
+        self.n = n
+        self._split: list[bytes] | None = None
+
+    def __getitem__(self, i: int | np.integer[Any]) -> bytes:
+        if self._split is None:
+            self._split = self.data.split(b"\n")[:self.n]
+        return self._split[int(i)]
+
+
 @dataclass
 class _Group:
     """The lines of one chunk that one format parsed: raw columns and 0-based line indexes."""
@@ -143,18 +158,17 @@ class AccessLogReader:
             batch.warnings.extend(self._notes)
             self._notes = []
         rejects: list[Reject] = []
-        lines = data.split(b"\n")[:nlines]
+        lines = _Lines(data, nlines)
         groups: list[_Group] = []
         if self.json:
             todo = np.arange(nlines, dtype=np.int64)
         else:
             groups, todo = self._vector(data, lines, nlines)
         # lines the vector tiers turned down: blank, JSON, or one by one (RE2) per format
-        blank = np.fromiter((not lines[i].strip() for i in todo), dtype=bool, count=len(todo))
+        blank = np.array([not lines[i].strip() for i in todo], dtype=np.bool_)
         batch.skipped += int(blank.sum())
         todo = todo[~blank]
-        is_obj = np.fromiter((lines[i].lstrip().startswith(b"{") for i in todo), dtype=bool,
-                             count=len(todo))
+        is_obj = np.array([lines[i].lstrip().startswith(b"{") for i in todo], dtype=np.bool_)
         if is_obj.any():
             groups.append(self._json(lines, todo[is_obj], first_line, rejects))
         groups.extend(self._by_line(lines, todo[~is_obj], first_line, rejects))
@@ -176,7 +190,7 @@ class AccessLogReader:
         batch.meta["format_runs"] = _runs(runs, first_line)
         return batch
 
-    def _typed(self, batch: Batch, g: _Group, lines: list[bytes], hit: np.ndarray | None,
+    def _typed(self, batch: Batch, g: _Group, lines: _Lines, hit: np.ndarray | None,
                first_line: int, rejects: list[Reject]) -> np.ndarray:
         """Convert one group's columns, reject the rows with bad values, emit the rest."""
         escape = "none" if g.cand.is_json else (g.cand.fmt.escape if g.cand.fmt else "none")
@@ -218,7 +232,7 @@ class AccessLogReader:
 
     # ------------------------------------------------------------------ text formats
 
-    def _vector(self, data: bytes, lines: list[bytes], nlines: int) -> tuple[list[_Group], np.ndarray]:
+    def _vector(self, data: bytes, lines: _Lines, nlines: int) -> tuple[list[_Group], np.ndarray]:
         """Tiers 1-2, format after format: the first on the whole chunk, each next one on
         the lines the previous ones turned down.  Returns the groups and those left."""
         groups: list[_Group] = []
@@ -236,7 +250,7 @@ class AccessLogReader:
                 break  # a few lines left: one by one is cheaper than a pass per format
         return groups, todo
 
-    def _by_line(self, lines: list[bytes], todo: np.ndarray, first_line: int,
+    def _by_line(self, lines: _Lines, todo: np.ndarray, first_line: int,
                  rejects: list[Reject]) -> list[_Group]:
         """Tier 3 (RE2 over the decoded lines) for each format in order; the rest rejected."""
         texts = [lines[i].decode("utf-8", "backslashreplace") for i in todo]
@@ -262,7 +276,7 @@ class AccessLogReader:
 
     # ------------------------------------------------------------------ JSON lines
 
-    def _json(self, lines: list[bytes], todo: np.ndarray, first_line: int,
+    def _json(self, lines: _Lines, todo: np.ndarray, first_line: int,
               rejects: list[Reject]) -> _Group:
         good: list[int] = [int(i) for i in todo]
         table: pa.Table | None = None
@@ -434,6 +448,9 @@ def _runs(groups: list[tuple[np.ndarray, str]], first_line: int) -> set[tuple[in
     format (1-based line numbers; blank and rejected lines do not break a run)."""
     if not groups:
         return set()
+    if len(groups) == 1:  # one format: its indexes are in line order
+        g, name = groups[0]
+        return {(int(g[0]) + first_line, int(g[-1]) + first_line, name)} if len(g) else set()
     idx = np.concatenate([g for g, _ in groups])
     names = np.concatenate([np.full(len(g), k) for k, (g, _) in enumerate(groups)])
     order = np.argsort(idx, kind="stable")
