@@ -133,7 +133,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     if nginx_conf:
         from logcorr.sources import nginxconf
 
-        options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
+        conf_notes: list[str] = []
+        options.formats = nginxconf.read_log_formats(nginx_conf, conf_notes)  # type: ignore[assignment]
+        result.warnings.extend(conf_notes)  # includes skipped (not regular files, missing)
     if log_format:
         _check_format(log_format, options)
     roots = [Path(p) for p in paths]
@@ -244,6 +246,9 @@ def _check_format(log_format: str, options: Options) -> None:
     from logcorr.sources import logformat
 
     if log_format in options.formats:
+        from logcorr.sources.accessformats import compile_spec
+
+        compile_spec(options.formats[log_format])  # a log_format of --nginx-conf
         return
     try:
         logformat.named_format(log_format)

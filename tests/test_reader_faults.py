@@ -182,3 +182,14 @@ def test_msec_far_in_the_future_leaves_reports_working(tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "data" / "tls_sessions").num_rows == 1
     report = logcorr.open(tmp_path / "data").report(window="5m")
     assert report.data["totals"]["tls_sessions"] == 1
+
+
+def test_log_format_option_naming_a_bad_conf_format_is_one_error(tmp_path: Path) -> None:
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("log_format bad '$remote_addr $1';\ninclude missing.conf;\n")
+    log = tmp_path / "access.log"
+    log.write_text(GOOD + "\n")
+    with pytest.raises(FormatSyntaxError, match=r"^\$1 is a regex capture"):
+        logcorr.ingest([str(log)], tmp_path / "data", nginx_conf=str(conf), log_format="bad")
+    result = logcorr.ingest([str(log)], tmp_path / "data", nginx_conf=str(conf))
+    assert result.warnings[0] == f"{tmp_path / 'missing.conf'}: include skipped: No such file or directory"

@@ -185,19 +185,23 @@ def _include_paths(pattern: str, base: str, file: str, line: int) -> list[str]:
     for b in bases:
         full = os.path.join(b, pattern) if b else pattern
         if not glob.has_magic(full):
-            if os.path.lexists(full) or b == bases[-1]:
+            if os.path.lexists(full):
                 return [os.path.abspath(full)]
             continue
         found = sorted(glob.glob(full))
-        if found or b == bases[-1]:
+        if found:
             return [os.path.abspath(p) for p in found]
-    return []
+    if glob.has_magic(pattern):
+        return []  # nginx: a glob that matches nothing is not an error
+    first = os.path.join(bases[0], pattern) if bases[0] else pattern
+    return [os.path.abspath(first)]  # reported as missing, where nginx would look
 
 
-def read_log_formats(conf_path: str) -> dict[str, LogFormatDef]:
-    """``log_format`` definitions by name (a later definition of a name wins)."""
+def read_log_formats(conf_path: str, notes: list[str] | None = None) -> dict[str, LogFormatDef]:
+    """``log_format`` definitions by name (a later definition of a name wins); ``notes``
+    as for :func:`directives`."""
     out: dict[str, LogFormatDef] = {}
-    for d in directives(conf_path):
+    for d in directives(conf_path, notes):
         if d.words[0] != "log_format" or len(d.words) < 3:
             continue
         name, rest = d.words[1], d.words[2:]
