@@ -176,12 +176,9 @@ def _include_paths(pattern: str, base: str, file: str, line: int) -> list[str]:
     """What ``include PATTERN`` names, sorted (nginx sorts glob results too)."""
     if "\x00" in pattern:
         raise InputError("include path with a NUL byte", file=file, line=line)
-    if os.path.isabs(pattern):
-        bases = [""]
-    else:
-        # nginx resolves a relative include from its conf prefix; a fragment read on its
-        # own (snippets/fastcgi-php.conf) names files of the directory above it
-        bases = [base, os.path.dirname(base)]
+    # nginx resolves a relative include from its conf prefix; a fragment read on its own
+    # (snippets/fastcgi-php.conf) names files of the directory above it
+    bases = [""] if os.path.isabs(pattern) else [base, os.path.dirname(base)]
     for b in bases:
         full = os.path.join(b, pattern) if b else pattern
         if not glob.has_magic(full):
