@@ -270,3 +270,28 @@ def test_text_lines_in_a_json_log() -> None:
 def test_sniff_takes_the_format_of_the_first_line_when_the_head_is_mixed() -> None:
     head = [C_LINE.encode()] * 3 + [R_LINE.encode()] * 10
     assert sniff(head, Options()) == COMBINED
+
+
+M_LINE = C_LINE + ' "203.0.113.9"'  # main: combined + "$http_x_forwarded_for" (nginx-logs.md §6.4)
+KINDS_OF_LINE = {"combined": C_LINE, "recommended": R_LINE, "main": M_LINE, "json": J_LINE,
+                 "reject": "garbage, not a log line", "blank": ""}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(sorted(KINDS_OF_LINE)), min_size=1, max_size=60),
+       st.integers(min_value=1, max_value=25))
+def test_every_line_gets_its_own_format_however_the_file_is_chunked(kinds: list[str], size: int) -> None:
+    from logcorr.sources.accesslog import merge_runs
+
+    data = [KINDS_OF_LINE[k].encode() for k in kinds]
+    reader = AccessLogReader("f.log", Options(), COMBINED)
+    got = Batch()
+    for start in range(0, len(data), size):
+        got.add(reader.feed(b"\n".join(data[start:start + size]) + b"\n", start + 1))
+    assert got.lines == len(kinds) == got.parsed + got.skipped + got.rejected
+    assert got.rejected == kinds.count("reject")
+    per_line = {n: name for name, a, b in merge_runs(got.meta.get("format_runs", set()))
+                for n in range(a, b + 1)}
+    expected = {n: k for n, k in enumerate(kinds, 1) if k not in ("reject", "blank")}
+    # a run spans the blank and rejected lines inside it; every parsed line has its format
+    assert {n: per_line.get(n) for n in expected} == expected
