@@ -252,6 +252,8 @@ KNOWN_DIRECTIVES = frozenset({
 # Files that are one block of a table (mime.types, koi-utf): the block's name says it.
 BLOCK_FILES = frozenset({"types", "charset_map", "http", "events", "stream", "server", "map",
                          "upstream", "location"})
+SNIFF_BYTES = 8192
+_DIRECTIVE = re.compile(r"^[a-z_][a-z0-9_]*$")
 # a statement's first word: directive names, and the keys of types/charset_map tables
 _WORD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./+-]*$")
 
@@ -260,9 +262,13 @@ def sniff(head: bytes) -> bool:
     """True when the first bytes read as an nginx configuration (a main file or a
     ``sites-enabled``/``conf.d`` fragment): statements ``name args ;`` or ``name args {``,
     most of them named like directives, some of them known ones."""
-    text = head.decode("utf-8", errors="replace")
+    text = head[:SNIFF_BYTES].decode("utf-8", errors="replace")
     if "\x00" in text:
         return False
+    first = next((ln.split(None, 1)[0] for ln in text.splitlines()
+                  if ln.strip() and not ln.lstrip().startswith("#")), "")
+    if not _DIRECTIVE.match(first.rstrip(";{")):
+        return False  # logs start with an address, a time or "{": no need to tokenize
     names: list[str] = []
     words: list[str] = []
     try:
