@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from logcorr.errors import InputError
@@ -278,8 +278,9 @@ KINDS_OF_LINE = {"combined": C_LINE, "recommended": R_LINE, "main": M_LINE, "jso
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.sampled_from(sorted(KINDS_OF_LINE)), min_size=1, max_size=60),
-       st.integers(min_value=1, max_value=25))
+@given(st.lists(st.sampled_from(sorted(KINDS_OF_LINE)), min_size=1, max_size=150),
+       st.integers(min_value=1, max_value=120))
+@example(kinds=["blank", "combined"], size=2)  # found by this test: an empty CSV for the 2nd format
 def test_every_line_gets_its_own_format_however_the_file_is_chunked(kinds: list[str], size: int) -> None:
     from logcorr.sources.accesslog import merge_runs
 

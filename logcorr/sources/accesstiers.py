@@ -76,9 +76,12 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
                                                 quoted_strings_can_be_null=False))
 
     # Threads are faster but do not tell the numbers of invalid rows: then read again.
-    table = read(True)
-    if invalid:
-        table = read(False)
+    try:
+        table = read(True)
+        if invalid:
+            table = read(False)
+    except pa.ArrowInvalid:  # "Empty CSV file", ...: tier 2 takes the chunk
+        return None
     if table.num_rows + len(invalid) != nlines:
         return None
     keep = np.ones(nlines, dtype=bool)
@@ -152,6 +155,8 @@ def vector(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndar
     Lines :func:`divert` names are blanked for the vector pass and returned among the
     turned-down ones, like the lines that do not fit.
     """
+    if not data.strip():  # blank lines only: nothing for a vector tier
+        return {}, np.zeros(0, dtype=np.int64), list(range(nlines))
     diverted = divert(data, fmt.escape)
     clean = data
     if diverted:
