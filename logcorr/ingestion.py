@@ -1,17 +1,20 @@
 """``logcorr ingest``: read input files into the store, adding only what is new.
 
-A source file is known by its content, not its name: the manifest keeps a hash of its
-first bytes (``head_sha``, over ``head_len`` bytes) and how many (decompressed) bytes
-were consumed.  ``access.log`` renamed to ``access.log.1`` and later gzipped to
-``access.log.2.gz`` is the same source: only bytes past the stored offset are read.
+A source is known by its inode while it lives and by its content (a head hash, the offset
+reached and a hash of the bytes before it): ``access.log`` renamed to ``access.log.1`` and
+later gzipped to ``access.log.2.gz`` is one source, and only bytes past the stored offset
+are read (:mod:`logcorr.identity`).  Each file is opened once; what identifies it and what
+is read come from that one descriptor.  A last line without its newline is left for the
+next run unless the file is final: compressed, or not written for ``FINAL_AFTER_S``.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import ipaddress
+import json
 import os
+import uuid
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -24,12 +27,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyarrow as pa
 
-from logcorr import inputs, schema
+from logcorr import identity, inputs, schema
 from logcorr.errors import InputError, LogcorrError
 from logcorr.sources import Batch, Options
 from logcorr.store import Store
 
-HEAD_LEN = 1024  # bytes hashed to recognise a source; shorter files hash what they have
+COMMIT_ROWS = 200_000  # rows held before a commit: memory stays flat in input size
+FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 
 # Tables that ingest appends to (``matches`` belongs to ``report``).
 INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
@@ -99,7 +103,10 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     """Read ``paths`` (files or directories) into the store at ``data``.
 
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
-    Raises :class:`LogcorrError` for bad options; bad files are reported in the result.
+    Raises :class:`LogcorrError` for bad options and for a data directory that cannot be
+    written; bad files are reported in the result.  Rows are committed in bounded parts
+    (about :data:`COMMIT_ROWS` rows), each with the offsets it reached, so memory stays flat
+    and a run that dies keeps what it committed.
     """
     store = Store(data)
     result = IngestResult()
@@ -119,7 +126,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
 
     with store.lock():
         manifest = store.manifest
-        sources: list[dict[str, Any]] = [dict(s) for s in manifest.get("sources", [])]
+        sources: list[dict[str, Any]] = json.loads(json.dumps(manifest.get("sources", [])))
+        for s in sources:
+            s.setdefault("id", uuid.uuid4().hex[:16])
         settings: dict[str, Any] = dict(manifest.get("settings", {}))
         known_cidrs = sorted(set(settings.get("lb_cidrs", [])) | {str(n) for n in networks})
         learned: set[str] = set(settings.get("lb_addrs", []))
@@ -128,46 +137,101 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         if nginx_conf:
             profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
 
-        plan = _plan(paths, store, options, sources, result)
-        out: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
-        total = sum(p.size for p in plan)
-        tick = progress(total, len(plan)) if progress else None
+        opened: list[inputs.Opened] = []
+        try:
+            plan = _plan(paths, store, options, sources, result, opened)
+            total = sum(p.file.st.st_size for p in plan)
+            tick = progress(total, len(plan)) if progress else None
+            out = _Pending(store, sources, settings, result)
 
-        # Access logs first: their offsets set the error log's zone, their PROXY
-        # addresses name the load balancers (SPEC §2).
-        plan.sort(key=lambda p: {"nginx_access": 0, "nginx_error": 2}.get(p.kind, 1))
-        tz_decided = False
-        for item in plan:
-            if item.kind == "nginx_error" and not tz_decided:
-                options.error_tz, note = _resolve_tz(error_tz, offsets, settings)
-                result.error_tz = str(options.error_tz)
-                if note:
-                    result.warnings.append(note)
-                options.lb_networks = networks + _networks(learned)
-                tz_decided = True
-            batch = _read(item, options, result, tick)
-            for name, table in batch.tables.items():
-                if name in out and table.num_rows:
-                    out[name].append(schema.conform(name, table))
-            for k, v in dict(batch.meta.get("utc_offsets", {})).items():  # type: ignore[call-overload]
-                offsets[k] = offsets.get(k, 0) + int(v)
-            learned |= set(batch.meta.get("lb_candidates", set()))  # type: ignore[call-overload]
-            profiles.update(dict(batch.meta.get("server_profiles", {})))  # type: ignore[call-overload]
-            for w in batch.warnings:
-                msg = f"{item.path}: {w}"
-                if msg not in result.warnings:
-                    result.warnings.append(msg)
+            def save_settings() -> None:
+                settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets,
+                                 "server_profiles": profiles})
+                if result.error_tz:
+                    settings["error_tz"] = result.error_tz
 
-        if not tz_decided and error_tz:
-            result.error_tz = error_tz
-        tables = {n: pa.concat_tables(t) for n, t in out.items() if t}
-        result.rows = {n: t.num_rows for n, t in tables.items()}
-        settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets,
-                         "server_profiles": profiles})
-        if result.error_tz:
-            settings["error_tz"] = result.error_tz
-        store.commit(tables, sources=sources, settings=settings)
+            # Access logs first: their offsets set the error log's zone, their PROXY
+            # addresses name the load balancers (SPEC §2).
+            plan.sort(key=lambda p: {"nginx_access": 0, "nginx_error": 2}.get(p.kind, 1))
+            tz_decided = False
+            for item in plan:
+                if item.kind == "nginx_error" and not tz_decided:
+                    options.error_tz, note = _resolve_tz(error_tz, offsets, settings)
+                    result.error_tz = str(options.error_tz)
+                    if note:
+                        result.warnings.append(note)
+                    options.lb_networks = networks + _networks(learned)
+                    tz_decided = True
+                meta = _read(item, options, out, tick, save_settings)
+                for k, v in dict(meta.meta.get("utc_offsets", {})).items():  # type: ignore[call-overload]
+                    offsets[k] = offsets.get(k, 0) + int(v)
+                learned |= set(meta.meta.get("lb_candidates", set()))  # type: ignore[call-overload]
+                profiles.update(dict(meta.meta.get("server_profiles", {})))  # type: ignore[call-overload]
+                for w in meta.warnings:
+                    msg = f"{item.file.path}: {w}"
+                    if msg not in result.warnings:
+                        result.warnings.append(msg)
+                if out.rows >= COMMIT_ROWS:
+                    save_settings()
+                    out.flush()
+
+            if not tz_decided and error_tz:
+                result.error_tz = error_tz
+            save_settings()
+            out.flush(always=True)
+        finally:
+            for f in opened:
+                f.close()
     return result
+
+
+class _Pending:
+    """Rows read but not yet committed, and the commit that stores them with their offsets."""
+
+    def __init__(self, store: Store, sources: list[dict[str, Any]], settings: dict[str, Any],
+                 result: IngestResult) -> None:
+        self.store, self.sources, self.settings, self.result = store, sources, settings, result
+        self.tables: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
+        self.rows = 0
+        self.flushes = 0
+        self.committed: dict[str, dict[str, Any]] = {}  # source id -> its entry as last committed
+
+    def add(self, batch: Batch) -> None:
+        for name, table in batch.tables.items():
+            if name in self.tables and table.num_rows:
+                self.tables[name].append(schema.conform(name, table))
+                self.rows += table.num_rows
+
+    def mark(self) -> dict[str, int]:
+        return {n: len(t) for n, t in self.tables.items()}
+
+    def undo(self, mark: dict[str, int]) -> None:
+        for n, k in mark.items():
+            dropped = self.tables[n][k:]
+            self.rows -= sum(t.num_rows for t in dropped)
+            del self.tables[n][k:]
+
+    def flush(self, always: bool = False) -> None:
+        tables = {n: pa.concat_tables(t) for n, t in self.tables.items() if t}
+        if not tables and not always:
+            return
+        mine = [s for s in self.sources if int(s.get("bytes", 0)) or s.get("complete")]
+        ids = {s["id"] for s in mine}
+        settings = dict(self.settings)
+
+        def update(manifest: dict[str, Any]) -> None:
+            # Under the lock, on the manifest as it is now: only this run's sources and settings change.
+            kept = [s for s in manifest.get("sources", []) if s.get("id") and s["id"] not in ids]
+            manifest["sources"] = kept + json.loads(json.dumps(mine))
+            manifest["settings"] = {**manifest.get("settings", {}), **settings}
+
+        self.store.commit(tables, update=update)
+        self.flushes += 1
+        self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
+        for n, t in tables.items():
+            self.result.rows[n] = self.result.rows.get(n, 0) + t.num_rows
+        self.tables = {name: [] for name in INGEST_TABLES}
+        self.rows = 0
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
@@ -208,73 +272,78 @@ def _networks(addrs: set[str]) -> list[Any]:
 
 @dataclass
 class _Item:
-    path: Path
+    file: inputs.Opened
     kind: str
     fmt: str | None
-    size: int
     start: int  # decompressed byte offset to resume from
     start_line: int
     source: dict[str, Any]
     result: FileResult
 
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
 
 def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[dict[str, Any]],
-          result: IngestResult) -> list[_Item]:
-    plan: list[_Item] = []
-    seen_heads: set[tuple[int, str]] = set()
-    for path in inputs.discover(paths, exclude=store.path):
+          result: IngestResult, opened: list[inputs.Opened]) -> list[_Item]:
+    """Open every input once, decide which source each is (:mod:`logcorr.identity`), plan reads."""
+    found = inputs.discover(paths, exclude=store.path)
+    for where, message, is_error in found.problems:
+        if is_error:
+            result.files.append(FileResult(str(where), status="error", error=message))
+        elif message not in result.warnings:
+            result.warnings.append(message)
+    results: dict[int, FileResult] = {}
+    for path in found.files:
         fr = FileResult(str(path))
         result.files.append(fr)
         try:
-            if not path.exists():
-                raise InputError("no such file or directory", file=str(path))
-            head = inputs.read_head(path)
-            detected = inputs.detect(path, head, options)
+            f = inputs.Opened(path)
         except InputError as exc:
             fr.status, fr.error = "error", str(exc)
             continue
-        except OSError as exc:
-            fr.status, fr.error = "error", f"{path}: cannot read: {exc}"
+        opened.append(f)
+        results[id(f)] = fr
+    plan: list[_Item] = []
+    for d in identity.decide(opened, sources):
+        f, fr, src = d.file, results[id(d.file)], d.source
+        if d.action != "read":
+            fr.status = d.action  # unchanged | copy (of a file read in this run)
+            if src is not None:
+                fr.kind = str(src.get("kind", "?"))
+                _note_path(src, f.path)
+                if f.gz and d.action == "copy":
+                    identity.remember_final(src, f)
             continue
-        except Exception as exc:  # a sniffer bug: this file only
-            if os.environ.get("LOGCORR_DEBUG"):
-                raise
-            fr.status, fr.error = "error", (f"{path}: internal error while deciding its kind "
-                                            f"({type(exc).__name__}: {exc}); please report this as a bug")
-            continue
-        fr.kind = detected.kind
-        head_len = min(HEAD_LEN, len(head))
-        sha = hashlib.sha256(head[:head_len]).hexdigest()
-        if (head_len, sha) in seen_heads:
-            fr.status = "unchanged"  # the same content twice in one run (a copy)
-            continue
-        seen_heads.add((head_len, sha))
-        source = _find_source(sources, head)
-        size = path.stat().st_size
-        if source is None:
-            source = {"head_len": head_len, "head_sha": sha, "kind": detected.kind,
-                      "format": detected.fmt, "bytes": 0, "lines": 0, "parsed": 0,
-                      "skipped": 0, "rejected": 0, "paths": []}
-            sources.append(source)
-        elif source.get("complete"):
-            fr.status = "unchanged"
-            _note_path(source, path)
-            continue
+        if src is None:
+            if not f.head and f.size() == 0:
+                fr.status = "empty"  # a just-rotated log: nothing yet, not an error
+                continue
+            try:
+                detected = _detect(f, options)
+            except InputError as exc:
+                fr.status, fr.error = "error", str(exc)
+                continue
+            src = identity.new_source(detected.kind, detected.fmt)
+            sources.append(src)
         else:
-            fr.status = "grown" if source["bytes"] else "new"
-        plan.append(_Item(path, detected.kind, source.get("format") or detected.fmt, size,
-                          int(source["bytes"]), int(source["lines"]) + 1, source, fr))
+            fr.status = "grown"
+        fr.kind = str(src["kind"])
+        plan.append(_Item(f, str(src["kind"]), src.get("format"), int(src["bytes"]), int(src["lines"]) + 1, src, fr))
     return plan
 
 
-def _find_source(sources: list[dict[str, Any]], head: bytes) -> dict[str, Any] | None:
-    # A file shorter than HEAD_LEN when first seen was hashed over what it had; once
-    # grown, its first head_len bytes still hash the same.
-    for s in sources:
-        n = int(s["head_len"])
-        if len(head) >= n and hashlib.sha256(head[:n]).hexdigest() == s["head_sha"]:
-            return s
-    return None
+def _detect(f: inputs.Opened, options: Options) -> inputs.Detected:
+    try:
+        return inputs.detect(f.path, inputs.sniff_head(f), options)
+    except InputError:
+        raise
+    except Exception as exc:  # a sniffer bug: this file only
+        if os.environ.get("LOGCORR_DEBUG"):
+            raise
+        raise InputError(f"internal error while deciding its kind ({type(exc).__name__}: {exc}); "
+                         "please report this as a bug", file=str(f.path)) from exc
 
 
 def _note_path(source: dict[str, Any], path: Path) -> None:
@@ -298,111 +367,149 @@ def _resolve_tz(error_tz: str | None, offsets: dict[str, int], settings: dict[st
                   f"pass --error-tz if nginx runs in another zone")
 
 
-def _read(item: _Item, options: Options, result: IngestResult, tick: Progress | None) -> Batch:
-    """Read one file (from its resume offset) and update its manifest entry."""
-    before = dict(item.source)
+def _read(item: _Item, options: Options, out: _Pending, tick: Progress | None,
+          save_settings: Callable[[], None]) -> Batch:
+    """Read one file from its resume offset into ``out``; return its counts, meta and warnings."""
+    snapshot = json.loads(json.dumps(item.source))
+    mark, flushes = out.mark(), out.flushes
     try:
-        return _read_file(item, options, result, tick)
+        return _read_file(item, options, out, tick, save_settings)
     except LogcorrError:
         raise
     except Exception as exc:  # a reader bug must not take the other files down with it
         if os.environ.get("LOGCORR_DEBUG"):
             raise
+        if out.flushes != flushes:  # parts of this file were committed: keep them
+            snapshot = out.committed[item.source["id"]]
+            mark = dict.fromkeys(mark, 0)
+        out.undo(mark)
         item.source.clear()
-        item.source.update(before)
+        item.source.update(snapshot)
         item.result.status = "error"
+        kept = int(item.source.get("lines", 0)) - item.start_line + 1
+        stored = f"its first {kept} new lines were stored" if kept > 0 else "nothing from this file was stored"
         item.result.error = (f"{item.path}: internal error while reading ({type(exc).__name__}: {exc}); "
-                             "nothing from this file was stored; please report this as a bug")
+                             f"{stored}; please report this as a bug")
         return Batch()
 
 
-def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progress | None) -> Batch:
+def _account(total: Batch, batch: Batch, out: _Pending) -> None:
+    """Counts, meta and warnings of ``batch`` into ``total``; its rows into ``out``."""
+    out.add(batch)
+    batch.tables = {}
+    total.add(batch)
+
+
+def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | None,
+               save_settings: Callable[[], None]) -> Batch:
     total = Batch()
-    fr = item.result
-    fr.kind = item.kind
-    src = item.source
+    fr, src, f = item.result, item.source, item.file
+    counted = {"lines": 0, "parsed": 0, "skipped": 0, "rejected": 0}  # already in src
+
+    def settle_source(end: int, line_no: int, tail: bytes) -> None:
+        identity.advance(src, f, end, tail)
+        src["lines"] = line_no - 1
+        for key in ("parsed", "skipped", "rejected"):
+            now = getattr(total, key)
+            src[key] = int(src.get(key, 0)) + now - counted[key]
+            counted[key] = now
+
     try:
         if item.kind in inputs.LINE_KINDS:
             reader = _line_reader(item, options)
             line_no = item.start_line
             end = item.start
-            fh = inputs.open_binary(item.path)
+            tail = b""
+            # A last line without its newline is read only once the file is final (SPEC §2).
+            final = f.gz or f.idle_for() >= FINAL_AFTER_S
+            stateless = getattr(reader, "stateless_feed", False)
             # Chunks after the first are parsed two at a time by readers whose feed()
             # keeps no state between chunks (the access log: pyarrow releases the GIL);
             # results are taken in order, so rows and line numbers stay in file order.
-            pool = ThreadPoolExecutor(2) if getattr(reader, "stateless_feed", False) else None
-            pending: deque[tuple[Future[Batch], int]] = deque()
+            pool = ThreadPoolExecutor(2) if stateless else None
+            pending: deque[tuple[Future[Batch], int, int, int, bytes]] = deque()
 
             def settle(limit: int) -> None:
                 while len(pending) > limit:
-                    future, size = pending.popleft()
-                    total.add(future.result())
+                    future, size, at, next_line, last = pending.popleft()
+                    _account(total, future.result(), out)
                     if tick:
                         tick(size)
+                    settle_source(at, next_line, last)
+                    if out.rows >= COMMIT_ROWS:  # a bounded part, committed with its offsets
+                        save_settings()
+                        out.flush()
 
             try:
-                for data, chunk_end in inputs.chunks(fh, item.start):
-                    end = chunk_end  # the resume offset, kept once the chunk is read
+                for data, rel_end in inputs.chunks(f.stream_at(item.start)):
+                    if not data.endswith(b"\n") and not final:
+                        break  # a half-written line: read next time
                     n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    chunk_end = item.start + rel_end
+                    last = data[-identity.TAIL:]
                     if pool is not None and line_no > item.start_line:
-                        pending.append((pool.submit(reader.feed, data, line_no), len(data)))
+                        pending.append((pool.submit(reader.feed, data, line_no), len(data), chunk_end, line_no + n, last))
                         settle(2)
                     else:
-                        total.add(reader.feed(data, line_no))
+                        _account(total, reader.feed(data, line_no), out)
                         if tick:
                             tick(len(data))
+                        if stateless:
+                            settle_source(chunk_end, line_no + n, last)
                     line_no += n
+                    end, tail = chunk_end, (tail + data)[-identity.TAIL:]
                 settle(0)
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-                fr.error = f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} ({exc}); the lines before it were ingested"
+                settle(0)
+                if f.gz:
+                    fr.error = (f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} "
+                                f"({exc}); the lines before it were ingested")
+                else:
+                    fr.error = f"{item.path}: cannot read after line {line_no - 1}: {getattr(exc, 'strerror', None) or exc}"
                 fr.status = "error"
             finally:
-                fh.close()
                 if pool is not None:
                     pool.shutdown(cancel_futures=True)
-            total.add(reader.close())
-            src["bytes"] = end
-            src["lines"] = line_no - 1
-            if fr.status == "error" or isinstance(fh, gzip.GzipFile):
-                src["complete"] = True  # a compressed file never grows
+            _account(total, reader.close(), out)
+            settle_source(end, line_no, tail)
         else:
-            with inputs.open_binary(item.path) as fh:
-                if item.kind == "nmap":
-                    from logcorr.profile import profile_to_json
-                    from logcorr.sources.nmap import read_nmap
+            stream = f.stream_at(0)
+            if item.kind == "nmap":
+                from logcorr.profile import profile_to_json
+                from logcorr.sources.nmap import read_nmap
 
-                    data = fh.read()
-                    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                    for key, prof in read_nmap(data, str(item.path)).items():
-                        total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
-                    total.lines = total.parsed = n_lines  # the whole report is one profile
-                elif item.kind == "pcap":
-                    from logcorr.sources.pcap import PcapReader
+                data = stream.read()
+                n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                for key, prof in read_nmap(data, str(item.path)).items():
+                    total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
+                total.lines = total.parsed = n_lines  # the whole report is one profile
+            elif item.kind == "pcap":
+                from logcorr.sources.pcap import PcapReader
 
-                    total.add(PcapReader(str(item.path), options).read(fh))
-                else:
-                    from logcorr.sources.cloudwatch import CloudWatchReader
+                _account(total, PcapReader(str(item.path), options).read(stream), out)
+            else:
+                from logcorr.sources.cloudwatch import CloudWatchReader
 
-                    total.add(CloudWatchReader(str(item.path), options).read(fh.read()))
+                _account(total, CloudWatchReader(str(item.path), options).read(stream.read()), out)
             src["complete"] = True
+            size = f.size()
+            settle_source(max(size, 1), 1, b"")
             if tick:
-                tick(item.size)
+                tick(f.st.st_size)
     except InputError as exc:
         fr.status, fr.error = "error", str(exc)
     except (OSError, EOFError, zlib.error) as exc:
-        fr.status, fr.error = "error", f"{item.path}: cannot read: {exc}"
+        fr.status, fr.error = "error", f"{item.path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
     fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
     if fr.status == "grown" and total.lines == 0:
         fr.status = "unchanged"
     src["last_ingest"] = datetime.now(UTC).isoformat()
-    for key in ("parsed", "skipped", "rejected"):
-        src[key] = int(src.get(key, 0)) + getattr(fr, key)
     src["kind"] = item.kind
     _note_path(src, item.path)
     if total.lines != total.parsed + total.skipped + total.rejected:
-        result.warnings.append(f"{item.path}: line accounting does not add up ({total.lines} read, "
-                               f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
-                               "please report this as a bug")
+        out.result.warnings.append(f"{item.path}: line accounting does not add up ({total.lines} read, "
+                                   f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
+                                   "please report this as a bug")
     return total
 
 
