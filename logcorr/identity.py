@@ -78,6 +78,8 @@ def advance(src: dict[str, Any], f: Opened, end: int, tail: bytes) -> None:
     """Record that the source's stream was consumed up to ``end`` (``tail``: the bytes before it)."""
     src["bytes"] = end
     n = min(HEAD_BYTES, end)
+    if len(f.head) < n:  # the file grew while it was read: hash what was read
+        f.head = f.read_at(0, HEAD_BYTES)
     src["head_len"], src["head_sha"] = n, sha(f.head[:n])
     k = min(TAIL, end, len(tail))
     if end > 0 and k == min(TAIL, end):
