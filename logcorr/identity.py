@@ -65,7 +65,7 @@ def content_matches(f: Opened, src: dict[str, Any]) -> bool:
 def is_prefix(a: Opened, b: Opened) -> bool:
     """The content of ``a`` is the start of the content of ``b`` (a copy taken earlier)."""
     size_a, size_b = a.size(), b.size()
-    if size_a < 0 or size_b < 0 or size_a > size_b:
+    if size_a <= 0 or size_b < 0 or size_a > size_b:
         return False
     n = min(len(a.head), size_a)
     if a.head[:n] != b.head[:n]:
@@ -118,7 +118,7 @@ def decide(files: list[Opened], sources: list[dict[str, Any]]) -> list[Decision]
     for s in sources:
         if s.get("ino") is None:
             continue
-        f = by_inode.get((s.get("dev"), s.get("ino")))
+        f = by_inode.get((int(s.get("dev") or 0), int(s["ino"])))
         if f is not None and content_matches(f, s) and f.size() >= int(s["bytes"]):
             primary[id(s)] = (f, s)
         else:  # the inode now holds something else (truncated, replaced) or is gone

@@ -33,6 +33,7 @@ from logcorr.sources import Batch, Options
 from logcorr.store import Store
 
 COMMIT_ROWS = 200_000  # rows held before a commit: memory stays flat in input size
+CHUNK_BYTES = 8 << 20  # bytes handed to a reader at a time
 FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 
 # Tables that ingest appends to (``matches`` belongs to ``report``).
@@ -441,7 +442,7 @@ def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | No
                         out.flush()
 
             try:
-                for data, rel_end in inputs.chunks(f.stream_at(item.start)):
+                for data, rel_end in inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES):
                     if not data.endswith(b"\n") and not final:
                         break  # a half-written line: read next time
                     n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)

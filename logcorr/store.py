@@ -31,6 +31,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -63,14 +64,18 @@ def default_data_dir() -> Path:
 
 def os_error(path: Path, exc: OSError, doing: str) -> DataError:
     """One line for an OS error on the data directory: the path, what failed, what to do."""
-    what = exc.strerror or str(exc)
+    code = exc.errno
+    if code is None:  # pyarrow's errors carry the errno in their text only
+        m = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(m.group(1)) if m else None
+    what = os.strerror(code) if code else (exc.strerror or str(exc))
     hint = {
         errno.ENOSPC: "free some space or use another --data directory",
         errno.EDQUOT: "free some space or use another --data directory",
         errno.EROFS: "the file system is read-only: use another --data directory",
         errno.EACCES: "check its permissions or use another --data directory",
         errno.EPERM: "check its permissions or use another --data directory",
-    }.get(exc.errno or 0, "check the data directory")
+    }.get(code or 0, "check the data directory")
     return DataError(f"{path}: cannot {doing}: {what}; {hint} (data stored before is intact)")
 
 
