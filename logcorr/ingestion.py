@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from logcorr import identity, inputs, schema
 from logcorr.errors import InputError, LogcorrError
+from logcorr.hosts import host_of, machine_zone
 from logcorr.sources import Batch, Options
 from logcorr.store import Store
 
@@ -91,18 +92,28 @@ def offset_tz(offset: str) -> tzinfo:
     return parse_tz(offset)
 
 
-def local_zone() -> tzinfo:
-    tz = datetime.now().astimezone().tzinfo
-    assert tz is not None
-    return tz
+def _cidrs(option: str, values: Sequence[str]) -> list[str]:
+    """Validated CIDR blocks of a repeatable option, as canonical strings."""
+    out = []
+    for cidr in values:
+        try:
+            out.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError as exc:
+            raise LogcorrError(f"{option} {cidr!r} is not an address or CIDR block") from exc
+    return out
 
 
 def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = None,
            nginx_conf: str | None = None, error_tz: str | None = None,
-           lb_cidrs: Sequence[str] = (), progress: Callable[[int, int], Progress] | None = None,
-           ) -> IngestResult:
+           lb_cidrs: Sequence[str] = (), scanner_cidrs: Sequence[str] = (),
+           ignore_cidrs: Sequence[str] = (), host: str | None = None,
+           progress: Callable[[int, int], Progress] | None = None) -> IngestResult:
     """Read ``paths`` (files or directories) into the store at ``data``.
 
+    Rows keep what their source logged (SPEC §4): load balancers, real clients, copies and
+    an inferred error-log zone are judged at report time (:mod:`logcorr.evidence`), so the
+    same files give the same report in any order or grouping of ingest runs.
+    ``--lb-cidr``/``--scanner``/``--ignore`` blocks are stored as settings (unions).
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
     Raises :class:`LogcorrError` for bad options and for a data directory that cannot be
     written; bad files are reported in the result.  Rows are committed in bounded parts
@@ -111,19 +122,24 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     """
     store = Store(data)
     result = IngestResult()
-    networks = []
-    for cidr in lb_cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError as exc:
-            raise LogcorrError(f"--lb-cidr {cidr!r} is not an address or CIDR block") from exc
-    options = Options(log_format=log_format, lb_networks=networks)
+    given = {"lb_cidrs": _cidrs("--lb-cidr", lb_cidrs),
+             "scanner_cidrs": _cidrs("--scanner", scanner_cidrs),
+             "ignore_cidrs": _cidrs("--ignore", ignore_cidrs)}
+    if host is not None and not host.strip():
+        raise LogcorrError("--host needs a name")
+    if error_tz:
+        zone, tz_source = parse_tz(error_tz), "given"
+    else:
+        zone, tz_source = machine_zone(), "machine"
+    # Readers record evidence: no load-balancer networks, the zone and how it was chosen.
+    options = Options(log_format=log_format, error_tz=zone, tz_source=tz_source)
     if nginx_conf:
         from logcorr.sources import nginxconf
 
         options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
     if log_format:
         _check_format(log_format, options)
+    roots = [Path(p) for p in paths]
 
     with store.lock():
         manifest = store.manifest
@@ -131,9 +147,8 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         for s in sources:
             s.setdefault("id", uuid.uuid4().hex[:16])
         settings: dict[str, Any] = dict(manifest.get("settings", {}))
-        known_cidrs = sorted(set(settings.get("lb_cidrs", [])) | {str(n) for n in networks})
-        learned: set[str] = set(settings.get("lb_addrs", []))
-        offsets: dict[str, int] = dict(settings.get("utc_offsets", {}))
+        for key, values in given.items():
+            settings[key] = sorted(set(settings.get(key, [])) | set(values))
         profiles: dict[str, Any] = dict(settings.get("server_profiles", {}))
         if nginx_conf:
             profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
@@ -146,27 +161,19 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             out = _Pending(store, sources, settings, result)
 
             def save_settings() -> None:
-                settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets,
-                                 "server_profiles": profiles})
-                if result.error_tz:
-                    settings["error_tz"] = result.error_tz
+                for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
+                    settings.pop(stale, None)
+                settings["server_profiles"] = profiles
 
-            # Access logs first: their offsets set the error log's zone, their PROXY
-            # addresses name the load balancers (SPEC §2).
-            plan.sort(key=lambda p: {"nginx_access": 0, "nginx_error": 2}.get(p.kind, 1))
-            tz_decided = False
             for item in plan:
-                if item.kind == "nginx_error" and not tz_decided:
-                    options.error_tz, note = _resolve_tz(error_tz, offsets, settings)
-                    result.error_tz = str(options.error_tz)
-                    if note:
-                        result.warnings.append(note)
-                    options.lb_networks = networks + _networks(learned)
-                    tz_decided = True
+                item.host = item.source.setdefault("host", host_of(item.path, roots, host))
+                if item.kind == "nginx_error":
+                    item.source["error_tz"] = str(zone)
+                    item.source["tz_source"] = tz_source
+                    result.error_tz = (str(zone) if tz_source == "given" else
+                                       f"{zone}, this machine's zone (the report uses the UTC offset "
+                                       "the same host's access logs show, when they show one)")
                 meta = _read(item, options, out, tick, save_settings)
-                for k, v in dict(meta.meta.get("utc_offsets", {})).items():  # type: ignore[call-overload]
-                    offsets[k] = offsets.get(k, 0) + int(v)
-                learned |= set(meta.meta.get("lb_candidates", set()))  # type: ignore[call-overload]
                 profiles.update(dict(meta.meta.get("server_profiles", {})))  # type: ignore[call-overload]
                 for w in meta.warnings:
                     msg = f"{item.file.path}: {w}"
@@ -176,8 +183,6 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
                     save_settings()
                     out.flush()
 
-            if not tz_decided and error_tz:
-                result.error_tz = error_tz
             save_settings()
             out.flush(always=True)
         finally:
@@ -197,10 +202,13 @@ class _Pending:
         self.flushes = 0
         self.committed: dict[str, dict[str, Any]] = {}  # source id -> its entry as last committed
 
-    def add(self, batch: Batch) -> None:
+    def add(self, batch: Batch, item: _Item, options: Options) -> None:
         for name, table in batch.tables.items():
             if name in self.tables and table.num_rows:
-                self.tables[name].append(schema.conform(name, table))
+                table = _with_host(schema.conform(name, table), item.host)
+                if item.kind == "nginx_error" and "ts_wall" in table.column_names:
+                    table = _with_wall_clock(table, options.error_tz, options.tz_source)  # type: ignore[arg-type]
+                self.tables[name].append(table)
                 self.rows += table.num_rows
 
     def mark(self) -> dict[str, int]:
@@ -224,7 +232,7 @@ class _Pending:
             # Under the lock, on the manifest as it is now: only this run's sources and settings change.
             kept = [s for s in manifest.get("sources", []) if s.get("id") and s["id"] not in ids]
             manifest["sources"] = kept + json.loads(json.dumps(mine))
-            manifest["settings"] = {**manifest.get("settings", {}), **settings}
+            manifest["settings"] = settings  # ingest owns the settings (report writes none)
 
         self.store.commit(tables, update=update)
         self.flushes += 1
@@ -233,6 +241,55 @@ class _Pending:
             self.result.rows[n] = self.result.rows.get(n, 0) + t.num_rows
         self.tables = {name: [] for name in INGEST_TABLES}
         self.rows = 0
+
+
+def _with_host(table: pa.Table, host: str) -> pa.Table:
+    """``table`` (conformed) with its ``host`` column set to ``host``."""
+    i = table.schema.get_field_index("host")
+    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
+
+
+def _zone_name(zone: tzinfo) -> str:
+    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    delta = zone.utcoffset(None) or timedelta(0)
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
+    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
+
+    The reader placed the wall clock in ``zone``; converting back gives the logged digits
+    (a repeated hour reads back as its first occurrence, as the reader chose).
+    """
+    import pyarrow.compute as pc
+
+    if table.column("ts_wall").null_count < table.num_rows:
+        return table  # the reader filled it
+    ts = table.column("ts")
+    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=_zone_name(zone))))
+    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
+    i = table.schema.get_field_index("ts_wall")
+    table = table.set_column(i, table.schema.field(i), wall)
+    j = table.schema.get_field_index("tz_source")
+    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
+
+
+def _keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
+    """Per-source evidence the report judges with: UTC offsets seen, load-balancer peers."""
+    offsets = dict(meta.get("utc_offsets", {}) or {})  # type: ignore[call-overload]
+    if offsets:
+        kept = dict(source.get("utc_offsets", {}))
+        for k, v in offsets.items():
+            kept[str(k)] = int(kept.get(str(k), 0)) + int(v)
+        source["utc_offsets"] = kept
+    peers = set(meta.get("lb_candidates", set()) or set())  # type: ignore[call-overload]
+    if peers:
+        source["lb_candidates"] = sorted(set(source.get("lb_candidates", [])) | {str(p) for p in peers})
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
@@ -260,17 +317,6 @@ def _check_format(log_format: str, options: Options) -> None:
     logformat.compile_format(log_format)
 
 
-def _networks(addrs: set[str]) -> list[Any]:
-    """Learned load-balancer addresses as networks; anything that is not an address is dropped."""
-    out = []
-    for a in sorted(addrs):
-        try:
-            out.append(ipaddress.ip_network(a))
-        except ValueError:
-            continue
-    return out
-
-
 @dataclass
 class _Item:
     file: inputs.Opened
@@ -280,6 +326,7 @@ class _Item:
     start_line: int
     source: dict[str, Any]
     result: FileResult
+    host: str = ""
 
     @property
     def path(self) -> Path:
@@ -352,22 +399,6 @@ def _note_path(source: dict[str, Any], path: Path) -> None:
         source["paths"].append(str(path))
 
 
-def _resolve_tz(error_tz: str | None, offsets: dict[str, int], settings: dict[str, Any]
-                ) -> tuple[tzinfo, str | None]:
-    """SPEC §2: --error-tz, else the one offset the access logs show, else the machine's zone."""
-    if error_tz:
-        return parse_tz(error_tz), None
-    if len(offsets) == 1:
-        return offset_tz(next(iter(offsets))), None
-    zone = local_zone()
-    if len(offsets) > 1:
-        why = f"the access logs show several UTC offsets ({', '.join(sorted(offsets))})"
-    else:
-        why = "no access log with $time_local or $time_iso8601 was ingested"
-    return zone, (f"error-log times read in this machine's zone ({zone}) because {why}; "
-                  f"pass --error-tz if nginx runs in another zone")
-
-
 def _read(item: _Item, options: Options, out: _Pending, tick: Progress | None,
           save_settings: Callable[[], None]) -> Batch:
     """Read one file from its resume offset into ``out``; return its counts, meta and warnings."""
@@ -394,9 +425,11 @@ def _read(item: _Item, options: Options, out: _Pending, tick: Progress | None,
         return Batch()
 
 
-def _account(total: Batch, batch: Batch, out: _Pending) -> None:
-    """Counts, meta and warnings of ``batch`` into ``total``; its rows into ``out``."""
-    out.add(batch)
+def _account(total: Batch, batch: Batch, out: _Pending, item: _Item, options: Options) -> None:
+    """Counts, meta and warnings of ``batch`` into ``total``; its rows into ``out``; its
+    evidence into the source entry (committed with the rows)."""
+    out.add(batch, item, options)
+    _keep_evidence(item.source, batch.meta)
     batch.tables = {}
     total.add(batch)
 
@@ -433,7 +466,7 @@ def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | No
             def settle(limit: int) -> None:
                 while len(pending) > limit:
                     future, size, at, next_line, last = pending.popleft()
-                    _account(total, future.result(), out)
+                    _account(total, future.result(), out, item, options)
                     if tick:
                         tick(size)
                     settle_source(at, next_line, last)
@@ -452,7 +485,7 @@ def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | No
                         pending.append((pool.submit(reader.feed, data, line_no), len(data), chunk_end, line_no + n, last))
                         settle(2)
                     else:
-                        _account(total, reader.feed(data, line_no), out)
+                        _account(total, reader.feed(data, line_no), out, item, options)
                         if tick:
                             tick(len(data))
                         if stateless:
@@ -471,7 +504,7 @@ def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | No
             finally:
                 if pool is not None:
                     pool.shutdown(cancel_futures=True)
-            _account(total, reader.close(), out)
+            _account(total, reader.close(), out, item, options)
             settle_source(end, line_no, tail)
         else:
             stream = f.stream_at(0)
@@ -487,11 +520,11 @@ def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | No
             elif item.kind == "pcap":
                 from logcorr.sources.pcap import PcapReader
 
-                _account(total, PcapReader(str(item.path), options).read(stream), out)
+                _account(total, PcapReader(str(item.path), options).read(stream), out, item, options)
             else:
                 from logcorr.sources.cloudwatch import CloudWatchReader
 
-                _account(total, CloudWatchReader(str(item.path), options).read(stream.read()), out)
+                _account(total, CloudWatchReader(str(item.path), options).read(stream.read()), out, item, options)
             src["complete"] = True
             size = f.size()
             settle_source(max(size, 1), 1, b"")
