@@ -152,8 +152,8 @@ def decide(files: list[Opened], sources: list[dict[str, Any]]) -> list[Decision]
             decisions[id(other[0])] = Decision(other[0], src, "copy", str(f.path))
         else:
             decisions[id(f)] = Decision(f, None, "read")  # one head, another stream
-    for f, s in primary.values():
-        decisions[id(f)] = Decision(f, s, "read")
+    for f, s in primary.values():  # a whole-file kind (a capture) is read once
+        decisions[id(f)] = Decision(f, s, "unchanged" if s.get("complete") else "read")
     # New streams: a file that is a prefix of another new one in this run is its copy.
     fresh = [f for f in files if decisions[id(f)].source is None]
     for f in fresh:

@@ -359,8 +359,11 @@ def compile_format(fmt: str, escape: str = "default") -> CompiledFormat:
         raise FormatSyntaxError("a log_format without variables logs nothing we can use", fmt, 0)
     pattern = _line_pattern(parts, escape)
     json_keys = dict(_JSON_TEMPLATE.findall(fmt)) if fmt.lstrip().startswith("{") else {}
-    return CompiledFormat(fmt, escape, parts, variables, pattern, re.compile(pattern),
-                          _csv_plan(parts, escape), json_keys)
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:  # e.g. a variable such as $1 that is no group name (fuzzing found it)
+        raise FormatSyntaxError(f"logcorr cannot read this log_format ({exc})", fmt, 0) from None
+    return CompiledFormat(fmt, escape, parts, variables, pattern, regex, _csv_plan(parts, escape), json_keys)
 
 
 # ---------------------------------------------------------------- column conversion

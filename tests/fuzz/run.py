@@ -25,16 +25,16 @@ def child(target: str, args: list[str]) -> None:
 
     sys.path.insert(0, str(ROOT))
     with atheris.instrument_imports(include=["logcorr"]):
-        import logcorr.ingestion  # noqa: F401
-        import logcorr.sources.accesslog  # noqa: F401
-        import logcorr.sources.cloudwatch  # noqa: F401
-        import logcorr.sources.elblogs  # noqa: F401
-        import logcorr.sources.errorlog  # noqa: F401
-        import logcorr.sources.logformat  # noqa: F401
-        import logcorr.sources.nginxconf  # noqa: F401
-        import logcorr.sources.nmap  # noqa: F401
-        import logcorr.sources.pcap  # noqa: F401
-        import logcorr.sources.proxyproto  # noqa: F401
+        import logcorr.ingestion
+        import logcorr.sources.accesslog
+        import logcorr.sources.cloudwatch
+        import logcorr.sources.elblogs
+        import logcorr.sources.errorlog
+        import logcorr.sources.logformat
+        import logcorr.sources.nginxconf
+        import logcorr.sources.nmap
+        import logcorr.sources.pcap
+        import logcorr.sources.proxyproto
         import logcorr.sources.tls  # noqa: F401
     from tests.fuzz.targets import TARGETS
 

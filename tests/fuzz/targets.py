@@ -8,6 +8,7 @@ line accounting must add up.  ``make fuzz`` runs them under atheris (tests/fuzz/
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -122,19 +123,13 @@ def tls(data: bytes) -> None:
     from logcorr.sources import tls as t
 
     for hello_type in (1, 2):
-        try:
+        with contextlib.suppress(t.TlsError):
             t.RecordStream(hello_type).feed(data)
-        except t.TlsError:
-            pass
     for parse in (t.parse_client_hello, t.parse_server_hello):
-        try:
+        with contextlib.suppress(t.TlsError):
             parse(data)
-        except t.TlsError:
-            pass
-    try:
+    with contextlib.suppress(proxyproto.ProxyError):
         proxyproto.parse_header(data)
-    except proxyproto.ProxyError:
-        pass
 
 
 def logformat(data: bytes) -> None:
@@ -159,10 +154,8 @@ def nginxconf(data: bytes) -> None:
         path = Path(tmp, "nginx.conf")
         path.write_bytes(data)
         for read in (conf.read_log_formats, conf.read_tls_profile, conf.read_access_logs):
-            try:
+            with contextlib.suppress(LogcorrError):
                 read(str(path))
-            except LogcorrError:
-                pass
 
 
 def ingest(data: bytes) -> None:
