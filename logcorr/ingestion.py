@@ -33,8 +33,8 @@ from logcorr.hosts import host_of, machine_zone
 from logcorr.sources import Batch, Options
 from logcorr.store import Store
 
-COMMIT_ROWS = 200_000  # rows held before a commit: memory stays flat in input size
-CHUNK_BYTES = 8 << 20  # bytes handed to a reader at a time
+COMMIT_ROWS = 100_000  # rows held before a commit: memory stays flat in input size
+CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
 FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 
 # Tables that ingest appends to (``matches`` belongs to ``report``).

@@ -129,6 +129,9 @@ class Opened:
         self.path = path
         flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):  # not even opened (a tape device rewinds when opened)
+                raise InputError(f"{describe_mode(mode)}, not read", file=str(path))
             fd = os.open(path, flags)
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
