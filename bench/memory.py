@@ -4,7 +4,7 @@ Builds access logs of 1M, 5M and 10M lines in the recommended log_format (the 1M
 bench/run.py, repeated; cached in bench/data/) and ingests each in a fresh data directory,
 one child process per run, recording wall time and the child's peak RSS (``wait4``) in
 bench/results/memory.json.  Flat memory means the peak does not grow with the input: ingest
-commits in bounded parts (``logcorr.ingestion.COMMIT_ROWS`` rows) instead of holding every
+commits in bounded parts (``logcorr.ingestread.COMMIT_ROWS`` rows) instead of holding every
 table until the end.  The target is a peak under 500 MB at any size.
 
     python bench/memory.py [--sizes 1,5,10] [--keep-data]

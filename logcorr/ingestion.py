@@ -5,40 +5,31 @@ reached and a hash of the bytes before it): ``access.log`` renamed to ``access.l
 later gzipped to ``access.log.2.gz`` is one source, and only bytes past the stored offset
 are read (:mod:`logcorr.identity`).  Each file is opened once; what identifies it and what
 is read come from that one descriptor.  A last line without its newline is left for the
-next run unless the file is final: compressed, or not written for ``FINAL_AFTER_S``.
+next run unless the file is final: compressed, or not written for a minute
+(:mod:`logcorr.ingestread`).
 """
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
 import json
 import os
 import uuid
-import zlib
-from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pyarrow as pa
-
-from logcorr import identity, inputs, schema
+from logcorr import identity, ingestread, inputs
 from logcorr.errors import InputError, LogcorrError
 from logcorr.hosts import host_of, machine_zone
-from logcorr.sources import Batch, Options
+from logcorr.ingestread import Item, Pending, note_path, read_item
+from logcorr.sources import Options
 from logcorr.store import Store
 
-COMMIT_ROWS = 100_000  # rows held before a commit: memory stays flat in input size
-CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
-FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
-
 # Tables that ingest appends to (``matches`` belongs to ``report``).
-INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
 
 
 @dataclass
@@ -117,7 +108,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
     Raises :class:`LogcorrError` for bad options and for a data directory that cannot be
     written; bad files are reported in the result.  Rows are committed in bounded parts
-    (about :data:`COMMIT_ROWS` rows), each with the offsets it reached, so memory stays flat
+    (about ``ingestread.COMMIT_ROWS`` rows), each with the offsets it reached, so memory stays flat
     and a run that dies keeps what it committed.
     """
     store = Store(data)
@@ -158,7 +149,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             plan = _plan(paths, store, options, sources, result, opened)
             total = sum(p.file.st.st_size for p in plan)
             tick = progress(total, len(plan)) if progress else None
-            out = _Pending(store, sources, settings, result)
+            out = Pending(store, sources, settings, result)
 
             def save_settings() -> None:
                 for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
@@ -173,13 +164,13 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
                     result.error_tz = (str(zone) if tz_source == "given" else
                                        f"{zone}, this machine's zone (the report uses the UTC offset "
                                        "the same host's access logs show, when they show one)")
-                meta = _read(item, options, out, tick, save_settings)
+                meta = read_item(item, options, out, tick, save_settings)
                 profiles.update(dict(meta.meta.get("server_profiles", {})))  # type: ignore[call-overload]
                 for w in meta.warnings:
                     msg = f"{item.file.path}: {w}"
                     if msg not in result.warnings:
                         result.warnings.append(msg)
-                if out.rows >= COMMIT_ROWS:
+                if out.rows >= ingestread.COMMIT_ROWS:
                     save_settings()
                     out.flush()
 
@@ -189,107 +180,6 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
             for f in opened:
                 f.close()
     return result
-
-
-class _Pending:
-    """Rows read but not yet committed, and the commit that stores them with their offsets."""
-
-    def __init__(self, store: Store, sources: list[dict[str, Any]], settings: dict[str, Any],
-                 result: IngestResult) -> None:
-        self.store, self.sources, self.settings, self.result = store, sources, settings, result
-        self.tables: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
-        self.rows = 0
-        self.flushes = 0
-        self.committed: dict[str, dict[str, Any]] = {}  # source id -> its entry as last committed
-
-    def add(self, batch: Batch, item: _Item, options: Options) -> None:
-        for name, table in batch.tables.items():
-            if name in self.tables and table.num_rows:
-                table = _with_host(schema.conform(name, table), item.host)
-                if item.kind == "nginx_error" and "ts_wall" in table.column_names:
-                    table = _with_wall_clock(table, options.error_tz, options.tz_source)  # type: ignore[arg-type]
-                self.tables[name].append(table)
-                self.rows += table.num_rows
-
-    def mark(self) -> dict[str, int]:
-        return {n: len(t) for n, t in self.tables.items()}
-
-    def undo(self, mark: dict[str, int]) -> None:
-        for n, k in mark.items():
-            dropped = self.tables[n][k:]
-            self.rows -= sum(t.num_rows for t in dropped)
-            del self.tables[n][k:]
-
-    def flush(self, always: bool = False) -> None:
-        tables = {n: pa.concat_tables(t) for n, t in self.tables.items() if t}
-        if not tables and not always:
-            return
-        mine = [s for s in self.sources if int(s.get("bytes", 0)) or s.get("complete")]
-        ids = {s["id"] for s in mine}
-        settings = dict(self.settings)
-
-        def update(manifest: dict[str, Any]) -> None:
-            # Under the lock, on the manifest as it is now: only this run's sources and settings change.
-            kept = [s for s in manifest.get("sources", []) if s.get("id") and s["id"] not in ids]
-            manifest["sources"] = kept + json.loads(json.dumps(mine))
-            manifest["settings"] = settings  # ingest owns the settings (report writes none)
-
-        self.store.commit(tables, update=update)
-        self.flushes += 1
-        self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
-        for n, t in tables.items():
-            self.result.rows[n] = self.result.rows.get(n, 0) + t.num_rows
-        self.tables = {name: [] for name in INGEST_TABLES}
-        self.rows = 0
-
-
-def _with_host(table: pa.Table, host: str) -> pa.Table:
-    """``table`` (conformed) with its ``host`` column set to ``host``."""
-    i = table.schema.get_field_index("host")
-    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
-
-
-def _zone_name(zone: tzinfo) -> str:
-    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
-    key = getattr(zone, "key", None)
-    if key:
-        return str(key)
-    delta = zone.utcoffset(None) or timedelta(0)
-    sign = "-" if delta < timedelta(0) else "+"
-    minutes = abs(int(delta.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
-    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
-
-    The reader placed the wall clock in ``zone``; converting back gives the logged digits
-    (a repeated hour reads back as its first occurrence, as the reader chose).
-    """
-    import pyarrow.compute as pc
-
-    if table.column("ts_wall").null_count < table.num_rows:
-        return table  # the reader filled it
-    ts = table.column("ts")
-    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=_zone_name(zone))))
-    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
-    i = table.schema.get_field_index("ts_wall")
-    table = table.set_column(i, table.schema.field(i), wall)
-    j = table.schema.get_field_index("tz_source")
-    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
-
-
-def _keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
-    """Per-source evidence the report judges with: UTC offsets seen, load-balancer peers."""
-    offsets = dict(meta.get("utc_offsets", {}) or {})  # type: ignore[call-overload]
-    if offsets:
-        kept = dict(source.get("utc_offsets", {}))
-        for k, v in offsets.items():
-            kept[str(k)] = int(kept.get(str(k), 0)) + int(v)
-        source["utc_offsets"] = kept
-    peers = set(meta.get("lb_candidates", set()) or set())  # type: ignore[call-overload]
-    if peers:
-        source["lb_candidates"] = sorted(set(source.get("lb_candidates", [])) | {str(p) for p in peers})
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
@@ -317,24 +207,8 @@ def _check_format(log_format: str, options: Options) -> None:
     logformat.compile_format(log_format)
 
 
-@dataclass
-class _Item:
-    file: inputs.Opened
-    kind: str
-    fmt: str | None
-    start: int  # decompressed byte offset to resume from
-    start_line: int
-    source: dict[str, Any]
-    result: FileResult
-    host: str = ""
-
-    @property
-    def path(self) -> Path:
-        return self.file.path
-
-
 def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[dict[str, Any]],
-          result: IngestResult, opened: list[inputs.Opened]) -> list[_Item]:
+          result: IngestResult, opened: list[inputs.Opened]) -> list[Item]:
     """Open every input once, decide which source each is (:mod:`logcorr.identity`), plan reads."""
     found = inputs.discover(paths, exclude=store.path)
     for where, message, is_error in found.problems:
@@ -353,14 +227,14 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
             continue
         opened.append(f)
         results[id(f)] = fr
-    plan: list[_Item] = []
+    plan: list[Item] = []
     for d in identity.decide(opened, sources):
         f, fr, src = d.file, results[id(d.file)], d.source
         if d.action != "read":
             fr.status = d.action  # unchanged | copy (of a file read in this run)
             if src is not None:
                 fr.kind = str(src.get("kind", "?"))
-                _note_path(src, f.path)
+                note_path(src, f.path)
                 if f.gz and d.action == "copy":
                     identity.remember_final(src, f)
             continue
@@ -378,7 +252,7 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
         else:
             fr.status = "grown"
         fr.kind = str(src["kind"])
-        plan.append(_Item(f, str(src["kind"]), src.get("format"), int(src["bytes"]), int(src["lines"]) + 1, src, fr))
+        plan.append(Item(f, str(src["kind"]), src.get("format"), int(src["bytes"]), int(src["lines"]) + 1, src, fr))
     return plan
 
 
@@ -394,168 +268,3 @@ def _detect(f: inputs.Opened, options: Options) -> inputs.Detected:
                          "please report this as a bug", file=str(f.path)) from exc
 
 
-def _note_path(source: dict[str, Any], path: Path) -> None:
-    if str(path) not in source["paths"]:
-        source["paths"].append(str(path))
-
-
-def _read(item: _Item, options: Options, out: _Pending, tick: Progress | None,
-          save_settings: Callable[[], None]) -> Batch:
-    """Read one file from its resume offset into ``out``; return its counts, meta and warnings."""
-    snapshot = json.loads(json.dumps(item.source))
-    mark, flushes = out.mark(), out.flushes
-    try:
-        return _read_file(item, options, out, tick, save_settings)
-    except LogcorrError:
-        raise
-    except Exception as exc:  # a reader bug must not take the other files down with it
-        if os.environ.get("LOGCORR_DEBUG"):
-            raise
-        if out.flushes != flushes:  # parts of this file were committed: keep them
-            snapshot = out.committed[item.source["id"]]
-            mark = dict.fromkeys(mark, 0)
-        out.undo(mark)
-        item.source.clear()
-        item.source.update(snapshot)
-        item.result.status = "error"
-        kept = int(item.source.get("lines", 0)) - item.start_line + 1
-        stored = f"its first {kept} new lines were stored" if kept > 0 else "nothing from this file was stored"
-        item.result.error = (f"{item.path}: internal error while reading ({type(exc).__name__}: {exc}); "
-                             f"{stored}; please report this as a bug")
-        return Batch()
-
-
-def _account(total: Batch, batch: Batch, out: _Pending, item: _Item, options: Options) -> None:
-    """Counts, meta and warnings of ``batch`` into ``total``; its rows into ``out``; its
-    evidence into the source entry (committed with the rows)."""
-    out.add(batch, item, options)
-    _keep_evidence(item.source, batch.meta)
-    batch.tables = {}
-    total.add(batch)
-
-
-def _read_file(item: _Item, options: Options, out: _Pending, tick: Progress | None,
-               save_settings: Callable[[], None]) -> Batch:
-    total = Batch()
-    fr, src, f = item.result, item.source, item.file
-    counted = {"lines": 0, "parsed": 0, "skipped": 0, "rejected": 0}  # already in src
-
-    def settle_source(end: int, line_no: int, tail: bytes) -> None:
-        identity.advance(src, f, end, tail)
-        src["lines"] = line_no - 1
-        for key in ("parsed", "skipped", "rejected"):
-            now = getattr(total, key)
-            src[key] = int(src.get(key, 0)) + now - counted[key]
-            counted[key] = now
-
-    try:
-        if item.kind in inputs.LINE_KINDS:
-            reader = _line_reader(item, options)
-            line_no = item.start_line
-            end = item.start
-            tail = b""
-            # A last line without its newline is read only once the file is final (SPEC §2).
-            final = f.gz or f.idle_for() >= FINAL_AFTER_S
-            stateless = getattr(reader, "stateless_feed", False)
-            # Chunks after the first are parsed two at a time by readers whose feed()
-            # keeps no state between chunks (the access log: pyarrow releases the GIL);
-            # results are taken in order, so rows and line numbers stay in file order.
-            pool = ThreadPoolExecutor(2) if stateless else None
-            pending: deque[tuple[Future[Batch], int, int, int, bytes]] = deque()
-
-            def settle(limit: int) -> None:
-                while len(pending) > limit:
-                    future, size, at, next_line, last = pending.popleft()
-                    _account(total, future.result(), out, item, options)
-                    if tick:
-                        tick(size)
-                    settle_source(at, next_line, last)
-                    if out.rows >= COMMIT_ROWS:  # a bounded part, committed with its offsets
-                        save_settings()
-                        out.flush()
-
-            try:
-                for data, rel_end in inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES):
-                    if not data.endswith(b"\n") and not final:
-                        break  # a half-written line: read next time
-                    n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                    chunk_end = item.start + rel_end
-                    last = data[-identity.TAIL:]
-                    if pool is not None and line_no > item.start_line:
-                        pending.append((pool.submit(reader.feed, data, line_no), len(data), chunk_end, line_no + n, last))
-                        settle(2)
-                    else:
-                        _account(total, reader.feed(data, line_no), out, item, options)
-                        if tick:
-                            tick(len(data))
-                        if stateless:
-                            settle_source(chunk_end, line_no + n, last)
-                    line_no += n
-                    end, tail = chunk_end, (tail + data)[-identity.TAIL:]
-                settle(0)
-            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-                settle(0)
-                if f.gz:
-                    fr.error = (f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} "
-                                f"({exc}); the lines before it were ingested")
-                else:
-                    fr.error = f"{item.path}: cannot read after line {line_no - 1}: {getattr(exc, 'strerror', None) or exc}"
-                fr.status = "error"
-            finally:
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
-            _account(total, reader.close(), out, item, options)
-            settle_source(end, line_no, tail)
-        else:
-            stream = f.stream_at(0)
-            if item.kind == "nmap":
-                from logcorr.profile import profile_to_json
-                from logcorr.sources.nmap import read_nmap
-
-                data = stream.read()
-                n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                for key, prof in read_nmap(data, str(item.path)).items():
-                    total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
-                total.lines = total.parsed = n_lines  # the whole report is one profile
-            elif item.kind == "pcap":
-                from logcorr.sources.pcap import PcapReader
-
-                _account(total, PcapReader(str(item.path), options).read(stream), out, item, options)
-            else:
-                from logcorr.sources.cloudwatch import CloudWatchReader
-
-                _account(total, CloudWatchReader(str(item.path), options).read(stream.read()), out, item, options)
-            src["complete"] = True
-            size = f.size()
-            settle_source(max(size, 1), 1, b"")
-            if tick:
-                tick(f.st.st_size)
-    except InputError as exc:
-        fr.status, fr.error = "error", str(exc)
-    except (OSError, EOFError, zlib.error) as exc:
-        fr.status, fr.error = "error", f"{item.path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
-    fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
-    if fr.status == "grown" and total.lines == 0:
-        fr.status = "unchanged"
-    src["last_ingest"] = datetime.now(UTC).isoformat()
-    src["kind"] = item.kind
-    _note_path(src, item.path)
-    if total.lines != total.parsed + total.skipped + total.rejected:
-        out.result.warnings.append(f"{item.path}: line accounting does not add up ({total.lines} read, "
-                                   f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
-                                   "please report this as a bug")
-    return total
-
-
-def _line_reader(item: _Item, options: Options) -> Any:
-    if item.kind == "nginx_error":
-        from logcorr.sources.errorlog import ErrorLogReader
-
-        return ErrorLogReader(str(item.path), options)
-    if item.kind == "nginx_access":
-        from logcorr.sources.accesslog import AccessLogReader
-
-        return AccessLogReader(str(item.path), options, item.fmt)
-    from logcorr.sources.elblogs import ElbLogReader
-
-    return ElbLogReader(str(item.path), options, item.kind)

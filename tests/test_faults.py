@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import logcorr
-from logcorr import ingestion, inputs
+from logcorr import ingestread, inputs
 from tests.test_ingest import access_line
 from tests.test_store import tmpfs, write_access
 
@@ -221,7 +221,7 @@ def test_an_unterminated_last_line_of_a_final_file_is_read(tmp_path: Path) -> No
     write_access(log, range(1, 3))
     with open(log, "a") as fh:
         fh.write(access_line("127.0.0.9", 3, 1795714374.0))  # no newline, and nobody writes any more
-    old = time.time() - ingestion.FINAL_AFTER_S - 5
+    old = time.time() - ingestread.FINAL_AFTER_S - 5
     os.utime(log, (old, old))
     (f,) = logcorr.ingest([str(logs)], data).files
     assert (f.lines, f.parsed) == (3, 3)
@@ -261,8 +261,8 @@ def test_big_inputs_are_committed_in_bounded_parts(tmp_path: Path, monkeypatch: 
     logs, data = tmp_path / "logs", tmp_path / "data"
     logs.mkdir()
     write_access(logs / "access.log", range(1, 3001))
-    monkeypatch.setattr(ingestion, "COMMIT_ROWS", 400)
-    monkeypatch.setattr(ingestion, "CHUNK_BYTES", 32 << 10)
+    monkeypatch.setattr(ingestread, "COMMIT_ROWS", 400)
+    monkeypatch.setattr(ingestread, "CHUNK_BYTES", 32 << 10)
     from logcorr.store import Store
 
     real_commit = Store.commit
