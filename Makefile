@@ -42,10 +42,11 @@ bench: $(STAMP)
 
 # Coverage-guided fuzzing (atheris) of every reader, the log_format compiler, nginx.conf and
 # whole-file ingest, FUZZ_SECONDS per target; crashes land in tests/fuzz/crashes/, which
-# make test replays.
+# make test replays. Then a soak: the live-writer rotation suite with 30 rotations per test.
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	TZ=$(TZ_TEST) PYTHONPATH=. $(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS)
+	TZ=$(TZ_TEST) LOGCORR_ROTATION_CYCLES=30 $(BIN)/python -m pytest -q tests/test_rotation.py
 
 samples: $(STAMP) system-deps
 	TZ=$(TZ_TEST) $(BIN)/python tools/make_samples.py

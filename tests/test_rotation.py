@@ -31,6 +31,9 @@ import logcorr
 from tests.test_ingest import access_line
 
 HEADER = 30  # identical first lines (about 10 KiB) where a scheme calls for one head
+# Rotations per test: 3 in `make test` (the suite stays under half a minute); `make fuzz`
+# soaks with more.
+CYCLES = int(os.environ.get("LOGCORR_ROTATION_CYCLES", "3"))
 
 
 class Writer(threading.Thread):
@@ -101,7 +104,7 @@ class Writer(threading.Thread):
 
 def logrotate(tmp: Path, log: Path, directives: str) -> None:
     conf = tmp / "logrotate.conf"
-    conf.write_text(f"{log} {{\n    rotate 5\n    missingok\n    {directives}\n}}\n")
+    conf.write_text(f"{log} {{\n    rotate {min(CYCLES + 2, 20)}\n    missingok\n    {directives}\n}}\n")
     os.chmod(conf, 0o644)
     proc = subprocess.run(["logrotate", "-f", "-s", str(tmp / "logrotate.state"), str(conf)],
                           capture_output=True, text=True, timeout=30)
@@ -144,9 +147,14 @@ def rotate_copy(tmp: Path, w: Writer) -> None:
     logrotate(tmp, w.path, "copy")  # the original is left as it is and keeps growing
 
 
+def rotate_copy_compress(tmp: Path, w: Writer) -> None:
+    logrotate(tmp, w.path, "copy\n    compress")  # gzip'd snapshots of a file that keeps growing
+
+
 SCHEMES: dict[str, Callable[[Path, Writer], None]] = {
     "rename": rotate_rename, "create": rotate_create, "delaycompress": rotate_delaycompress,
     "compress": rotate_compress, "copytruncate": rotate_copytruncate, "copy": rotate_copy,
+    "copy-compress": rotate_copy_compress,
 }
 
 
@@ -179,7 +187,7 @@ def test_live_writer_under_rotation_is_ingested_exactly_once(scheme: str, chunke
     w = Writer(logs / "access.log", chunked, first=1000)
     w.start()
     try:
-        for _ in range(3):
+        for _ in range(CYCLES):
             time.sleep(0.15)
             ingest_quietly(logs, data)
             time.sleep(0.1)
@@ -192,7 +200,7 @@ def test_live_writer_under_rotation_is_ingested_exactly_once(scheme: str, chunke
     check(data, [w])
     again = ingest_quietly(logs, data)
     assert sum(f.lines for f in again.files) == 0
-    if scheme in ("compress", "delaycompress"):
+    if scheme in ("compress", "delaycompress", "copy-compress"):
         assert any(p.suffix == ".gz" for p in logs.iterdir())
 
 
@@ -203,7 +211,7 @@ def test_truncated_and_regrown_with_the_same_first_lines_is_a_new_file(chunked: 
     w = Writer(logs / "access.log", chunked, first=1000, header=True)
     w.start()
     try:
-        for _ in range(3):
+        for _ in range(CYCLES):
             time.sleep(0.2)
             ingest_quietly(logs, data)
             with w.lock:  # everything written so far is read, then the file starts over
@@ -228,7 +236,7 @@ def test_two_files_with_one_head_are_two_sources(chunked: bool, tmp_path: Path) 
     a.start()
     b.start()
     try:
-        for _ in range(4):
+        for _ in range(CYCLES + 1):
             time.sleep(0.15)
             ingest_quietly(logs, data)
     finally:
