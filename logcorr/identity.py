@@ -47,7 +47,12 @@ def final_key(f: Opened) -> list[int]:
 
 def head_matches(f: Opened, src: dict[str, Any]) -> bool:
     n = int(src.get("head_len", 0))
-    return n > 0 and len(f.head) >= n and sha(f.head[:n]) == src.get("head_sha")
+    if n <= 0 or len(f.head) < n:
+        return False
+    memo: dict[int, str] = f.__dict__.setdefault("_head_shas", {})  # one hash per length per run
+    if n not in memo:
+        memo[n] = sha(f.head[:n])
+    return memo[n] == src.get("head_sha")
 
 
 def content_matches(f: Opened, src: dict[str, Any]) -> bool:
@@ -80,6 +85,7 @@ def advance(src: dict[str, Any], f: Opened, end: int, tail: bytes) -> None:
     n = min(HEAD_BYTES, end)
     if len(f.head) < n:  # the file grew while it was read: hash what was read
         f.head = f.read_at(0, HEAD_BYTES)
+        f.__dict__.pop("_head_shas", None)
     src["head_len"], src["head_sha"] = n, sha(f.head[:n])
     k = min(TAIL, end, len(tail))
     if end > 0 and k == min(TAIL, end):
