@@ -36,6 +36,8 @@ HANDSHAKE_FAILURES = pa.schema(
         ("lb_addr", pa.string()),  # the load balancer that carried it, when known
         ("attribution", pa.string()),  # how client_addr was obtained (SPEC §6)
         ("ts_precision_s", pa.float32()),  # 1.0 for nginx error logs, 1e-6 for captures
+        ("ts_wall", TS),  # nginx error logs: the wall clock as logged (its digits, labelled UTC)
+        ("tz_source", pa.string()),  # how ts's zone was chosen: given (--error-tz) | machine
     ]
 )
 
@@ -92,6 +94,8 @@ PROXY_HEADERS = pa.schema(
         ("dst_port", pa.int32()),
         ("file", pa.string()),
         ("line", pa.int64()),
+        ("ts_wall", TS),  # nginx error logs: the wall clock as logged (its digits, labelled UTC)
+        ("tz_source", pa.string()),  # how ts's zone was chosen: given (--error-tz) | machine
     ]
 )
 
