@@ -22,6 +22,7 @@ give the same tables.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +42,7 @@ FAST = (HEAD + r'(?:\*\d{1,18} [^,\n]*|[^*,\n][^,\n]*)?, (?:udp )?client: [^,\r\
 KEYWORDS = (b"SSL", b"PROXY", b"HTTPS port", b" connected to ", b"broken header")
 _REOPEN = b"reopening logs"
 _BROKEN = b'broken header: "'
+_STREAM = re.compile(rb": \*\d+ (?:udp )?client \S+ connected to \S+\r?$", re.M)
 _FAR = np.iinfo(np.int64).max // 2
 _YEAR_1, _YEAR_9999 = -62135596800 + 86400, 253402300799 - 86400  # a day inside datetime's range
 
@@ -78,6 +80,14 @@ def _lines_with(data: bytes, a: np.ndarray, starts: np.ndarray, needle: bytes) -
     return np.searchsorted(starts, pos, side="right") - 1
 
 
+def _stream_lines(data: bytes, a: np.ndarray, starts: np.ndarray) -> bool:
+    """Does the chunk hold a stream ``*N [udp ]client A:P connected to L:P`` line (§1.3)?"""
+    for i in np.unique(_lines_with(data, a, starts, b" connected to ")).tolist():
+        if _STREAM.search(data, int(starts[i]), int(starts[i + 1])):
+            return True
+    return False
+
+
 def _lines_at(a: np.ndarray, starts: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     pos = np.flatnonzero(mask)
     out = np.zeros(n, dtype=bool)
@@ -104,7 +114,7 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
     keep = np.zeros(n, dtype=bool)
     for kw in KEYWORDS:
         keep[_lines_with(data, a, starts, kw)] = True
-    if reader.stream or b" connected to " in data:
+    if reader.stream or _stream_lines(data, a, starts):
         slow |= keep  # the stream realip hook pairs lines in file order: per-line path
     cand = np.flatnonzero(keep & ~slow)
     parsed_line = np.zeros(n, dtype=bool)
