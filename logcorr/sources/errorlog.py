@@ -260,6 +260,7 @@ class ErrorLogReader:
         self.stream: dict[int, str] = {}  # *N -> peer address of "client A:P connected to"
         self.pending: _Pending | None = None
         self.entry: _Entry | None = None
+        self.last: tuple[bytes, bool] | None = None  # the last entry's line, and whether it was parsed
         self.levels: dict[str, int] = {}
         self.reopen = 0  # "reopening logs" notices (not evidence of the error_log level)
         self._reset()
@@ -318,17 +319,25 @@ class ErrorLogReader:
             self.end_entry()
             return self._reject(line_no, f"line of {len(raw)} bytes, longer than nginx writes "
                                          f"({MAX_LINE})", raw)
-        m, raw = _match_head(raw)
+        m = _HEAD.match(raw)
         if m is None:
-            return self._continuation(raw_cr, raw, line_no)
-        self.end_entry()
+            m, raw = _match_head(raw)
+            if m is None:
+                return self._continuation(raw_cr, raw, line_no)
+        if self.pending is not None:
+            self._finish_pending()
+        self.entry = self.last = None
         level = m.group(2)
         if level not in _LEVEL_SET:
             return self._reject(line_no, f"unknown level [{printable(level)}]", raw)
         name = _LEVEL_NAMES[level]
         levels[name] = levels.get(name, 0) + 1
-        if raw.endswith(_REOPEN):
-            self.reopen += 1
+        if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw
+                or b" connected to " in raw or b"broken header" in raw):  # not about TLS
+            if raw.endswith(_REOPEN):
+                self.reopen += 1
+            self.last = (raw, False)
+            return SKIPPED
         error = self._entry(raw, m, line_no)
         if (self.pending is not None and self.pending.line_no == line_no
                 and raw_cr.endswith(b"\r")):
@@ -336,14 +345,14 @@ class ErrorLogReader:
         if error is not None and error != "":
             return self._reject(line_no, error, raw)
         if self.pending is None:
-            self.entry = _Entry(raw, error is None)
+            self.last = (raw, error is None)  # becomes an _Entry if a continuation follows
         return PARSED if error is None else SKIPPED
 
     def end_entry(self) -> None:
         """A new entry starts: the previous one (and its continuation lines) is complete."""
         if self.pending is not None:
             self._finish_pending()
-        self.entry = None
+        self.entry = self.last = None
 
     def _reject(self, line_no: int, why: str, raw: bytes) -> int:
         self.rejects.append((self.file, line_no, KIND, why, printable(raw)))
@@ -355,6 +364,8 @@ class ErrorLogReader:
             p.parts.append(raw_cr)  # raw bytes as logged, CR included
             p.size += len(raw_cr) + 1
             return PARSED
+        if self.entry is None and self.last is not None:
+            self.entry, self.last = _Entry(*self.last), None
         e = self.entry
         if e is not None and e.open and e.size + len(raw) < MAX_ENTRY and not _CONTROL.search(raw):
             e.size += len(raw) + 1
@@ -368,9 +379,6 @@ class ErrorLogReader:
 
     def _entry(self, raw: bytes, m: re.Match[bytes], line_no: int) -> str | None:
         """Handle one timestamped line: None = parsed, "" = skipped, else the reject reason."""
-        if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw
-                or b" connected to " in raw or b"broken header" in raw):
-            return ""
         level = _LEVEL_NAMES[m.group(2)]
         digits = m.group(3)
         if digits is not None and (len(digits) > 19 or int(digits) > _INT64_MAX):

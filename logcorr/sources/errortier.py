@@ -39,12 +39,10 @@ HEAD = r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[[a-z]+\] \d+#\d+: "
 FAST = (HEAD + r'(?:\*\d{1,18} [^,\n]*|[^*,\n][^,\n]*)?, (?:udp )?client: [^,\r\n]*, '
         r'server: [^,\r\n]*(?:\r?\n?$|, (?:request|subrequest|upstream|host|referrer): "'
         r"|, bytes from/to )")
-KEYWORDS = (b"SSL", b"PROXY", b"HTTPS port", b" connected to ", b"broken header")
 _REOPEN = b"reopening logs"
 _BROKEN = b'broken header: "'
 _STREAM = re.compile(rb": \*\d+ (?:udp )?client \S+ connected to \S+\r?$", re.M)
 _FAR = np.iinfo(np.int64).max // 2
-_YEAR_1, _YEAR_9999 = -62135596800 + 86400, 253402300799 - 86400  # a day inside datetime's range
 
 
 def worth_it(data: bytes) -> bool:
@@ -80,12 +78,30 @@ def _lines_with(data: bytes, a: np.ndarray, starts: np.ndarray, needle: bytes) -
     return np.searchsorted(starts, pos, side="right") - 1
 
 
-def _stream_lines(data: bytes, a: np.ndarray, starts: np.ndarray) -> bool:
-    """Does the chunk hold a stream ``*N [udp ]client A:P connected to L:P`` line (§1.3)?"""
-    for i in np.unique(_lines_with(data, a, starts, b" connected to ")).tolist():
+def _keep(data: bytes, a: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """The lines that hold ``SSL``, ``PROXY``, ``HTTPS port`` or ``broken header`` (the
+    per-line path's byte prefilter; `` connected to `` is :func:`_stream_lines`'s).
+
+    ``SSL`` from one numpy pass over the capital S; the others with ``bytes.find``
+    (usually absent: one scan each).
+    """
+    keep = np.zeros(n, dtype=bool)
+    pos = np.flatnonzero(a[: max(len(a) - 2, 0)] == 83)
+    pos = pos[(a[pos + 1] == 83) & (a[pos + 2] == 76)]
+    keep[np.searchsorted(starts, pos, side="right") - 1] = True
+    for kw in (b"PROXY", b"HTTPS port", b"broken header"):
+        keep[_lines_with(data, a, starts, kw)] = True
+    return keep
+
+
+def _stream_lines(data: bytes, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The lines `` connected to `` when one is a stream ``*N [udp ]client A:P connected to
+    L:P`` line (§1.3); else none (``proxy A:P connected to U:P`` lines alone are skipped)."""
+    lines = np.unique(_lines_with(data, a, starts, b" connected to "))
+    for i in lines.tolist():
         if _STREAM.search(data, int(starts[i]), int(starts[i + 1])):
-            return True
-    return False
+            return lines
+    return lines[:0]
 
 
 def _lines_at(a: np.ndarray, starts: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -97,7 +113,7 @@ def _lines_at(a: np.ndarray, starts: np.ndarray, mask: np.ndarray, n: int) -> np
 
 def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str, int]) -> tuple[int, int, int]:
     """Read one chunk into ``reader``; returns (lines, parsed, skipped)."""
-    from logcorr.sources.errorlog import LEVELS, MAX_PHYSICAL, PARSED, SKIPPED, _Entry
+    from logcorr.sources.errorlog import LEVELS, MAX_PHYSICAL, PARSED, SKIPPED
 
     a = np.frombuffer(data, dtype=np.uint8)
     starts, n = _line_starts(data, a)
@@ -111,11 +127,11 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
         slow |= _lines_at(a, starts, a >= 0x80, n)
     if b"\x00" in data:
         slow |= _lines_at(a, starts, a == 0, n)
-    keep = np.zeros(n, dtype=bool)
-    for kw in KEYWORDS:
-        keep[_lines_with(data, a, starts, kw)] = True
-    if reader.stream or _stream_lines(data, a, starts):
+    keep = _keep(data, a, starts, n)
+    connects = _stream_lines(data, a, starts)
+    if reader.stream or len(connects):
         slow |= keep  # the stream realip hook pairs lines in file order: per-line path
+        slow[connects] = True
     cand = np.flatnonzero(keep & ~slow)
     parsed_line = np.zeros(n, dtype=bool)
     if len(cand):
@@ -128,16 +144,18 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
     for i, c in enumerate(counts):
         if c:
             levels[LEVELS[i]] = levels.get(LEVELS[i], 0) + int(c)
-    for i in np.unique(_lines_with(data, a, starts, _REOPEN)):
-        if fast[i] and _raw(data, starts, int(i)).endswith(_REOPEN):
-            reader.reopen += 1
+    if not (counts[LEVELS.index("info")] or counts[LEVELS.index("debug")] or reader.levels.get("info")
+            or reader.levels.get("debug")):  # only then can the notices matter (close())
+        for i in np.unique(_lines_with(data, a, starts, _REOPEN)):
+            if fast[i] and _raw(data, starts, int(i)).endswith(_REOPEN):
+                reader.reopen += 1
     parsed = int(parsed_line.sum())
     skipped = int(fast.sum()) - parsed
     prev = -1
     for i in np.flatnonzero(slow).tolist():
         if i - 1 > prev:  # the line before was read here: the state it leaves
             reader.end_entry()
-            reader.entry = _Entry(_raw(data, starts, i - 1), bool(parsed_line[i - 1]))
+            reader.last = (_raw(data, starts, i - 1), bool(parsed_line[i - 1]))
         raw = data[starts[i]:starts[i + 1]]
         outcome = reader.line(raw[:-1] if raw.endswith(b"\n") else raw, first_line + i, levels)
         parsed += outcome == PARSED
@@ -145,7 +163,7 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
         prev = i
     if n - 1 > prev:
         reader.end_entry()
-        reader.entry = _Entry(_raw(data, starts, n - 1), bool(parsed_line[n - 1]))
+        reader.last = (_raw(data, starts, n - 1), bool(parsed_line[n - 1]))
     return n, parsed, skipped
 
 
@@ -244,13 +262,31 @@ def _fields(kept: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, np.
 
 
 def _times(reader: ErrorLogReader, stamps: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ts µs, wall µs, bad) of distinct stamps: vectorised, zone offsets per hour."""
-    text = stamps.cast(pa.string())
-    parsed = pc.strptime(text, format="%Y/%m/%d %H:%M:%S", unit="s", error_is_null=True)
-    back = pc.strftime(parsed, format="%Y/%m/%d %H:%M:%S")  # Feb 30 &c. do not come back
-    bad = ~_bools(pc.fill_null(pc.equal(back, text), False))
-    wall = np.where(bad, 0, parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False))
-    bad |= (wall < _YEAR_1) | (wall > _YEAR_9999)  # the per-line path says why
+    """(ts µs, wall µs, bad) of distinct stamps, all ``\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d``
+    (``HEAD``): fields and calendar checks in numpy, zone offsets once per hour."""
+    m = len(stamps)
+    start = int(np.frombuffer(stamps.buffers()[1], dtype=np.int32)[stamps.offset])
+    d = (np.frombuffer(stamps.buffers()[2], dtype=np.uint8)[start: start + 19 * m]
+         .reshape(m, 19).astype(np.int64) - 48)
+
+    def num(*cols: int) -> np.ndarray:
+        out = np.zeros(m, dtype=np.int64)
+        for c in cols:
+            out = out * 10 + d[:, c]
+        return out
+
+    y, mo, day = num(0, 1, 2, 3), num(5, 6), num(8, 9)
+    hh, mi, ss = num(11, 12), num(14, 15), num(17, 18)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    mdays = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(mo, 0, 12)] + (leap & (mo == 2))
+    bad = ((y < 2) | (y > 9998) | (mo < 1) | (mo > 12) | (day < 1) | (day > mdays) | (hh > 23)
+           | (mi > 59) | (ss > 59))  # datetime's checks; years at its ends: the per-line path
+    yy = y - (mo <= 2)  # days from the civil date (H. Hinnant's algorithm)
+    era = yy // 400
+    yoe = yy - era * 400
+    doy = (153 * (mo + np.where(mo > 2, -3, 9)) + 2) // 5 + day - 1
+    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+    wall = np.where(bad, 0, days * 86400 + hh * 3600 + mi * 60 + ss)
     ts = wall.copy()
     clock = reader.clock
     for hour in np.unique(wall[~bad] // 3600).tolist():
