@@ -3,8 +3,8 @@
 With numpy and pyarrow kernels (RE2: linear time, no per-line Python) it finds:
 
 * every line's head (``YYYY/MM/DD HH:MM:SS [level] PID#TID: ``) and level, and the lines the
-  reader's byte prefilter keeps (``SSL``, ``PROXY``, ``HTTPS port``, `` connected to ``,
-  ``broken header``): the others are skipped here, their levels counted;
+  reader's byte prefilter keeps (``SSL``, ``PROXY``, ``HTTPS port``, ``broken header``, and
+  stream `` connected to `` lines): the others are skipped here, their levels counted;
 * for kept lines of the common shape ``… [*N ]MESSAGE, [udp ]client: X, server: Y[, request:
   "…"|, bytes from/to …]`` (``FAST``), the stamp, ``*N``, message, client and server, cut
   at the positions of their commas and colons (found with numpy, not per line).
@@ -41,12 +41,13 @@ FAST = (HEAD + r'(?:\*\d{1,18} [^,\n]*|[^*,\n][^,\n]*)?, (?:udp )?client: [^,\r\
         r"|, bytes from/to )")
 _REOPEN = b"reopening logs"
 _BROKEN = b'broken header: "'
-_STREAM = re.compile(rb": \*\d+ (?:udp )?client \S+ connected to \S+\r?$", re.M)
+_STREAM = re.compile(rb": (?:\*\d+ )?(?:udp )?client \S+ connected to \S+\r?$", re.M)
 _FAR = np.iinfo(np.int64).max // 2
 
 
 def worth_it(data: bytes) -> bool:
-    return len(data) >= MIN_BYTES
+    """Big enough to pay for the set-up, small enough for Arrow's 32-bit offsets."""
+    return MIN_BYTES <= len(data) < 1 << 31
 
 
 def _line_starts(data: bytes, a: np.ndarray) -> tuple[np.ndarray, int]:
@@ -262,8 +263,8 @@ def _fields(kept: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array, np.
 
 
 def _times(reader: ErrorLogReader, stamps: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(ts µs, wall µs, bad) of distinct stamps, all ``\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d``
-    (``HEAD``): fields and calendar checks in numpy, zone offsets once per hour."""
+    """(ts µs, wall µs, bad) of distinct stamps, all ``YYYY/MM/DD HH:MM:SS`` digits (``HEAD``
+    checked them): fields and datetime's calendar checks in numpy, zone offsets once an hour."""
     m = len(stamps)
     start = int(np.frombuffer(stamps.buffers()[1], dtype=np.int32)[stamps.offset])
     d = (np.frombuffer(stamps.buffers()[2], dtype=np.uint8)[start: start + 19 * m]
