@@ -208,3 +208,25 @@ def test_reason_regexes_are_linear(text: str) -> None:
     assert reasons.classify_nginx(text).reason in ("other", "peer_closed")
     assert failure_message(("SSL_do_handshake() failed " + text).encode()) is not None
     assert MAX_PHYSICAL == 8192
+
+
+def test_wall_clock_and_tz_source_are_kept() -> None:
+    # nginx-logs.md §1.1 (TZ=Asia/Kolkata: 23:02:50 local = 17:32:50Z) and §4.3 (debug line);
+    # 2026-03-08 02:30 does not exist in New York (DST gap): ts_wall keeps the digits, ts takes
+    # the offset from before the gap (fold=0), as the module docstring says.
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    data = (b"2026/11/26 23:02:50 [info] 1#1: *4 client closed connection while SSL handshaking, client: 192.0.2.1, server: 0.0.0.0:443\n"
+            b"2026/11/26 23:02:50 [debug] 1#1: *5 PROXY protocol src: 127.0.0.9 46191, dst: 127.0.0.5 9445\n")
+    reader = ErrorLogReader("error.log", Options(error_tz=ZoneInfo("Asia/Kolkata"), tz_source="given"))
+    batch = reader.feed(data, 1)
+    for name in ("handshake_failures", "proxy_headers"):
+        (row,) = rows(batch, name)
+        assert (row["ts"], row["ts_wall"], row["tz_source"]) == (
+            datetime(2026, 11, 26, 17, 32, 50, tzinfo=UTC), datetime(2026, 11, 26, 23, 2, 50, tzinfo=UTC), "given")
+    gap = b"2026/03/08 02:30:00 [info] 1#1: *6 client closed connection while SSL handshaking, client: 192.0.2.1, server: 0.0.0.0:443\n"
+    reader = ErrorLogReader("error.log", Options(error_tz=ZoneInfo("America/New_York")))
+    (row,) = rows(reader.feed(gap, 1))
+    assert (row["ts"], row["ts_wall"], row["tz_source"]) == (
+        datetime(2026, 3, 8, 7, 30, tzinfo=UTC), datetime(2026, 3, 8, 2, 30, tzinfo=UTC), "machine")

@@ -256,7 +256,7 @@ class ErrorLogReader:
     def __init__(self, file: str, options: Options) -> None:
         self.file = file
         self.clock = Clock(options.error_tz)
-        self.tz_source = str(getattr(options, "tz_source", None) or "machine")
+        self.tz_source = options.tz_source or "machine"  # given (--error-tz) | machine
         self.stream: dict[int, str] = {}  # *N -> peer address of "client A:P connected to"
         self.pending: _Pending | None = None
         self.entry: _Entry | None = None
