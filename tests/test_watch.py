@@ -1,0 +1,287 @@
+"""``logcorr watch`` (issue 13): rounds over growing and rotated logs, metrics, HTML, events.
+
+- :func:`test_long_run_counts_exactly_and_memory_stays_flat`: watch runs as a subprocess
+  over a writer that appends nginx lines with synthetic timestamps (time compressed: 15
+  log seconds per wall second), so the ``--last`` period slides many times; the counters
+  must equal what was written, exactly, the verdict changes fire ``--on-change``, and RSS
+  must not grow once the period is full.
+- :func:`lab_watch` (module fixture): a real lab nginx served by the lab's real clients
+  (``tests/lab/scenarios.py``, two rotations: ``mv`` + ``USR1``, then gzip) while
+  ``logcorr watch`` runs, is stopped with SIGTERM and restarted in the middle; the tests
+  check its metrics, report, ``/metrics`` and HTML against the lab's ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from logcorr import metrics as mx
+from logcorr.watch import FailureCounter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+class WatchProc:
+    """``python -m logcorr watch ...`` with stdout (JSON lines) in a file, stopped by PID."""
+
+    def __init__(self, args: list[str], out: Path) -> None:
+        self.out = out
+        self.err = out.with_suffix(".stderr")
+        env = {k: v for k, v in os.environ.items() if k != "LOGCORR_DATA"}
+        env["PYTHONPATH"] = str(ROOT)
+        with open(out, "ab") as fo, open(self.err, "ab") as fe:
+            self.proc = subprocess.Popen([sys.executable, "-m", "logcorr", "watch", *args],
+                                         stdout=fo, stderr=fe, cwd=ROOT, env=env)
+
+    def rounds(self) -> list[dict[str, Any]]:
+        text = self.out.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def wait_for(self, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
+        """The first round (in this file) for which ``predicate(round)`` holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for r in self.rounds():
+                if predicate(r):
+                    return r
+            if self.proc.poll() is not None:
+                raise AssertionError(f"watch exited {self.proc.returncode}: {self.err.read_text()}")
+            time.sleep(0.1)
+        raise AssertionError(f"no such round within {timeout} s; stderr: {self.err.read_text()[-2000:]}")
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise
+        return self.proc.returncode
+
+
+def parse_metrics(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """Prometheus's own parser; samples by name and sorted labels."""
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def by_label(samples: dict[tuple[tuple[str, str], ...], float], label: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in samples.items():
+        name = dict(key)[label]
+        out[name] = out.get(name, 0.0) + value
+    return out
+
+
+# -- the metric table and the text format ---------------------------------------------------
+
+
+def test_metric_table_follows_prometheus_conventions() -> None:
+    for m in mx.METRICS:
+        assert m.name.startswith("logcorr_")
+        assert m.type in ("counter", "gauge")
+        assert m.name.endswith("_total") == (m.type == "counter"), m.name
+        assert m.help.endswith(".")
+    assert len({m.name for m in mx.METRICS}) == len(mx.METRICS)
+
+
+def test_rendered_text_parses_back_with_prometheus_parser() -> None:
+    # A reason code of unknown origin with every character the format must escape.
+    odd = 'other "x"\\y\nz'
+    values = {"logcorr_handshake_failures_total": {mx.labels(reason="timeout", host="web-1"): 3,
+                                                   mx.labels(reason=odd, host="web-1"): 1},
+              "logcorr_ingest_lag_seconds": {(): 1.25},
+              "logcorr_unrecovered_clients": {(): 0}}
+    parsed = parse_metrics(mx.render(values))
+    assert parsed["logcorr_handshake_failures_total"] == {
+        (("host", "web-1"), ("reason", "timeout")): 3.0, (("host", "web-1"), ("reason", odd)): 1.0}
+    assert parsed["logcorr_ingest_lag_seconds"] == {(): 1.25}
+    assert parsed["logcorr_unrecovered_clients"] == {(): 0.0}
+    families = {f.name: f.type for f in text_string_to_metric_families(mx.render(values))}
+    # The parser strips _total from counter family names (OpenMetrics style).
+    assert families["logcorr_handshake_failures"] == "counter"
+    assert families["logcorr_ingest_lag_seconds"] == "gauge"
+
+
+def test_failure_counter_seals_what_leaves_the_period() -> None:
+    import pandas as pd
+
+    def rows(*spec: tuple[int, str]) -> pd.DataFrame:
+        return pd.DataFrame({"ts": [pd.Timestamp(1_800_000_000 + s, unit="s", tz="UTC") for s, _ in spec],
+                             "reason": [r for _, r in spec], "host": ["h"] * len(spec)})
+
+    t = lambda s: pd.Timestamp(1_800_000_000 + s, unit="s", tz="UTC")  # noqa: E731
+    c = FailureCounter()
+    c.set_history(Counter({("timeout", "h"): 2}), t(0))
+    assert c.advance(t(0), rows((5, "timeout"), (8, "plain_http"))) == {("timeout", "h"): 3, ("plain_http", "h"): 1}
+    # The period moves past 5: that failure is sealed, 8 is still in the period.
+    assert c.advance(t(6), rows((8, "plain_http"), (20, "timeout"))) == {("timeout", "h"): 4, ("plain_http", "h"): 1}
+    assert c.advance(t(30), rows()) == {("timeout", "h"): 4, ("plain_http", "h"): 1}
+    # A merge that makes the period count smaller never makes a counter go down.
+    assert c.advance(t(30), rows()) == {("timeout", "h"): 4, ("plain_http", "h"): 1}
+
+
+# -- a long run over time-compressed synthetic traffic -------------------------------------
+
+# Line shapes: the error-log line is nginx 1.22.1 + OpenSSL 3.0 as in sample_logs/error.log
+# (tests/lab, handshake-reasons.md); the access line is tests/lab/nginx.py RECOMMENDED_FORMAT.
+IST = timezone(timedelta(hours=5, minutes=30))
+BASE = datetime(2026, 11, 20, 6, 0, 0, tzinfo=UTC)
+SPEEDUP = 15  # log seconds per wall second
+LOG_SECONDS = 480
+FAIL_FROM, FAIL_UNTIL = 40, 250  # failures of clients that never get in, in these log seconds
+
+
+def _error_line(t: datetime, conn: int, client: str) -> str:
+    wall = t.astimezone(IST).strftime("%Y/%m/%d %H:%M:%S")
+    return (f"{wall} [info] 4242#4242: *{conn} SSL_do_handshake() failed (SSL: error:0A000175:SSL "
+            f"routines::inappropriate fallback) while SSL handshaking, client: {client}, "
+            "server: 0.0.0.0:443\n")
+
+
+def _access_line(t: datetime, conn: int, client: str) -> str:
+    local = t.astimezone(IST).strftime("%d/%b/%Y:%H:%M:%S +0530")
+    return (f'{client} - - [{local}] "GET / HTTP/1.1" 200 15 "-" "synthetic/1" TLSv1.3 '
+            f'TLS_AES_256_GCM_SHA384 "lab.test" . - {client} {conn} 1 {t.timestamp():.3f} 0.000\n')
+
+
+@dataclass
+class Written:
+    failures: int = 0
+    access_lines: int = 0
+    error_lines: int = 0
+
+
+def write_traffic(logs: Path, written: Written, stop: threading.Event) -> None:
+    """Append one log second of traffic every 1/SPEEDUP wall seconds: 30 sessions, and in
+    [FAIL_FROM, FAIL_UNTIL) one fallback failure of a client that never gets in."""
+    conn = 1
+    start = time.monotonic()
+    with open(logs / "access.log", "a", encoding="ascii") as acc, \
+            open(logs / "error.log", "a", encoding="ascii") as err:
+        for s in range(LOG_SECONDS):
+            if stop.is_set():
+                return
+            t = BASE + timedelta(seconds=s)
+            lines = []
+            for i in range(30):
+                lines.append(_access_line(t + timedelta(milliseconds=30 * i), conn, f"10.1.{i % 7}.{i}"))
+                conn += 1
+            acc.write("".join(lines))
+            acc.flush()
+            written.access_lines += len(lines)
+            if FAIL_FROM <= s < FAIL_UNTIL:
+                err.write(_error_line(t, conn, f"10.2.{s // 200}.{s % 200}"))
+                err.flush()
+                conn += 1
+                written.failures += 1
+                written.error_lines += 1
+            time.sleep(max(0.0, start + (s + 1) / SPEEDUP - time.monotonic()))
+
+
+def test_long_run_counts_exactly_and_memory_stays_flat(tmp_path: Path) -> None:
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    hook_out = tmp_path / "hook.jsonl"
+    hook = (f"{sys.executable} -c \"import json,os,sys; d=json.load(sys.stdin); "
+            f"open({str(hook_out)!r},'a').write(json.dumps([os.environ['LOGCORR_PREVIOUS_STATUS'], "
+            f"os.environ['LOGCORR_STATUS'], d['verdict']['status'], d['watch']['round']])+chr(10))\"")
+    metrics_file = tmp_path / "logcorr.prom"
+    written = Written()
+    stop = threading.Event()
+    writer = threading.Thread(target=write_traffic, args=(logs, written, stop))
+    (logs / "access.log").touch()
+    (logs / "error.log").touch()
+    w = WatchProc([str(logs), "--data", str(data), "--every", "1s", "--window", "30s", "--last", "2m",
+                   "--error-tz", "+05:30", "--metrics-file", str(metrics_file), "--on-change", hook],
+                  tmp_path / "watch.jsonl")
+    rss: list[tuple[float, int]] = []  # (newest log second, RSS KiB) per round
+    try:
+        w.wait_for(lambda r: r["watch"]["round"] >= 1)
+        writer.start()
+        seen = 0
+        while writer.is_alive():
+            rounds = w.rounds()
+            for r in rounds[seen:]:
+                newest = r["watch"]["newest_event"]
+                if newest:
+                    s = (datetime.fromisoformat(newest.replace("Z", "+00:00")) - BASE).total_seconds()
+                    rss.append((s, w.rss_kib()))
+            seen = len(rounds)
+            time.sleep(0.2)
+        writer.join()
+        total_lines = written.access_lines + written.error_lines
+        final = w.wait_for(lambda r: r["totals"]["handshake_failures"] == 0
+                           and r["watch"]["newest_event"] is not None
+                           and _lines(metrics_file) == total_lines, timeout=90)
+    finally:
+        stop.set()
+        code = w.terminate()
+    assert code == 0, w.err.read_text()
+    # Every line was read once, and every failure counted once, though the 2 m period slid
+    # past all of them: the counter is the sealed history plus the period.
+    m = parse_metrics(metrics_file.read_text())
+    assert by_label(m["logcorr_lines_read_total"], "kind") == {"nginx_access": written.access_lines,
+                                                               "nginx_error": written.error_lines}
+    assert m["logcorr_handshake_failures_total"] == {
+        (("host", _host()), ("reason", "inappropriate_fallback")): float(written.failures)}
+    assert written.failures == FAIL_UNTIL - FAIL_FROM
+    assert m["logcorr_unrecovered_clients"] == {(): 0.0}
+    assert final["verdict"]["status"] == "benign"
+    # The verdict changed when the lockouts began and when they left the period: each
+    # change ran --on-change once, with the round's report on stdin.
+    changes = [(r["watch"]["status_change"]["from"], r["watch"]["status_change"]["to"], r["watch"]["round"])
+               for r in w.rounds() if r["watch"]["status_change"]]
+    calls = [json.loads(line) for line in hook_out.read_text().splitlines()]
+    assert [(a, b, n) for a, b, _, n in calls] == changes
+    assert all(b == status for _, b, status, _ in calls)
+    assert changes[0][0] == "benign"
+    assert changes[-1][1] == "benign"
+    assert "action" in {b for _, b, _ in changes}
+    # Memory: flat once the period is full (2 m = 120 log s), while traffic goes on.
+    early = [kib for s, kib in rss if 130 <= s < 190]
+    late = [kib for s, kib in rss if 190 <= s < 250]
+    assert len(early) >= 3
+    assert len(late) >= 3
+    assert statistics.median(late) <= statistics.median(early) * 1.10, (early, late)
+
+
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return -1
+    m = parse_metrics(path.read_text())
+    return int(sum(m.get("logcorr_lines_read_total", {}).values()))
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
