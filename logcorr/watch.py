@@ -338,6 +338,7 @@ class Watcher:
         self.metrics_values: dict[str, dict[mx.Labels, float]] = {}
         self.server: mx.MetricsServer | None = None
         self._errors_seen: set[str] = set()
+        self._warned: set[str] = set()
         ignore = [config.data] + [p for p in (config.html, config.metrics_file) if p is not None]
         self.wakeup = Wakeup(config.paths, ignore, config.polling)
         if self.wakeup.note:
@@ -399,14 +400,15 @@ class Watcher:
                 raise  # bad options, unusable data directory: stop now, with the message
             self.warn(f"round skipped: {exc}")  # e.g. another run holds the data directory
             return None
-        errors = [f.error for f in result.files if f.error]
+        # A live log that is empty (just rotated, nothing written yet) is not an error here.
+        errors = [f.error for f in result.files if f.error and not _empty(f.path, f.error)]
         for e in errors:
             if e not in self._errors_seen:
                 self.warn(e)
-        self._errors_seen = set(errors)
+        self._errors_seen = set(errors)  # said again when it comes back after a good round
         for w in result.warnings:
-            if w not in self._errors_seen:
-                self._errors_seen.add(w)
+            if w not in self._warned and len(self._warned) < 10_000:
+                self._warned.add(w)
                 self.warn(w)
         if self.stop.is_set():
             return None  # what was read is committed; the report can wait for the next run
@@ -520,6 +522,16 @@ class Watcher:
         else:
             if done.returncode != 0:
                 self.warn(f"--on-change {cfg.on_change[0]}: exited with status {done.returncode}")
+
+
+def _empty(path: str, error: str) -> bool:
+    """An empty live log (just rotated): not an error while following (ingest says so)."""
+    if error == f"{path}: empty file":
+        return True
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return False
 
 
 def round_json(state: RoundState) -> str:

@@ -8,6 +8,7 @@ are made inert as in :mod:`logcorr.report.terminal` (``clean`` + :class:`rich.te
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -111,6 +112,7 @@ class Output:
                            soft_wrap=True)
         self.json_lines = (not self.out.isatty()) if json_lines is None else json_lines
         self.live: Live | None = None
+        self._html_key: str | None = None
         self.console: Console | None = None
         if not self.json_lines:
             self.console = Console(file=self.out, highlight=False, emoji=False)
@@ -148,7 +150,13 @@ class Output:
             self.live.update(live_view(state, watcher), refresh=True)
         cfg = watcher.config
         if cfg.html is not None and state.report is not None:
+            # The page is rewritten when the report changed (charts cost ~1 s to draw);
+            # the browser reloads it every round either way.
+            key = json.dumps(state.report.data, sort_keys=True, default=str)
+            if key == self._html_key and cfg.html.exists():
+                return
             try:
                 write_html(cfg.html, state.report, max(1, round(cfg.every_s)))
+                self._html_key = key
             except LogcorrError as exc:  # a page that cannot be written is a warning
                 self.warn(str(exc))

@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from logcorr import metrics as mx
@@ -54,11 +56,11 @@ class WatchProc:
         text = self.out.read_text(encoding="utf-8")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
-    def wait_for(self, predicate: Any, timeout: float = 60.0) -> dict[str, Any]:
-        """The first round (in this file) for which ``predicate(round)`` holds."""
+    def wait_for(self, predicate: Any, timeout: float = 60.0, start: int = 0) -> dict[str, Any]:
+        """The first round (from line ``start`` of the file) for which ``predicate(round)`` holds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for r in self.rounds():
+            for r in self.rounds()[start:]:
                 if predicate(r):
                     return r
             if self.proc.poll() is not None:
@@ -285,3 +287,211 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+# -- a real nginx, real clients, rotations, a restart ---------------------------------------
+
+
+@dataclass
+class LabWatch:
+    """What the lab run left: truth, logs, the watch's outputs, what was measured on the way."""
+
+    truth: dict[str, Any]
+    logs: Path
+    data: Path
+    metrics_file: Path
+    html: Path
+    first_rounds: tuple[int, int]  # (round when the client finished, round whose metrics showed it)
+    scraped: str  # /metrics over 127.0.0.1 after the mix
+    final: dict[str, Any]  # the last JSON report
+    html_page: dict[str, Any]  # what Chromium saw
+    exit_codes: list[int]
+
+
+def _metric_rounds(path: Path) -> int:
+    if not path.exists():
+        return 0
+    m = parse_metrics(path.read_text())
+    return int(next(iter(m.get("logcorr_watch_rounds_total", {(): 0}).values())))
+
+
+def _fallbacks(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    m = parse_metrics(path.read_text())
+    return by_label(m.get("logcorr_handshake_failures_total", {}), "reason").get("inappropriate_fallback", 0.0)
+
+
+def _view_in_chromium(html: Path) -> dict[str, Any]:
+    from tests.browser import Browser, require_chromium
+
+    browser = Browser(require_chromium())
+    try:
+        page = browser.open(html)
+        first = page.evaluate("performance.timeOrigin")
+        deadline = time.monotonic() + 20
+        again = first
+        while again == first and time.monotonic() < deadline:  # the page reloads itself
+            time.sleep(0.5)
+            again = page.evaluate("performance.timeOrigin")
+        return {"reloaded": again != first,
+                "refresh": page.evaluate("document.querySelector('meta[http-equiv=refresh]').content"),
+                "badge": page.evaluate("document.querySelector('.badge').textContent"),
+                "text": page.evaluate("document.body.innerText"),
+                "errors": page.errors(), "requests": sorted(set(page.requests())),
+                "uri": html.resolve().as_uri()}
+    finally:
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def lab_watch(tmp_path_factory: pytest.TempPathFactory) -> LabWatch:
+    from tests.conftest import require_nginx
+    from tests.lab import scenarios
+    from tests.lab.nginx import LB_ADDR, free_ports, running
+
+    require_nginx()
+    base = tmp_path_factory.mktemp("watchlab")
+    prefix, data = base / "lab", base / "data"
+    metrics_file, html = base / "logcorr.prom", base / "report.html"
+    port = free_ports(1)[0]
+    codes: list[int] = []
+    with running(prefix) as lab:
+        args = [str(lab.logs), "--data", str(data), "--every", "1s", "--window", "30s", "--last", "1h",
+                "--lb-cidr", f"{LB_ADDR}/32", "--metrics-port", str(port),
+                "--metrics-file", str(metrics_file), "--html", str(html)]
+        w = WatchProc(args, base / "watch.jsonl")
+        try:
+            w.wait_for(lambda r: r["watch"]["round"] >= 1)
+            # One failure, then: how many rounds until the metrics show it?
+            first = scenarios.Player(lab)
+            first.step("scsv_always", "direct", "127.0.0.13", "alert:inappropriate_fallback",
+                       "inappropriate_fallback", scenarios._pinned("TLSv1.2", scsv=True))
+            r0 = _metric_rounds(metrics_file)
+            deadline = time.monotonic() + 30
+            while _fallbacks(metrics_file) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r1 = _metric_rounds(metrics_file)
+
+            # The whole mix (two rotations); the watch is stopped and restarted meanwhile.
+            holder: dict[str, Any] = {"w": w}
+
+            def restart() -> None:
+                time.sleep(4)
+                codes.append(holder["w"].terminate())
+                holder["lines"] = len(holder["w"].rounds())
+                time.sleep(3)  # down while clients keep coming (and, usually, a rotation)
+                holder["w"] = WatchProc(args, base / "watch.jsonl")
+
+            t = threading.Thread(target=restart)
+            t.start()
+            attempts = scenarios.play(lab)
+            t.join()
+            w = holder["w"]
+            done_at = time.time()
+            # A round that began after the last client finished, and several rounds of the
+            # restarted watch (the HTML page has been rewritten a few times).
+            w.wait_for(lambda r: datetime.fromisoformat(r["watch"]["started"].replace("Z", "+00:00"))
+                       .timestamp() > done_at + 1.5, timeout=60)
+            w.wait_for(lambda r: r["watch"]["round"] >= 3, timeout=60, start=holder["lines"])
+            scraped = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+            page = _view_in_chromium(html)
+            final = w.rounds()[-1]
+        finally:
+            codes.append(w.terminate())
+    truth = scenarios.write_truth(lab, sorted(first.attempts + attempts, key=lambda a: a.started),
+                                  prefix / "truth.json")
+    return LabWatch(truth, lab.logs, data, metrics_file, html, (r0, r1), scraped, final, page, codes)
+
+
+@pytest.mark.nginx
+def test_failure_shows_in_metrics_within_two_rounds(lab_watch: LabWatch) -> None:
+    r0, r1 = lab_watch.first_rounds
+    assert 1 <= r1 - r0 <= 2, lab_watch.first_rounds
+
+
+@pytest.mark.nginx
+def test_sigterm_stops_cleanly(lab_watch: LabWatch) -> None:
+    assert lab_watch.exit_codes == [0, 0]
+
+
+@pytest.mark.nginx
+def test_counters_match_the_clients_through_rotation_and_restart(lab_watch: LabWatch) -> None:
+    from tests.lab.scenarios import expected_report
+
+    want = expected_report(lab_watch.truth, 30)
+    m = parse_metrics(lab_watch.metrics_file.read_text())
+    counted = by_label(m["logcorr_handshake_failures_total"], "reason")
+    assert counted == {k: float(v["failures"]) for k, v in want["reasons"].items()}
+    outcome = m["logcorr_window_failures"]
+    for reason, v in want["reasons"].items():
+        got = {o: outcome[(("outcome", o), ("reason", reason))] for o in ("recovered", "unrecovered")}
+        assert got == {"recovered": v["recovered"], "unrecovered": v["unrecovered"]}, reason
+    assert m["logcorr_unrecovered_clients"] == {(): float(len(want["unrecovered_clients"]))}
+
+
+@pytest.mark.nginx
+def test_final_report_equals_ground_truth(lab_watch: LabWatch) -> None:
+    from tests.lab.scenarios import expected_report
+
+    doc = lab_watch.final
+    want = expected_report(lab_watch.truth, 30)
+    assert doc["totals"]["handshake_failures"] == want["totals"]["handshake_failures"]
+    reasons = {r["reason"]: {k: r[k] for k in ("failures", "attributable", "recovered", "unrecovered")}
+               for r in doc["reasons"] if r["failures"]}
+    assert reasons == want["reasons"]
+    assert sorted(c["client"] for c in doc["unrecovered_clients"]) == want["unrecovered_clients"]
+    assert doc["watch"]["input_errors"] == []
+
+
+@pytest.mark.nginx
+def test_nothing_lost_or_stored_twice_against_a_fresh_ingest(lab_watch: LabWatch, tmp_path: Path) -> None:
+    """The watched store equals one `logcorr ingest` of the final logs, table by table."""
+    from logcorr import Dataset
+    from tests.lab.nginx import LB_ADDR
+
+    fresh = tmp_path / "fresh"
+    done = subprocess.run([sys.executable, "-m", "logcorr", "ingest", str(lab_watch.logs), "--data", str(fresh),
+                           "--lb-cidr", f"{LB_ADDR}/32", "-q"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    watched, ref = Dataset(lab_watch.data), Dataset(fresh)
+    for table in ("handshake_failures", "tls_sessions", "proxy_headers", "rejects"):
+        a = watched.table(table)[["file", "line"]]
+        b = ref.table(table)[["file", "line"]]
+        # Paths differ after rotation (a line read from access.log is now in access.log.1):
+        # compare what was read, line numbers per source, by count and uniqueness.
+        assert len(a) == len(b), table
+    keys = ["ts", "client_addr", "reason", "conn_id"]
+    fa = watched.table("handshake_failures")[keys].astype(str).sort_values(keys).reset_index(drop=True)
+    fb = ref.table("handshake_failures")[keys].astype(str).sort_values(keys).reset_index(drop=True)
+    assert fa.equals(fb)
+    sk = ["ts", "client_addr", "ssl_protocol", "conn_id"]
+    sa = watched.table("tls_sessions")[sk].astype(str).sort_values(sk).reset_index(drop=True)
+    sb = ref.table("tls_sessions")[sk].astype(str).sort_values(sk).reset_index(drop=True)
+    assert sa.equals(sb)
+
+
+@pytest.mark.nginx
+def test_metrics_endpoint_serves_prometheus_text(lab_watch: LabWatch) -> None:
+    families = {f.name: f for f in text_string_to_metric_families(lab_watch.scraped)}
+    assert families["logcorr_handshake_failures"].type == "counter"
+    assert families["logcorr_ingest_lag_seconds"].type == "gauge"
+    m = parse_metrics(lab_watch.scraped)
+    total = sum(m["logcorr_handshake_failures_total"].values())
+    assert total == sum(r["failures"] for r in lab_watch.final["reasons"])
+    assert sum(m["logcorr_verdict_status"].values()) == 1.0
+    assert m["logcorr_verdict_status"][(("status", lab_watch.final["verdict"]["status"]),)] == 1.0
+    lag = m["logcorr_ingest_lag_seconds"][()]
+    assert 0 <= lag < 120
+
+
+@pytest.mark.nginx
+def test_html_reloads_itself_in_chromium(lab_watch: LabWatch) -> None:
+    page = lab_watch.html_page
+    assert page["reloaded"]
+    assert page["refresh"] == "1"
+    assert page["badge"] == lab_watch.final["verdict"]["status"]
+    assert page["errors"] == []  # no CSP violation, no script error
+    assert page["requests"] == [page["uri"]]  # the page itself, reloaded, and nothing else
+    assert "TLS handshake failures" in page["text"]
