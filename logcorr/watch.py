@@ -6,17 +6,19 @@ round adds each new line exactly once, and a stop between or inside rounds loses
 nothing), then the report of the ``--last`` period, then the outputs (live view or JSON
 lines, ``--html``, metrics, ``--on-change``).
 
-Rounds start every ``--every`` seconds; a file-system event (inotify through watchdog;
-polling alone when that is unavailable) starts one early, after a short debounce, but
-never sooner than :data:`MIN_GAP_S` after the previous round began.
+Rounds start every ``--every`` seconds.  After a quiet round (nothing new read), a
+file-system event (inotify through watchdog; polling alone when that is unavailable)
+starts the next one early, after a short debounce, but never sooner than
+:data:`MIN_GAP_S` after the previous round began: a failure after a quiet spell shows
+at once, and a steady stream of lines costs one round per ``--every``, not one per write.
 
 Bounded cost.  The report reads only what the ``--last`` period needs: files whose
-newest ``ts`` (Parquet statistics, cached per file) is older than the period minus
-``--window`` and :data:`SLACK_S` are not opened, and rows are filtered on ``ts`` as they
+newest ``ts`` (Parquet statistics, cached per file) is older than the period's start
+minus :data:`SLACK_S` are not opened, and rows are filtered on ``ts`` as they
 are read (:class:`WindowStore`).  The period ends at the newest event ingested (never in
 the future), so a watch over logs copied from elsewhere shows their last hour; the
 ingest lag says how far that is from now.  Consequence: ``ever_succeeded`` of a client
-looks at the sessions read, the period plus ``--window`` and slack, not at all history.
+looks at the sessions read (the period and :data:`SLACK_S` before it), not at all history.
 
 Counters are monotonic over all the data: failures that slide out of the period are
 added to a sealed total (:class:`FailureCounter`); the first round, and a round that
@@ -46,18 +48,16 @@ import pandas as pd
 
 from logcorr import metrics as mx
 from logcorr.errors import LogcorrError
+from logcorr.period import FailureCounter, FileIndex, WindowStore, count_rows, failure_rows
 from logcorr.store import Store
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-    import pyarrow.dataset as ds
 
     from logcorr.report.build import Report
 
 MIN_GAP_S = 1.0  # a burst of events never makes rounds closer than this
 DEBOUNCE_S = 0.3  # after the first event, wait this long for the rest of the burst
-SLACK_S = 60.0  # extra seconds read before the period (preceded_by looks 10 s back)
-EVENT_TABLES = ("handshake_failures", "tls_sessions")  # their newest ts is "newest ingested"
+SLACK_S = 60.0  # read before the period: preceded_by looks 10 s back, scanner bursts a few s
 STATUSES = ("benign", "attention", "action")
 
 
@@ -91,156 +91,6 @@ def parse_command(text: str) -> list[str]:
     if not argv:
         raise LogcorrError("--on-change needs a command")
     return argv
-
-
-# -- what the report may read -------------------------------------------------------------
-
-
-class FileIndex:
-    """The ``ts`` range of every committed Parquet file, read once from its statistics."""
-
-    def __init__(self) -> None:
-        self.ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
-
-    def range(self, path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-        key = str(path)
-        if key not in self.ranges:
-            self.ranges[key] = _ts_range(path)
-        return self.ranges[key]
-
-    def refresh(self, store: Store) -> list[Path]:
-        """Index the files committed since the last call; returns the new event-table files."""
-        new = []
-        for table in EVENT_TABLES:
-            for f in store.files(table):
-                if str(f) not in self.ranges:
-                    self.range(f)
-                    new.append(f)
-        live = {str(f) for table in store.manifest.get("commits", []) for fs in table["files"].values()
-                for f in fs}
-        for key in [k for k in self.ranges if os.path.relpath(k, store.path) not in live]:
-            del self.ranges[key]  # replaced or swept files
-        return new
-
-    def newest(self, store: Store) -> pd.Timestamp | None:
-        stamps = [hi for table in EVENT_TABLES for f in store.files(table)
-                  if (hi := self.range(f)[1]) is not None]
-        return max(stamps) if stamps else None
-
-
-def _ts_range(path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """(min, max) of the file's ``ts`` column from its row-group statistics; None when unknown."""
-    import pyarrow.parquet as pq
-
-    try:
-        md = pq.ParquetFile(path).metadata
-        col = md.schema.names.index("ts")
-    except (OSError, ValueError):
-        return None, None
-    lo: pd.Timestamp | None = None
-    hi: pd.Timestamp | None = None
-    for i in range(md.num_row_groups):
-        st = md.row_group(i).column(col).statistics
-        if st is None or not st.has_min_max:
-            return None, None  # unknown: the file is always read
-        a, b = _utc(st.min), _utc(st.max)
-        lo = a if lo is None else min(lo, a)
-        hi = b if hi is None else max(hi, b)
-    return lo, hi
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    t = pd.Timestamp(value)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-
-
-class WindowStore(Store):
-    """A :class:`Store` that shows only rows at or after ``floor`` (tables with ``ts``)."""
-
-    def __init__(self, path: Path, floor: pd.Timestamp, index: FileIndex) -> None:
-        super().__init__(path)
-        self.floor = floor
-        self.index = index
-
-    def files(self, table: str) -> list[Path]:
-        out = super().files(table)
-        if not _has_ts(table):
-            return out
-        return [f for f in out if (hi := self.index.range(f)[1]) is None or hi >= self.floor]
-
-    def read(self, table: str, columns: Sequence[str] | None = None,
-             filter: ds.Expression | None = None) -> pa.Table:
-        if _has_ts(table):
-            import pyarrow.dataset as pds
-
-            cut = pds.field("ts") >= self.floor.to_pydatetime()
-            filter = cut if filter is None else (filter & cut)
-        return super().read(table, columns, filter)
-
-
-def _has_ts(table: str) -> bool:
-    from logcorr import schema
-
-    tschema = schema.TABLES.get(table)
-    return tschema is not None and "ts" in tschema.names
-
-
-# -- counters -------------------------------------------------------------------------------
-
-
-class FailureCounter:
-    """``logcorr_handshake_failures_total``: sealed history plus the current period, monotonic."""
-
-    def __init__(self) -> None:
-        self.sealed: Counter[tuple[str, str]] = Counter()
-        self.sealed_until: pd.Timestamp | None = None
-        self.previous: pd.DataFrame | None = None  # (ts, reason, host) of the last period
-        self.exposed: dict[tuple[str, str], int] = {}
-
-    def needs_history(self, oldest_new: pd.Timestamp | None) -> bool:
-        """True on the first round, and when failures older than the sealed line arrived."""
-        return self.sealed_until is None or (oldest_new is not None and oldest_new < self.sealed_until)
-
-    def set_history(self, counts: Counter[tuple[str, str]], until: pd.Timestamp) -> None:
-        self.sealed, self.sealed_until, self.previous = counts, until, None
-
-    def advance(self, since: pd.Timestamp, current: pd.DataFrame) -> dict[tuple[str, str], int]:
-        """Seal what left the period (failures in ``[sealed_until, since)``), add the period."""
-        if self.previous is not None and self.sealed_until is not None and since > self.sealed_until:
-            prev = self.previous
-            gone = prev[(prev["ts"] >= self.sealed_until) & (prev["ts"] < since)]
-            self.sealed.update(_count(gone))
-        if self.sealed_until is None or since > self.sealed_until:
-            self.sealed_until = since
-        self.previous = current
-        total = Counter(self.sealed)
-        total.update(_count(current))
-        for key, n in total.items():
-            self.exposed[key] = max(self.exposed.get(key, 0), n)
-        return dict(self.exposed)
-
-
-def _count(frame: pd.DataFrame) -> Counter[tuple[str, str]]:
-    if frame.empty:
-        return Counter()
-    pairs = zip(frame["reason"].astype(str), frame["host"].astype(str), strict=True)
-    return Counter(pairs)
-
-
-def failure_rows(report: Report, store: Store, default_host: str) -> pd.DataFrame:
-    """``ts``, ``reason``, ``host`` of the report's failures (one row per merged failure)."""
-    m = report.frames.get("matches")
-    if m is None or m.empty:
-        return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[us, UTC]"),
-                             "reason": pd.Series([], dtype=object), "host": pd.Series([], dtype=object)})
-    if "host" in m:
-        host = m["host"].astype(object).fillna(default_host)
-    else:  # matches without a host column: the host of the source file, else this machine
-        by_file = {p: s.get("host") for s in store.manifest.get("sources", []) for p in s.get("paths", [])}
-        host = m.get("file", pd.Series([None] * len(m), index=m.index)).astype(object).map(by_file)
-        host = host.fillna(default_host)
-    return pd.DataFrame({"ts": pd.to_datetime(m["ts"], utc=True), "reason": m["reason"].astype(object)
-                         .fillna("other"), "host": host.astype(str)}).reset_index(drop=True)
 
 
 # -- wake-ups -------------------------------------------------------------------------------
@@ -367,7 +217,9 @@ class Watcher:
                     self.emit(state, self)
                 if cfg.rounds is not None and self.rounds >= cfg.rounds:
                     break
-                self._wait(begun)
+                # Events start a round early only after a quiet round: while lines keep
+                # arriving, rounds follow --every (a round costs the period's report).
+                self._wait(begun, early=state is None or state.new_lines == 0)
         finally:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
@@ -375,12 +227,15 @@ class Watcher:
             if self.server is not None:
                 self.server.close()
 
-    def _wait(self, begun: float) -> None:
+    def _wait(self, begun: float, early: bool) -> None:
         due = begun + self.config.every_s
         while not self.stop.is_set():
             left = due - time.monotonic()
             if left <= 0:
                 return
+            if not early:
+                self.stop.wait(left)
+                continue
             if self.wakeup.event.wait(left) and not self.stop.is_set():
                 start = max(begun + min(MIN_GAP_S, self.config.every_s), time.monotonic() + DEBOUNCE_S)
                 self.stop.wait(max(0.0, start - time.monotonic()))
@@ -445,7 +300,7 @@ class Watcher:
 
         cfg = self.config
         dataset = Dataset(cfg.data)
-        floor = since - pd.Timedelta(seconds=cfg.window_s + SLACK_S)
+        floor = since - pd.Timedelta(seconds=SLACK_S)
         dataset.store = WindowStore(cfg.data, floor, self.index)
         return dataset.report(window=cfg.window_s, min_protocol=cfg.min_protocol,
                               since=since.isoformat(), save_matches=False)
@@ -459,7 +314,7 @@ class Watcher:
         rep = Dataset(self.config.data).report(window=self.config.window_s,
                                                min_protocol=self.config.min_protocol,
                                                until=until.isoformat(), save_matches=False)
-        return _count(failure_rows(rep, store, self.host))
+        return count_rows(failure_rows(rep, store, self.host))
 
     def _metrics(self, state: RoundState, store: Store, counts: dict[tuple[str, str], int]) -> None:
         data = state.report.data if state.report is not None else {}

@@ -32,7 +32,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from logcorr import metrics as mx
-from logcorr.watch import FailureCounter
+from logcorr.period import FailureCounter
 
 ROOT = Path(__file__).resolve().parent.parent
 
