@@ -34,15 +34,19 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     t1 = parse_time(until) if until else None
 
     from logcorr.attribution import attribute_failures
+    from logcorr.correlate import mark_load_balancers
+    from logcorr.evidence import load_evidence
 
-    headers = to_pandas(store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
-    failures = attribute_failures(dataset.failures(), headers)
+    evidence = load_evidence(dataset)
+    failures = attribute_failures(
+        mark_load_balancers(evidence.failures, evidence.lb_networks, evidence.lb_addrs),
+        evidence.headers)
     # Sessions in full only for clients that failed; for the rest, just what the rates need.
     sessions = dataset.sessions(_clients(failures))
     # Rates and "ever succeeded" need every session, but only four narrow columns.
     all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
     matches = correlate(failures, sessions, window_s, min_protocol,
-                        lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
+                        lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
 
     lb = None
     findings: list[str] = []
