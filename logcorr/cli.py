@@ -161,6 +161,9 @@ def watch(
     nginx_conf: Annotated[str | None, typer.Option("--nginx-conf", help="As for ingest.")] = None,
     error_tz: Annotated[str | None, typer.Option("--error-tz", help="As for ingest.")] = None,
     lb_cidr: Annotated[list[str] | None, typer.Option("--lb-cidr", help="As for ingest (repeatable).")] = None,
+    scanner: Annotated[list[str] | None, typer.Option("--scanner", help="As for ingest (repeatable).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="As for ingest (repeatable).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="As for ingest.")] = None,
 ) -> None:
     """Follow the logs: ingest what is new each round, keep the verdict and metrics current."""
     from logcorr.timewindow import parse_window
@@ -175,7 +178,8 @@ def watch(
             on_change=parse_command(on_change) if on_change else None,
             on_change_timeout_s=max(1, parse_window(on_change_timeout)),
             ingest_options={"log_format": log_format, "nginx_conf": nginx_conf, "error_tz": error_tz,
-                            "lb_cidrs": lb_cidr or []},
+                            "lb_cidrs": lb_cidr or [], "scanner_cidrs": scanner or [],
+                            "ignore_cidrs": ignore or [], "host": host},
             polling=poll, rounds=rounds, json_lines=True if json_lines else None)
         with Output(cfg.json_lines) as out:
             Watcher(cfg, out.emit, out.warn).run()

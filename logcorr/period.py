@@ -29,15 +29,20 @@ if TYPE_CHECKING:
     from logcorr.report.build import Report
 
 EVENT_TABLES = ("handshake_failures", "tls_sessions")  # their newest ts is "newest ingested"
+MAX_WEST = pd.Timedelta(hours=12)  # UTC-12:00, the westernmost offset: true ts <= ts_wall + 12 h
+
+
+Range = tuple[pd.Timestamp | None, pd.Timestamp | None, pd.Timestamp | None]
 
 
 class FileIndex:
-    """The ``ts`` range of every committed Parquet file, read once from its statistics."""
+    """``(min ts, max ts, reach)`` of every committed Parquet file, from its statistics (read
+    once); ``reach`` is the latest true time a row may have (see :func:`_ts_range`)."""
 
     def __init__(self) -> None:
-        self.ranges: dict[str, tuple[pd.Timestamp | None, pd.Timestamp | None]] = {}
+        self.ranges: dict[str, Range] = {}
 
-    def range(self, path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    def range(self, path: Path) -> Range:
         key = str(path)
         if key not in self.ranges:
             self.ranges[key] = _ts_range(path)
@@ -63,25 +68,44 @@ class FileIndex:
         return max(stamps) if stamps else None
 
 
-def _ts_range(path: Path) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """(min, max) of the file's ``ts`` column from its row-group statistics; None when unknown."""
+def _ts_range(path: Path) -> Range:
+    """(min, max, reach) of the file's ``ts`` from its row-group statistics; None when unknown.
+
+    ``reach`` allows for rows whose ``ts`` the report re-places (error-log times read in the
+    machine's zone, ``tz_source`` ``machine``: :func:`logcorr.evidence.place_times`): such
+    a row's true time is at most ``ts_wall`` + :data:`MAX_WEST`.
+    """
     import pyarrow.parquet as pq
 
     try:
         md = pq.ParquetFile(path).metadata
-        col = md.schema.names.index("ts")
+        names = md.schema.names
+        col = names.index("ts")
     except (OSError, ValueError):
-        return None, None
+        return None, None, None
+    wall = names.index("ts_wall") if "ts_wall" in names else None
     lo: pd.Timestamp | None = None
     hi: pd.Timestamp | None = None
+    reach: pd.Timestamp | None = None
     for i in range(md.num_row_groups):
-        st = md.row_group(i).column(col).statistics
+        group = md.row_group(i)
+        st = group.column(col).statistics
+        if group.num_rows == 0:
+            continue
         if st is None or not st.has_min_max:
-            return None, None  # unknown: the file is always read
+            return None, None, None  # unknown: the file is always read
         a, b = _utc(st.min), _utc(st.max)
+        r = b
+        if wall is not None:
+            ws = group.column(wall).statistics
+            if ws is not None and ws.has_min_max:
+                r = max(b, _utc(ws.max) + MAX_WEST)
+            elif ws is None or ws.null_count != group.num_rows:
+                return a, b, None
         lo = a if lo is None else min(lo, a)
         hi = b if hi is None else max(hi, b)
-    return lo, hi
+        reach = r if reach is None else max(reach, r)
+    return lo, hi, reach
 
 
 def _utc(value: Any) -> pd.Timestamp:
@@ -101,7 +125,7 @@ class WindowStore(Store):
         out = super().files(table)
         if not _has_ts(table):
             return out
-        return [f for f in out if (hi := self.index.range(f)[1]) is None or hi >= self.floor]
+        return [f for f in out if (reach := self.index.range(f)[2]) is None or reach >= self.floor]
 
     def read(self, table: str, columns: Sequence[str] | None = None,
              filter: ds.Expression | None = None) -> pa.Table:
@@ -109,15 +133,19 @@ class WindowStore(Store):
             import pyarrow.dataset as pds
 
             cut = pds.field("ts") >= self.floor.to_pydatetime()
+            if _has_ts(table, "ts_wall") and _has_ts(table, "tz_source"):
+                # Rows the report re-places in time are kept by their wall clock (see _ts_range).
+                cut = cut | ((pds.field("tz_source") == "machine")
+                             & (pds.field("ts_wall") >= (self.floor - MAX_WEST).to_pydatetime()))
             filter = cut if filter is None else (filter & cut)
         return super().read(table, columns, filter)
 
 
-def _has_ts(table: str) -> bool:
+def _has_ts(table: str, column: str = "ts") -> bool:
     from logcorr import schema
 
     tschema = schema.TABLES.get(table)
-    return tschema is not None and "ts" in tschema.names
+    return tschema is not None and column in tschema.names
 
 
 class FailureCounter:
