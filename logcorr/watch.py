@@ -28,8 +28,10 @@ period once with a full report.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -52,7 +54,7 @@ from logcorr.period import FailureCounter, FileIndex, WindowStore, count_rows, f
 from logcorr.store import Store
 
 if TYPE_CHECKING:
-
+    from logcorr.ingestion import IngestResult
     from logcorr.report.build import Report
 
 MIN_GAP_S = 1.0  # a burst of events never makes rounds closer than this
@@ -91,6 +93,26 @@ def parse_command(text: str) -> list[str]:
     if not argv:
         raise LogcorrError("--on-change needs a command")
     return argv
+
+
+def follow_paths(paths: Sequence[str]) -> list[str]:
+    """``paths``, and beside each named file its rotated siblings (``access.log.1``,
+    ``access.log.2.gz``, ``access.log-20261126``): lines written just before a rotation are
+    in the renamed file, and ingest knows a source by its content, not by its name."""
+    out: list[str] = []
+    for p in paths:
+        out.append(p)
+        path = Path(p)
+        if path.is_dir() or not path.parent.is_dir():
+            continue
+        for sib in sorted(path.parent.glob(glob.escape(path.name) + "[.-]*")):
+            m = _ROTATED.fullmatch(sib.name[len(path.name):])
+            if m and sib.is_file() and str(sib) not in out:
+                out.append(str(sib))
+    return out
+
+
+_ROTATED = re.compile(r"[.-](?:\d{1,3}|\d{8}(?:\d{2,6})?)(?:\.gz)?")  # as logcorr.inputs rotation sets
 
 
 # -- wake-ups -------------------------------------------------------------------------------
@@ -242,19 +264,24 @@ class Watcher:
                 return
 
     def round(self) -> RoundState | None:
-        """Ingest what is new, report the period, update the counters; None when stopped early."""
+        """Ingest what is new, report the period, update the counters; None when stopped early
+        (or when the round could not run: the reason is warned, the next round tries again)."""
         from logcorr.ingestion import ingest
 
         cfg = self.config
         t0, m0 = time.time(), time.monotonic()
         self.wakeup.event.clear()
         try:
-            result = ingest(cfg.paths, cfg.data, **cfg.ingest_options)
+            result = ingest(follow_paths(cfg.paths), cfg.data, **cfg.ingest_options)
+            return self._judge(result, t0, m0)
         except LogcorrError as exc:
             if self.rounds == 0:
                 raise  # bad options, unusable data directory: stop now, with the message
             self.warn(f"round skipped: {exc}")  # e.g. another run holds the data directory
             return None
+
+    def _judge(self, result: IngestResult, t0: float, m0: float) -> RoundState | None:
+        cfg = self.config
         # A live log that is empty (just rotated, nothing written yet) is not an error here.
         errors = [f.error for f in result.files if f.error and not _empty(f.path, f.error)]
         for e in errors:

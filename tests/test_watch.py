@@ -361,6 +361,7 @@ def lab_watch(tmp_path_factory: pytest.TempPathFactory) -> LabWatch:
                 "--lb-cidr", f"{LB_ADDR}/32", "--metrics-port", str(port),
                 "--metrics-file", str(metrics_file), "--html", str(html)]
         w = WatchProc(args, base / "watch.jsonl")
+        holder: dict[str, Any] = {"w": w}
         try:
             w.wait_for(lambda r: r["watch"]["round"] >= 1)
             # One failure, then: how many rounds until the metrics show it?
@@ -374,7 +375,6 @@ def lab_watch(tmp_path_factory: pytest.TempPathFactory) -> LabWatch:
             r1 = _metric_rounds(metrics_file)
 
             # The whole mix (two rotations); the watch is stopped and restarted meanwhile.
-            holder: dict[str, Any] = {"w": w}
 
             def restart() -> None:
                 time.sleep(4)
@@ -398,7 +398,8 @@ def lab_watch(tmp_path_factory: pytest.TempPathFactory) -> LabWatch:
             page = _view_in_chromium(html)
             final = w.rounds()[-1]
         finally:
-            codes.append(w.terminate())
+            for proc in {id(p): p for p in (w, holder.get("w", w))}.values():
+                codes.append(proc.terminate())
     truth = scenarios.write_truth(lab, sorted(first.attempts + attempts, key=lambda a: a.started),
                                   prefix / "truth.json")
     return LabWatch(truth, lab.logs, data, metrics_file, html, (r0, r1), scraped, final, page, codes)
@@ -495,3 +496,38 @@ def test_html_reloads_itself_in_chromium(lab_watch: LabWatch) -> None:
     assert page["errors"] == []  # no CSP violation, no script error
     assert page["requests"] == [page["uri"]]  # the page itself, reloaded, and nothing else
     assert "TLS handshake failures" in page["text"]
+
+
+def test_a_named_file_is_followed_through_its_rotation(tmp_path: Path) -> None:
+    """``watch logs/access.log``: lines written just before ``mv access.log access.log.1``
+    are read from the renamed file; two runs (stop, rotate, start) read every line once."""
+    from logcorr import Dataset
+    from logcorr.watch import follow_paths
+
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    live = logs / "access.log"
+
+    def write(n: int, first: int) -> None:
+        with open(live, "a", encoding="ascii") as fh:
+            fh.writelines(_access_line(BASE + timedelta(seconds=i), i, "10.1.0.1") for i in range(first, first + n))
+
+    def run_once() -> dict[str, Any]:
+        env = {k: v for k, v in os.environ.items() if k != "LOGCORR_DATA"}
+        done = subprocess.run([sys.executable, "-m", "logcorr", "watch", str(live), "--data", str(data),
+                               "--rounds", "1", "--poll"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        doc: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+        return doc
+
+    write(100, 0)
+    assert run_once()["watch"]["lines_read"] == 100
+    write(50, 100)  # written after the last round, then rotated away
+    live.rename(logs / "access.log.1")
+    write(30, 150)
+    (logs / "other.log").write_text("not followed: only access.log and its rotations are\n")
+    assert follow_paths([str(live)]) == [str(live), str(logs / "access.log.1")]
+    assert run_once()["watch"]["lines_read"] == 80
+    lines = Dataset(data).table("tls_sessions")["conn_id"].astype(int).tolist()
+    assert sorted(lines) == list(range(180))
