@@ -13,18 +13,21 @@ import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.panel import Panel
 from rich.text import Text
 
 from logcorr.errors import LogcorrError
-from logcorr.report.terminal import _reasons, _t, _table, _verdict, _when
+from logcorr.report.terminal import _reasons, _t, _table, _when
 from logcorr.timewindow import format_window
 
 if TYPE_CHECKING:
     from logcorr.watch import RoundState, Watcher
 
 NEWEST_CLIENTS = 10
+FINDINGS = 3  # the live view keeps the verdict short; the JSON and HTML reports have them all
 _STYLE = {"benign": "green", "attention": "yellow", "action": "bold red"}
 
 
@@ -34,6 +37,22 @@ def _lag(seconds: float | None) -> str:
     if seconds < 120:
         return f"{seconds:.1f} s"
     return format_window(round(seconds)) + " behind"
+
+
+def _verdict(data: Mapping[str, Any]) -> Panel:
+    verdict = data.get("verdict") or {}
+    status = str(verdict.get("status") or "benign")
+    style = _STYLE.get(status, "yellow")
+    lines: list[Text] = [_t(verdict.get("summary"))]
+    findings = verdict.get("findings") or []
+    for finding in findings[:FINDINGS]:  # strings (schema 1) or objects with a text (schema 2)
+        text = finding.get("text") if isinstance(finding, Mapping) else finding
+        lines.append(Text("• ") + _t(text))
+    if len(findings) > FINDINGS:
+        lines.append(Text(f"… {len(findings) - FINDINGS} more findings in the JSON and HTML reports",
+                          style="dim"))
+    return Panel(Group(*lines), title=Text(status.upper(), style=style), title_align="left",
+                 border_style=style, box=box.ROUNDED)
 
 
 def _newest_never_in(data: Mapping[str, Any]) -> RenderableType:
