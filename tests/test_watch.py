@@ -531,3 +531,67 @@ def test_a_named_file_is_followed_through_its_rotation(tmp_path: Path) -> None:
     assert run_once()["watch"]["lines_read"] == 80
     lines = Dataset(data).table("tls_sessions")["conn_id"].astype(int).tolist()
     assert sorted(lines) == list(range(180))
+
+
+def test_on_change_runs_without_a_shell_and_is_killed_after_its_timeout(tmp_path: Path) -> None:
+    from logcorr.watch import RoundState, WatchConfig, Watcher, parse_command
+
+    marker = tmp_path / "ran"
+    # No shell: "$HOME" and ">" reach the program as they are.
+    argv = parse_command(f"{sys.executable} -c 'import sys; open(sys.argv[1], \"w\").write(sys.stdin.read()"
+                         f" + \"|\" + \"|\".join(sys.argv[2:]))' {marker} $HOME '>' x")
+    warnings: list[str] = []
+    cfg = WatchConfig(paths=[str(tmp_path)], data=tmp_path / "data", on_change=argv, polling=True,
+                      on_change_timeout_s=5)
+    w = Watcher(cfg, lambda s, w: None, warnings.append)
+    state = RoundState(1, time.time(), 0.1, None, None, None, None, 0, 0, [], change=("benign", "action"))
+    w._hook(state)
+    got = marker.read_text()
+    assert got.endswith("|$HOME|>|x")
+    assert json.loads(got.split("|")[0])["watch"]["status_change"] == {"from": "benign", "to": "action"}
+    assert warnings == []
+    cfg.on_change = [sys.executable, "-c", "import time; time.sleep(30)"]
+    cfg.on_change_timeout_s = 1
+    t0 = time.monotonic()
+    w._hook(state)
+    assert time.monotonic() - t0 < 10
+    assert warnings == [f"--on-change {sys.executable}: killed after 1 s"]
+
+
+def test_live_view_on_a_terminal(tmp_path: Path) -> None:
+    """stdout a terminal (a pty): the rich live view, not JSON lines."""
+    import pty
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with open(logs / "error.log", "w", encoding="ascii") as fh:
+        fh.write(_error_line(BASE, 7, "10.2.0.1"))
+    with open(logs / "access.log", "w", encoding="ascii") as fh:
+        fh.write(_access_line(BASE + timedelta(seconds=2), 8, "10.1.0.1"))
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "LOGCORR_DATA"}
+    env.update(COLUMNS="140", LINES="60", TERM="xterm")
+    proc = subprocess.Popen([sys.executable, "-m", "logcorr", "watch", str(logs), "--data", str(tmp_path / "d"),
+                             "--rounds", "2", "--every", "1s", "--error-tz", "+05:30", "--poll"],
+                            stdout=slave, stderr=subprocess.PIPE, cwd=ROOT, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the pty
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr is not None
+    proc.stderr.close()
+    text = out.decode("utf-8", "replace")
+    assert "\x1b[" in text  # drawn with escape sequences
+    assert "logcorr watch · round 2" in text
+    assert "ACTION" in text  # 10.2.0.1 failed once and never got in
+    assert "10.2.0.1" in text
+    assert "Coverage:" in text
+    assert '{"schema"' not in text
