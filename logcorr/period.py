@@ -157,9 +157,11 @@ class FailureCounter:
         self.previous: pd.DataFrame | None = None  # (ts, reason, host) of the last period
         self.exposed: dict[tuple[str, str], int] = {}
 
-    def needs_history(self, oldest_new: pd.Timestamp | None) -> bool:
-        """True on the first round, and when failures older than the sealed line arrived."""
-        return self.sealed_until is None or (oldest_new is not None and oldest_new < self.sealed_until)
+    def needs_history(self, oldest_new: pd.Timestamp | None, since: pd.Timestamp) -> bool:
+        """True on the first round, and when newly ingested failures are older than the
+        period starting at ``since``: no report has seen them (a back-fill, a late host, or
+        a round that read more than a period of backlog)."""
+        return self.sealed_until is None or (oldest_new is not None and oldest_new < since)
 
     def set_history(self, counts: Counter[tuple[str, str]], until: pd.Timestamp) -> None:
         self.sealed, self.sealed_until, self.previous = counts, until, None

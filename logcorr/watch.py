@@ -22,8 +22,8 @@ looks at the sessions read (the period and :data:`SLACK_S` before it), not at al
 
 Counters are monotonic over all the data: failures that slide out of the period are
 added to a sealed total (:class:`FailureCounter`); the first round, and a round that
-ingests failures older than the period (a back-fill), count the history before the
-period once with a full report.
+ingests failures older than the period (a back-fill; at most every
+:data:`HISTORY_EVERY_S`), count the history before the period with a full report.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ MIN_GAP_S = 1.0  # a burst of events never makes rounds closer than this
 DEBOUNCE_S = 0.3  # after the first event, wait this long for the rest of the burst
 SLACK_S = 60.0  # read before the period: preceded_by looks 10 s back, scanner bursts a few s
 STATUSES = ("benign", "attention", "action")
+HISTORY_EVERY_S = 300.0  # a back-fill older than the period is recounted at most this often
 
 
 @dataclass
@@ -211,6 +212,8 @@ class Watcher:
         self.server: mx.MetricsServer | None = None
         self._errors_seen: set[str] = set()
         self._warned: set[str] = set()
+        self._backfill = False
+        self._recounted = -HISTORY_EVERY_S
         ignore = [config.data] + [p for p in (config.html, config.metrics_file) if p is not None]
         self.wakeup = Wakeup(config.paths, ignore, config.polling)
         if self.wakeup.note:
@@ -304,8 +307,16 @@ class Watcher:
         oldest_new = min((lo for f in new_files if "handshake_failures" in str(f)
                           and (lo := self.index.range(f)[0]) is not None), default=None)
         report = self._report(store, since)
-        if self.counter.needs_history(oldest_new):
+        self._backfill |= self.counter.needs_history(oldest_new, since)
+        # A recount reads all history: at most once per HISTORY_EVERY_S (a host whose logs
+        # always arrive late must not make every round read everything); until then the
+        # late failures are missing from the counters, never counted twice.
+        if self.counter.sealed_until is None or (
+                self._backfill and time.monotonic() - self._recounted >= HISTORY_EVERY_S):
+            if self.counter.sealed_until is not None:
+                self._recounted = time.monotonic()
             self.counter.set_history(self._history(store, since), since)
+            self._backfill = False
         counts = self.counter.advance(since, failure_rows(report, store, self.host))
 
         self.rounds += 1

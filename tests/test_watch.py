@@ -595,3 +595,29 @@ def test_live_view_on_a_terminal(tmp_path: Path) -> None:
     assert "10.2.0.1" in text
     assert "Coverage:" in text
     assert '{"schema"' not in text
+
+
+def test_a_backfill_older_than_the_period_is_counted(tmp_path: Path) -> None:
+    """Failures that arrive already older than ``--last`` are in no report: a recount adds them."""
+    logs, data, prom = tmp_path / "logs", tmp_path / "data", tmp_path / "m.prom"
+    logs.mkdir()
+    with open(logs / "error.log", "w", encoding="ascii") as fh:
+        fh.writelines(_error_line(BASE + timedelta(seconds=s), s, "10.2.0.1") for s in range(3))
+    with open(logs / "access.log", "w", encoding="ascii") as fh:
+        fh.writelines(_access_line(BASE + timedelta(seconds=s), 100 + s, "10.1.0.1") for s in range(10))
+    w = WatchProc([str(logs), "--data", str(data), "--every", "1s", "--last", "2m", "--error-tz", "+05:30",
+                   "--metrics-file", str(prom)], tmp_path / "watch.jsonl")
+    try:
+        w.wait_for(lambda r: r["watch"]["round"] >= 1)
+        assert by_label(parse_metrics(prom.read_text())["logcorr_handshake_failures_total"], "reason") == {
+            "inappropriate_fallback": 3.0}
+        # Yesterday's rotated log turns up (copied back from an archive, say).
+        old = BASE - timedelta(days=1)
+        with open(logs / "error.log-20261119", "w", encoding="ascii") as fh:
+            fh.writelines(_error_line(old + timedelta(seconds=s), 1000 + s, "10.2.0.9") for s in range(5))
+        w.wait_for(lambda r: r["watch"]["lines_read"] == 5, start=1)
+        w.wait_for(lambda r: True, start=len(w.rounds()))  # the metrics file of that round is written
+        m = parse_metrics(prom.read_text())
+        assert by_label(m["logcorr_handshake_failures_total"], "reason") == {"inappropriate_fallback": 8.0}
+    finally:
+        assert w.terminate() == 0
