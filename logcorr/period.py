@@ -158,10 +158,13 @@ class FailureCounter:
         self.exposed: dict[tuple[str, str], int] = {}
 
     def needs_history(self, oldest_new: pd.Timestamp | None, since: pd.Timestamp) -> bool:
-        """True on the first round, and when newly ingested failures are older than the
-        period starting at ``since``: no report has seen them (a back-fill, a late host, or
-        a round that read more than a period of backlog)."""
-        return self.sealed_until is None or (oldest_new is not None and oldest_new < since)
+        """True on the first round, when the period starts before the sealed line (it moved
+        back), and when newly ingested failures are older than the period starting at
+        ``since``: no report has seen them (a back-fill, a late host, or a round that read
+        more than a period of backlog)."""
+        if self.sealed_until is None or since < self.sealed_until:  # first, or the period moved back
+            return True
+        return oldest_new is not None and oldest_new < since
 
     def set_history(self, counts: Counter[tuple[str, str]], until: pd.Timestamp) -> None:
         self.sealed, self.sealed_until, self.previous = counts, until, None

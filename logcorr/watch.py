@@ -307,17 +307,7 @@ class Watcher:
         oldest_new = min((lo for f in new_files if "handshake_failures" in str(f)
                           and (lo := self.index.range(f)[0]) is not None), default=None)
         report = self._report(store, since)
-        self._backfill |= self.counter.needs_history(oldest_new, since)
-        # A recount reads all history: at most once per HISTORY_EVERY_S (a host whose logs
-        # always arrive late must not make every round read everything); until then the
-        # late failures are missing from the counters, never counted twice.
-        if self.counter.sealed_until is None or (
-                self._backfill and time.monotonic() - self._recounted >= HISTORY_EVERY_S):
-            if self.counter.sealed_until is not None:
-                self._recounted = time.monotonic()
-            self.counter.set_history(self._history(store, since), since)
-            self._backfill = False
-        counts = self.counter.advance(since, failure_rows(report, store, self.host))
+        counts = self._count(store, since, report, oldest_new) if newest is not None else dict(self.counter.exposed)
 
         self.rounds += 1
         data = report.data
@@ -332,6 +322,22 @@ class Watcher:
         if change is not None and cfg.on_change:
             self._hook(state)
         return state
+
+    def _count(self, store: Store, since: pd.Timestamp, report: Report,
+               oldest_new: pd.Timestamp | None) -> dict[tuple[str, str], int]:
+        """The failure counters after this round (called once events are stored: before,
+        the period is only a guess from the clock)."""
+        self._backfill |= self.counter.needs_history(oldest_new, since)
+        # A recount reads all history: the first at once, later ones at most every
+        # HISTORY_EVERY_S (a host whose logs always arrive late must not make every round
+        # read everything); meanwhile late failures are missing, never counted twice.
+        first = self.counter.sealed_until is None
+        if first or (self._backfill and time.monotonic() - self._recounted >= HISTORY_EVERY_S):
+            if not first:
+                self._recounted = time.monotonic()
+            self.counter.set_history(self._history(store, since), since)
+            self._backfill = False
+        return self.counter.advance(since, failure_rows(report, store, self.host))
 
     def _report(self, store: Store, since: pd.Timestamp) -> Report:
         from logcorr.api import Dataset
