@@ -32,7 +32,7 @@ QUICK_S = 2.0  # "within 2 s" in the summary sentence
 ENDINGS = {"reset": "RST", "closed": "FIN", "incomplete": "timeout", "timeout": "timeout"}
 # a captured connection's outcome as the reason code its failure row gets (SPEC §5)
 _AS_REASON = {"reset": "peer_closed", "closed": "peer_closed", "incomplete": "timeout"}
-COLUMNS = ["failure_id", "preceded_by", "previous_gap_s", "first_attempt_version", "first_attempt_end",
+COLUMNS = ["failure_id", "reason", "preceded_by", "previous_gap_s", "first_attempt_version", "first_attempt_end",
            "first_attempt_gap_s"]
 _TS = "datetime64[us, UTC]"
 
@@ -54,11 +54,13 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
     """One row per attributable failure of ``matches`` (columns :data:`COLUMNS`).
 
     ``matches``: ``failure_id``, ``ts``, ``client_addr``, ``reason``, ``attributable``,
-    ``file``, ``line`` (the ``matches`` table: one row per failure, copies merged);
+    ``file``, ``line`` (the ``matches`` table; rows with one ``failure_key`` count once);
     ``sessions``: ``ts``, ``client_addr``; ``hellos``: ``client_hellos`` rows or None.
     """
     f = matches[matches["attributable"].astype("boolean").fillna(False).astype(bool)
                 & matches["ts"].notna() & matches["client_addr"].notna()]
+    if "failure_key" in f:  # copies of one failure (several sources) are one attempt
+        f = f.drop_duplicates("failure_key")
     if f.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     clients = set(f["client_addr"].astype(str))
@@ -66,10 +68,10 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
                        "kind": f["reason"].astype(object).fillna("other").to_numpy(), "order": 1,
                        "file": f["file"].astype(object).fillna("").astype(str).to_numpy() if "file" in f else "",
                        "line": f["line"].astype("Float64").fillna(-1).to_numpy(dtype=float) if "line" in f else -1.0,
-                       "fid": f["failure_id"].astype(str).to_numpy()})
+                       "fid": np.arange(len(f))})
     s = sessions[sessions["client_addr"].astype(object).isin(list(clients)) & sessions["ts"].notna()]
     se = pd.DataFrame({"client": s["client_addr"].astype(str).to_numpy(), "ts": _utc(s["ts"]).to_numpy(),
-                       "kind": "success", "order": 2, "file": "", "line": -1.0, "fid": None})
+                       "kind": "success", "order": 2, "file": "", "line": -1.0, "fid": -1})
     # at one instant a failure sorts before a session: the logs cannot say the session came first
     events = pd.concat([fa, se] if len(se) else [fa], ignore_index=True)
     events["ts"] = _utc(events["ts"])
@@ -82,7 +84,8 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
     gap = (mine["ts"] - mine["prev_ts"]).dt.total_seconds()
     seen = mine["prev_kind"].notna() & (gap <= LOOKBACK_S)
     out = pd.DataFrame({
-        "failure_id": mine["fid"].to_numpy(),
+        "failure_id": f["failure_id"].astype(str).to_numpy()[mine["fid"].to_numpy(dtype=int)],
+        "reason": mine["kind"].to_numpy(),
         "preceded_by": np.where(seen, mine["prev_kind"].astype(object), "none_seen"),
         "previous_gap_s": np.where(seen, gap, np.nan),
         "_client": mine["client"].to_numpy(), "_ts": mine["ts"].to_numpy(),
@@ -124,14 +127,12 @@ def _first_attempts(out: pd.DataFrame, hellos: pd.DataFrame | None) -> pd.DataFr
     return out
 
 
-def by_reason(matches: pd.DataFrame, seq: pd.DataFrame) -> dict[str, dict[str, int]]:
+def by_reason(seq: pd.DataFrame) -> dict[str, dict[str, int]]:
     """SPEC §7 ``reasons[].preceded_by``: per reason, counts of what came before (attributable only)."""
     if seq.empty:
         return {}
-    reasons = matches.set_index(matches["failure_id"].astype(str))["reason"].astype(object)
-    joined = seq.assign(reason=seq["failure_id"].astype(str).map(reasons).fillna("other"))
     out: dict[str, dict[str, int]] = {}
-    for reason, rows in joined.groupby("reason", sort=True):
+    for reason, rows in seq.groupby("reason", sort=True):
         counts = rows["preceded_by"].value_counts()
         base = {"peer_closed": 0, "timeout": 0, "success": 0, "none_seen": 0}
         base.update({str(k): int(v) for k, v in counts.items()})
@@ -139,10 +140,9 @@ def by_reason(matches: pd.DataFrame, seq: pd.DataFrame) -> dict[str, dict[str, i
     return out
 
 
-def fallback_evidence(matches: pd.DataFrame, seq: pd.DataFrame) -> dict[str, Any]:
+def fallback_evidence(seq: pd.DataFrame) -> dict[str, Any]:
     """The numbers behind "17 of 20 fallbacks followed a first attempt ... reset within 2 s before"."""
-    fb_ids = set(matches.loc[matches["reason"].astype(object) == "inappropriate_fallback", "failure_id"].astype(str))
-    rows = seq[seq["failure_id"].astype(str).isin(fb_ids)]
+    rows = seq[(seq["reason"] == "inappropriate_fallback").to_numpy(dtype=bool)] if len(seq) else seq
     network = rows["preceded_by"].map(lambda k: FAMILY.get(str(k)) == "network").astype(bool)
     quick = rows["previous_gap_s"].astype(float) <= QUICK_S
     captured = rows["first_attempt_end"].notna().astype(bool)

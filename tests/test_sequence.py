@@ -46,28 +46,28 @@ HELLOS = pd.DataFrame({
 def _rows(seq: pd.DataFrame) -> list[tuple[object, ...]]:
     def gap(x: float) -> float | None:
         return None if math.isnan(x) else round(x, 3)
-    return [(r.failure_id, r.preceded_by, gap(r.previous_gap_s), r.first_attempt_version, r.first_attempt_end,
+    return [(r.failure_id, r.reason, r.preceded_by, gap(r.previous_gap_s), r.first_attempt_version, r.first_attempt_end,
              gap(r.first_attempt_gap_s)) for r in seq.sort_values("failure_id").itertuples()]
 
 
 def test_preceded_by() -> None:
     seq = preceded_by(MATCHES, SESSIONS, HELLOS)
     assert _rows(seq) == [
-        ("a1", "none_seen", None, None, None, None),
-        ("a2", "peer_closed", 0.0, None, None, None),
-        ("a3", "none_seen", None, None, None, None),  # the session 18.8 s before is too old
-        ("b1", "success", 2.0, None, None, None),  # the session at b1's own instant is not "before"
-        ("c1", "none_seen", None, None, None, None),
-        ("c2", "peer_closed", 0.3, "TLSv1.2", "RST", 0.3),
+        ("a1", "peer_closed", "none_seen", None, None, None, None),
+        ("a2", "inappropriate_fallback", "peer_closed", 0.0, None, None, None),
+        ("a3", "inappropriate_fallback", "none_seen", None, None, None, None),  # the session 18.8 s before is too old
+        ("b1", "inappropriate_fallback", "success", 2.0, None, None, None),  # the session at b1's own instant is not "before"
+        ("c1", "peer_closed", "none_seen", None, None, None, None),
+        ("c2", "inappropriate_fallback", "peer_closed", 0.3, "TLSv1.2", "RST", 0.3),
     ]
 
 
 def test_summary_numbers() -> None:
     seq = preceded_by(MATCHES, SESSIONS, HELLOS)
-    assert by_reason(MATCHES, seq) == {
+    assert by_reason(seq) == {
         "inappropriate_fallback": {"peer_closed": 2, "timeout": 0, "success": 1, "none_seen": 1},
         "peer_closed": {"peer_closed": 0, "timeout": 0, "success": 0, "none_seen": 2}}
-    ev = fallback_evidence(MATCHES, seq)
+    ev = fallback_evidence(seq)
     assert ev == {"fallbacks": 4, "after_network_failure": 2, "after_network_failure_within_2s": 2,
                   "after_failure": 2, "after_fallback": 0, "after_success": 1, "none_seen": 1,
                   "captured_first_attempts": 1, "captured_first_attempt_ends": {"RST": 1},
@@ -80,4 +80,18 @@ def test_summary_numbers() -> None:
 
 def test_empty() -> None:
     seq = preceded_by(MATCHES.iloc[:0], SESSIONS, None)
-    assert (len(seq), by_reason(MATCHES, seq), fallback_sentence(fallback_evidence(MATCHES, seq))) == (0, {}, None)
+    assert (len(seq), by_reason(seq), fallback_sentence(fallback_evidence(seq))) == (0, {}, None)
+
+
+def test_copies_and_repeated_ids() -> None:
+    # one failure seen by two sources (same failure_key) is one attempt, not its own predecessor;
+    # a file:line id repeated after a rotation (error.log:7 twice) is two failures
+    rows = pd.DataFrame([
+        {**_m("error.log:7", "198.51.100.40", "peer_closed", 0, 7), "failure_key": "k1"},
+        {**_m("cap.pcap:3", "198.51.100.40", "peer_closed", 0.2, 3, file="cap.pcap"), "failure_key": "k1"},
+        {**_m("error.log:7", "198.51.100.40", "inappropriate_fallback", 1, 7), "failure_key": "k2"},
+    ])
+    seq = preceded_by(rows, SESSIONS.iloc[:0], None)
+    assert [(r.failure_id, r.reason, r.preceded_by) for r in seq.itertuples()] == [
+        ("error.log:7", "peer_closed", "none_seen"), ("error.log:7", "inappropriate_fallback", "peer_closed")]
+    assert by_reason(seq)["inappropriate_fallback"]["peer_closed"] == 1

@@ -67,8 +67,8 @@ def policy_sections(sessions: pd.DataFrame, hellos: pd.DataFrame | None, matches
         if "class" in matches:
             real = matches[matches["class"].astype(object).fillna("client").eq("client").to_numpy(dtype=bool)]
         seq = preceded_by(real, sessions, hellos)
-        ev = fallback_evidence(real, seq)
-        data["preceded_by"] = by_reason(real, seq)
+        ev = fallback_evidence(seq)
+        data["preceded_by"] = by_reason(seq)
         data["fallback_evidence"] = {**ev, "text": fallback_sentence(ev)}
         frames["preceded_by"] = seq
     return data, frames
