@@ -9,9 +9,11 @@ Evidence that names the real client, strongest first:
 3. a stream-module line whose realip already names the client (the row itself is real);
 4. an error-log ``client:`` that is not a load balancer (``error_log_client``).
 
-A failure seen by the error log *and* by a capture is one failure: the two rows are
-merged into the capture's (it has the real client and microsecond time) and the merged
-row says ``seen_by`` both.  The join is by load-balancer address, time (the error log's
+A failure seen by the error log *and* by a capture is one failure: the nginx row is
+linked to the capture's (it has the real client and microsecond time), which becomes the
+failure's representative and says ``seen_by`` both.  No row is dropped: a linked row gets
+``merged_into`` (the index label of its representative; null on representatives), so that
+``matches`` keeps one row per stored failure row with a shared ``failure_key`` (SPEC §4).  The join is by load-balancer address, time (the error log's
 whole second, plus a clock tolerance) and a consistent reason.  Failures through one load
 balancer whose time windows overlap form a cluster; when the cluster and the capture
 connections in its window are as many, they are paired in order (nginx's ``*N`` is accept
@@ -84,6 +86,24 @@ def from_debug_lines(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFr
 _REAL = ("error_log_client", "stream_realip", "proxy_debug_line")
 
 
+def _with_links(failures: pd.DataFrame) -> pd.DataFrame:
+    out = failures.copy()
+    if "merged_into" not in out:
+        out["merged_into"] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    return out
+
+
+def _unlinked(frame: pd.DataFrame) -> pd.Series:
+    if "merged_into" not in frame:
+        return pd.Series(True, index=frame.index)
+    return frame["merged_into"].isna()
+
+
+def representatives(failures: pd.DataFrame) -> pd.DataFrame:
+    """The rows that stand for a failure: those not linked into another row."""
+    return failures[_unlinked(failures).to_numpy(dtype=bool)]
+
+
 def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S) -> pd.DataFrame:
     """Merge nginx error-log failures with the capture's view of the same connections.
 
@@ -95,11 +115,12 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     """
     if failures.empty:
         return failures
-    out = failures.copy()
+    out = _with_links(failures)
     if "seen_by" not in out:
         out["seen_by"] = out["source"].astype("string")
-    is_pcap = out["source"] == "pcap"
-    is_nginx = out["source"].isin(["nginx_error", "nginx_stream"])
+    free = _unlinked(out)
+    is_pcap = (out["source"] == "pcap") & free
+    is_nginx = out["source"].isin(["nginx_error", "nginx_stream"]) & free
     if not is_pcap.any() or not is_nginx.any():
         return out
     cap = out[is_pcap].sort_values("ts")
@@ -107,11 +128,10 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     nginx["_second"] = nginx["ts"].dt.floor("s")
     nginx["_real"] = nginx["attribution"].isin(_REAL)
     nginx["_key"] = nginx["client_addr"].where(nginx["_real"], nginx["lb_addr"].fillna(nginx["client_addr"]))
-    copy_key = ["conn_id", "_second", "reason", "server_addr"]
+    copy_key = ["conn_id", "_second", "reason", "server_addr"] + (["host"] if "host" in nginx else [])
     first = nginx.drop_duplicates(copy_key)
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
-    drop: list[object] = []
     # Rows that name their client first: they are the most specific.
     for real in (True, False):
         part = first[first["_real"] == real]
@@ -135,9 +155,10 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
                 for (_, row), target in zip(cluster.iterrows(), cand.sort_values("ts").index, strict=True):
                     used.add(target)
                     keys = tuple(row[c] for c in copy_key)
-                    drop.extend(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+                    linked = list(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+                    out.loc[linked, "merged_into"] = target
                     _absorb(out, target, row)
-    return out.drop(index=drop)
+    return out
 
 
 def _clusters(rows: pd.DataFrame, tolerance_s: float) -> list[pd.DataFrame]:
@@ -165,24 +186,34 @@ def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:
 
 
 def merge_stream_access(failures: pd.DataFrame) -> pd.DataFrame:
-    """Drop stream access-log failures that the error log also has (same ``*N``, close in time).
+    """Link stream access-log failures to the error-log line of the same connection.
 
-    The error-log line says why; what is left is the stream handshake timeouts, which only
-    the access log records (nginx-logs.md §3, §5).
+    Same ``*N`` (and ``host`` when there is one: ``*N`` is per nginx instance), close in
+    time.  The error-log line says why and represents the failure; the stream entry gets
+    ``merged_into`` pointing at it.  What is left unlinked is the stream handshake
+    timeouts, which only the access log records (nginx-logs.md §3, §5).
     """
-    stream = failures["source"] == "nginx_stream"
+    if failures.empty:
+        return failures
+    out = _with_links(failures)
+    stream = (out["source"] == "nginx_stream") & _unlinked(out)
     if not stream.any():
-        return failures
-    errors = failures[(failures["source"] == "nginx_error") & failures["conn_id"].notna()]
+        return out
+    errors = out[(out["source"] == "nginx_error") & out["conn_id"].notna()]
     if errors.empty:
-        return failures
-    by_conn = errors.groupby("conn_id")["ts"].agg(["min", "max"])
-    rows = failures[stream & failures["conn_id"].isin(by_conn.index)]
-    near = by_conn.loc[rows["conn_id"]]
+        return out
+    host = out["host"].astype(object).fillna("").astype(str) if "host" in out else pd.Series("", index=out.index)
+    key = host + "#" + out["conn_id"].astype("Int64").astype(str)
+    ekey = key[errors.index]
+    by_conn = errors.assign(_key=ekey).reset_index(names="_label").sort_values(["ts", "_label"])
+    agg = by_conn.groupby("_key").agg(lo=("ts", "min"), hi=("ts", "max"), target=("_label", "first"))
+    rows = out[stream & key.isin(agg.index)]
+    near = agg.loc[key[rows.index]]
     slack = pd.Timedelta(seconds=STREAM_SLACK_S)
-    dup = ((rows["ts"].to_numpy() >= (near["min"] - slack).to_numpy())
-           & (rows["ts"].to_numpy() <= (near["max"] + slack).to_numpy()))
-    return failures.drop(index=rows.index[dup])
+    dup = ((rows["ts"].to_numpy() >= (near["lo"] - slack).to_numpy())
+           & (rows["ts"].to_numpy() <= (near["hi"] + slack).to_numpy()))
+    out.loc[rows.index[dup], "merged_into"] = near["target"].to_numpy()[dup]
+    return out
 
 
 STREAM_SLACK_S = 5.0
@@ -190,6 +221,10 @@ STREAM_SLACK_S = 5.0
 
 
 def attribute_failures(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFrame:
-    """Apply every kind of evidence to ``failures``; returns one row per failure."""
+    """Apply every kind of evidence to ``failures``; returns every row, linked rows marked.
+
+    ``merged_into`` (index label of the representative row, null on representatives)
+    says which rows are one failure; :func:`representatives` gives one row per failure.
+    """
     named = from_debug_lines(merge_stream_access(failures), headers)
     return merge_capture(named)
