@@ -54,10 +54,7 @@ import pandas as pd
 
 CLASSES = ("client", "scanner", "health_check", "ignored")
 
-NO_BYTES_ACTION = "connect_close"
-"""``action`` of a capture failure row for a connection that closed with no byte sent."""
-PROXY_LOCAL_ACTION = "proxy_local"
-"""``action`` of a capture failure row on a connection opened with a PROXY v2 ``LOCAL``."""
+from logcorr.sources.pcaprows import NO_BYTES_ACTION, PROXY_LOCAL_ACTION  # noqa: E402
 
 # nginx reason texts (as the error-log reader stores them) that mean "closed before any byte"
 # (nginx-logs.md §3, http module).
