@@ -56,7 +56,7 @@ def test_report_equals_ground_truth(lab: LabRun, data: Path, window: str, second
                                     min_protocol: str) -> None:
     doc = report(data, window, min_protocol)
     want = expected_report(lab.truth, seconds, min_protocol)
-    assert doc["schema"] == "logcorr.report/1"
+    assert doc["schema"] == "logcorr.report/2"
     assert doc["window_seconds"] == seconds
     assert doc["min_protocol"] == min_protocol
     assert doc["totals"]["handshake_failures"] == want["totals"]["handshake_failures"]

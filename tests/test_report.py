@@ -50,19 +50,27 @@ def scenario() -> tuple[pd.DataFrame, pd.DataFrame]:
     return f, s
 
 
-LOCKOUT = ("2 no_shared_cipher failures from 1 real client did not recover within 5m and never "
-           "completed any handshake (e.g. 198.51.100.7): the clients offer only cipher suites the "
-           "server disabled (old clients with RC4, 3DES or CBC-only lists, or ECDSA-only clients "
-           "against an RSA certificate). Server-side fix: if these clients matter, enable a suite "
-           "they offer (read it from a capture) or add an ECDSA certificate beside the RSA one.")
-SCANNER = ("1 address produced only noise (not_tls 1) and never completed a handshake "
-           "(e.g. 192.0.2.66): scanners or misdirected clients; nothing to fix.")
-UNATTRIBUTABLE = ("1 failure (14%) cannot be attributed to a client: nginx logged only the load "
+LOCKOUT = {"kind": "unrecovered_real_clients", "clients": ["198.51.100.7"],
+           "counts": {"reason": "no_shared_cipher", "failures": 2, "clients": 1, "never_got_in": 1},
+           "text": "2 no_shared_cipher failures from 1 real client did not recover within 5m and never "
+                   "got in at all (e.g. 198.51.100.7): the clients offer only cipher suites the "
+                   "server disabled (old clients with RC4, 3DES or CBC-only lists, or ECDSA-only clients "
+                   "against an RSA certificate). Server-side fix: if these clients matter, enable a suite "
+                   "they offer (read it from a capture) or add an ECDSA certificate beside the RSA one."}
+NOISE = {"kind": "noise_only", "clients": ["192.0.2.66"],
+         "counts": {"failures": 1, "clients": 1, "reasons": {"not_tls": 1}},
+         "text": "1 address produced only noise (not_tls 1) and never completed a handshake "
+                 "(e.g. 192.0.2.66): plain HTTP or non-TLS bytes sent to the TLS port by misdirected "
+                 "clients or probes; nothing to fix."}
+UNATTRIBUTABLE = {"kind": "unattributable", "clients": ["10.0.0.5"],
+                  "counts": {"failures": 1, "reasons": {"peer_closed": 1}},
+                  "text": "1 failure (14%) cannot be attributed to a client: nginx logged only the load "
                   "balancer as the client (e.g. 10.0.0.5). To name the real clients: enable PROXY "
                   "protocol on the load balancer and \"listen ... proxy_protocol\" in nginx, then take "
                   "a capture of port 443 or set \"error_log ... debug\" to log \"PROXY protocol src:\" "
                   "lines; or terminate TLS in the stream module with realip; or use a load balancer "
-                  "that preserves client IPs.")
+                  "that preserves client IPs."}
+NOTE = {"kind": "note", "text": "from the LB section", "clients": [], "counts": {}}
 
 
 def test_whole_document() -> None:
@@ -73,12 +81,14 @@ def test_whole_document() -> None:
     # second request) → rate 7 / (7 + 3).  Fallback delays 1.4, 0.4, 2.0: median 1.4,
     # p90 = 1.4 + 0.8 × (2.0 − 1.4) = 1.88.
     assert rep.data == {
-        "schema": "logcorr.report/1",
+        "schema": "logcorr.report/2",
         "window_seconds": 300,
         "min_protocol": "TLSv1.2",
         "period": {"start": "2026-11-26T17:00:00Z", "end": "2026-11-26T18:00:00Z"},
         "totals": {"handshake_failures": 7, "tls_sessions": 3, "failure_rate": 0.7, "tls_requests": 4,
-                   "attributable": 6, "unattributable": 1, "recovered": 3, "unrecovered": 3},
+                   "unlabelled_requests": 0, "attributable": 6, "unattributable": 1, "recovered": 3,
+                   "unrecovered": 3, "scanner_failures": 0, "failure_rate_with_scanners": 0.7,
+                   "health_checks": 0, "ignored_failures": 0},
         "reasons": [
             {"reason": "inappropriate_fallback", "family": "retry", "failures": 3, "clients": 2,
              "attributable": 3, "recovered": 3, "unrecovered": 0, "recovery_rate": 1.0,
@@ -102,19 +112,30 @@ def test_whole_document() -> None:
              "ever_succeeded": False},
         ],
         "lb": lb,
+        # access lines: sessions a, b, c, d in the period (e is after --until)
+        "coverage": {"access_lines": 4, "access_lines_without_tls": 0, "access_lines_without_tls_answered": 0,
+                     "rejects": 0, "error_log_periods_without_access_log": [], "unattributable_failures": 1,
+                     "ignored": 0},
+        "scanners": [],
+        "health_checks": {"count": 0, "by_lb": {}},
+        "hosts": [{"host": "(no host recorded)", "handshake_failures": 7, "tls_sessions": 3,
+                   "scanner_failures": 0, "health_checks": 0}],
         "verdict": {
             "status": "action",
             "summary": "7 handshake failures from 4 clients (70% of connections); 50% of the 6 "
                        "attributable were followed by a TLS 1.2+ session from the same client within "
-                       "5m (median 1.4 s); 1 real client never got in (failures: no_shared_cipher 2)",
-            "findings": [LOCKOUT, SCANNER, UNATTRIBUTABLE, "from the LB section"],
+                       "5m (median 1.4 s); 1 real client did not recover within 5m, 1 of them never got "
+                       "in at all (failures: no_shared_cipher 2)",
+            "findings": [LOCKOUT, NOISE, UNATTRIBUTABLE, NOTE],
+            "limited_by": [],
         },
     }
     # JSON: the same object, SPEC key order
     doc = render_json(rep)
     assert json.loads(doc) == rep.data
     assert list(json.loads(doc)) == ["schema", "window_seconds", "min_protocol", "period", "totals",
-                                     "reasons", "unrecovered_clients", "lb", "verdict"]
+                                     "reasons", "unrecovered_clients", "lb", "coverage", "scanners",
+                                     "health_checks", "hosts", "verdict"]
     # frames for charts and notebooks
     assert rep.frames["timeline"].values.tolist() == [
         [ts(0), "inappropriate_fallback", 2], [ts(600), "inappropriate_fallback", 1],
@@ -154,13 +175,15 @@ def test_no_sessions_means_recovery_cannot_be_judged() -> None:
 def test_no_failures() -> None:
     _, s = scenario()
     rep = report(failures(), s)
-    assert rep.data["verdict"] == {"status": "benign", "summary": "No TLS handshake failures in the period.",
-                                   "findings": []}
+    # sessions a, c, d, e are connections (b is a second request)
+    assert rep.data["verdict"] == {"status": "benign",
+                                   "summary": "No handshake failures in this period; 4 TLS sessions (connections).",
+                                   "findings": [], "limited_by": []}
     assert rep.data["reasons"] == []
     assert rep.data["unrecovered_clients"] == []
     assert rep.data["totals"]["failure_rate"] == 0.0
-    assert "(no handshake failures)" in render_text(rep)
-    assert "No handshake failures." in render_markdown(rep)
+    assert "(no handshake failures in this period)" in render_text(rep)
+    assert "No handshake failures in this period." in render_markdown(rep)
 
 
 def _retries(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -180,8 +203,10 @@ def test_verdict_benign_for_retries_that_came_back() -> None:
         "21 inappropriate-fallback failures from 21 clients (50% of connections); 95% were followed "
         "by a TLS 1.2+ session from the same client within 5m (median 0.4 s): clients retrying after "
         "a network glitch, as RFC 7507 intends")
-    assert verdict["findings"] == [
-        "1 failure from 1 real client did not recover within 5m (inappropriate_fallback 1; e.g. 10.0.1.99)."]
+    assert verdict["findings"] == [{
+        "kind": "unrecovered_real_clients",
+        "text": "1 failure from 1 real client did not recover within 5m (inappropriate_fallback 1; e.g. 10.0.1.99).",
+        "clients": ["10.0.1.99"], "counts": {"failures": 1, "clients": 1, "reasons": {"inappropriate_fallback": 1}}}]
 
 
 def test_verdict_action_for_clients_locked_out() -> None:
@@ -189,22 +214,43 @@ def test_verdict_action_for_clients_locked_out() -> None:
     fails += [{"ts": ts(100 + i), "client_addr": "198.51.100.7", "reason": "no_shared_cipher"} for i in range(3)]
     verdict = report(failures(*fails), sessions(*goods)).data["verdict"]
     assert verdict["status"] == "action"
-    assert verdict["summary"].endswith("; 1 real client never got in (failures: no_shared_cipher 3)")
-    assert verdict["findings"][0].startswith("3 no_shared_cipher failures from 1 real client did not "
-                                             "recover within 5m and never completed any handshake")
+    assert verdict["summary"].endswith("; 1 real client did not recover within 5m, 1 of them never got in "
+                                       "at all (failures: no_shared_cipher 3)")
+    assert verdict["findings"][0]["text"].startswith("3 no_shared_cipher failures from 1 real client did not "
+                                                     "recover within 5m and never got in at all")
+    assert verdict["findings"][0]["counts"] == {"reason": "no_shared_cipher", "failures": 3, "clients": 1,
+                                                "never_got_in": 1}
+
+
+def test_a_locked_out_client_that_got_in_another_time_is_attention_not_never_got_in() -> None:
+    # SPEC §7: "never got in" counts only ever_succeeded false; a client whose only
+    # success came an hour later did not recover within the window, but got in.
+    fails, goods = _retries(20)
+    fails += [{"ts": ts(100 + i), "client_addr": "198.51.100.7", "reason": "no_shared_cipher"} for i in range(3)]
+    goods.append({"ts": ts(4000), "client_addr": "198.51.100.7"})
+    rep = report(failures(*fails), sessions(*goods))
+    verdict = rep.data["verdict"]
+    assert verdict["status"] == "attention"
+    assert verdict["summary"].endswith("; 1 real client did not recover within 5m (failures: no_shared_cipher 3), "
+                                       "though each got in at another time")
+    assert verdict["findings"][0]["counts"]["never_got_in"] == 0
+    assert [(c["client"], c["ever_succeeded"]) for c in rep.data["unrecovered_clients"]] == [("198.51.100.7", True)]
 
 
 def test_verdict_action_for_scsv_on_every_connection() -> None:
-    # client-fallback.md §8.3: fallback failures, never any session, plus a path hint
+    # fallback failures, never any session (SCSV on every connection), plus a path hint
     fails, goods = _retries(20)
     fails += [{"ts": ts(100 * i), "client_addr": "203.0.113.50"} for i in range(4)]
     fails.append({"ts": ts(50), "client_addr": "203.0.113.50", "reason": "peer_closed"})
     verdict = report(failures(*fails), sessions(*goods)).data["verdict"]
     assert verdict["status"] == "action"
-    assert verdict["findings"][0].startswith(
-        "1 client had 4 inappropriate_fallback failures and never completed any handshake "
-        "(e.g. 203.0.113.50): SCSV on every connection? a client stack bug")
-    assert "1 of them also had peer_closed/timeout failures" in verdict["findings"][0]
+    assert verdict["findings"][0]["kind"] == "scsv_every_connection"
+    assert verdict["findings"][0]["text"].startswith(
+        "1 client had 4 inappropriate_fallback failures and never got in at all "
+        "(e.g. 203.0.113.50): each of their hellos carried TLS_FALLBACK_SCSV")
+    assert "1 of them also had peer_closed/timeout failures" in verdict["findings"][0]["text"]
+    assert verdict["findings"][0]["counts"] == {"failures": 4, "clients": 1, "with_network_failures": 1}
+    assert ".md" not in " ".join(f["text"] for f in verdict["findings"])  # self-contained (issue 10.9)
 
 
 def test_verdict_attention_for_a_large_unattributable_share() -> None:
@@ -213,7 +259,7 @@ def test_verdict_attention_for_a_large_unattributable_share() -> None:
     verdict = report(failures(*fails), sessions(*goods)).data["verdict"]
     assert verdict["status"] == "attention"
     assert verdict["summary"].endswith("; 17% cannot be attributed to a client")
-    assert verdict["findings"][0].startswith("2 failures (17%) cannot be attributed to a client")
+    assert verdict["findings"][0]["text"].startswith("2 failures (17%) cannot be attributed to a client")
 
 
 def _numbers(rep: Report) -> list[str]:

@@ -90,7 +90,7 @@ def _totals(data: Mapping[str, Any]) -> Text:
     text.append(_num(totals.get("tls_sessions")), style="bold")
     text.append(" TLS sessions · failure rate ")
     text.append(_pct(totals.get("failure_rate")), style="bold")
-    text.append(" · ")
+    text.append("\n")
     text.append(_num(n_clients), style="bold")
     text.append(" clients did not recover within the window · ")
     text.append(_num(n_never), style="bold red" if n_never else "bold")
