@@ -145,7 +145,7 @@ def _bursts(frame: pd.DataFrame) -> dict[str, str]:
             if len(kinds) >= SCANNER_MIN_REASONS:
                 span = t[hi[lo] - 1] - t[lo]
                 out[str(client)] = (f"{hi[lo] - lo} failures of {len(kinds)} reasons "
-                                    f"({', '.join(kinds)}) within {span:.0f} s")
+                                    f"({', '.join(kinds)}) within {round(float(span), 1):g} s")
                 break
     return out
 

@@ -338,3 +338,145 @@ def test_md_escape(raw: str, escaped: str) -> None:
 )
 def test_pct_never_rounds_to_a_misleading_0_or_100(share: float, text: str) -> None:
     assert pct(share) == text
+
+
+# --- schema 2: classes, coverage, one meaning of client counts ----------------------------
+
+def _report2(f: pd.DataFrame, s: pd.DataFrame, plain: pd.DataFrame | None = None, **kwargs: Any) -> Report:
+    cidrs = {k: kwargs.pop(k) for k in ("scanner_cidrs", "ignore_cidrs") if k in kwargs}
+    m = correlate(f, s, 300, "TLSv1.2", lb_networks=LB_NETS, **cidrs)
+    return build_report(f, s, m, window_s=300, min_protocol="TLSv1.2", plain=plain,
+                        ignore_cidrs=cidrs.get("ignore_cidrs", ()), **kwargs)
+
+
+def plain_requests(*rows: dict[str, Any]) -> pd.DataFrame:
+    """Access lines without TLS fields, as the access-log reader stores them (``combined``)."""
+    base = {"source": "nginx_access", "status": 200, "file": "/var/log/nginx/access.log"}
+    out = pd.DataFrame([{**base, "line": 100 + i, **r} for i, r in enumerate(rows)])
+    out["ts"] = pd.to_datetime(out["ts"], utc=True).astype("datetime64[us, UTC]")
+    return out
+
+
+def test_scanners_health_checks_and_ignored_are_apart_from_the_headline() -> None:
+    scan = [{"ts": ts(100 + i * 0.5), "client_addr": "192.0.2.200",
+             "reason": ["unsupported_protocol", "peer_closed", "no_shared_cipher"][i % 3]} for i in range(12)]
+    f = failures(*scan,
+                 {"ts": ts(0), "client_addr": "10.0.1.23"},  # recovered (0.4 s)
+                 {"ts": ts(10), "client_addr": "198.51.100.7", "reason": "no_shared_cipher"},  # locked out
+                 {"ts": ts(20), "client_addr": LB, "reason": "peer_closed", "reason_text": "client closed connection"},
+                 {"ts": ts(21), "client_addr": LB, "reason": "peer_closed",
+                  "reason_text": "recv() failed (104: Connection reset by peer)"},
+                 {"ts": ts(30), "client_addr": "203.0.113.66", "reason": "no_shared_cipher"})  # --ignore
+    s = sessions({"ts": ts(0.4), "client_addr": "10.0.1.23"},
+                 {"ts": ts(105), "client_addr": "192.0.2.200"},  # a scanner's complete handshake
+                 {"ts": ts(31), "client_addr": "203.0.113.66"},  # ignored entirely
+                 *({"ts": ts(200 + i), "client_addr": f"10.0.2.{i}"} for i in range(6)))
+    rep = _report2(f, s, ignore_cidrs=["203.0.113.0/24"])
+    d = rep.data
+    # headline: 2 client failures over 2 + 7 connections (scanner's and ignored sessions out)
+    assert {k: d["totals"][k] for k in ("handshake_failures", "tls_sessions", "failure_rate", "scanner_failures",
+                                        "failure_rate_with_scanners", "health_checks", "ignored_failures")} == {
+        "handshake_failures": 2, "tls_sessions": 7, "failure_rate": round(2 / 9, 4), "scanner_failures": 12,
+        # with them: (2 + 12) / (9 + 12 + the scanner's 1 connection)
+        "failure_rate_with_scanners": round(14 / 22, 4), "health_checks": 2, "ignored_failures": 1}
+    assert [r["reason"] for r in d["reasons"]] == ["inappropriate_fallback", "no_shared_cipher"]
+    assert [c["client"] for c in d["unrecovered_clients"]] == ["198.51.100.7"]
+    assert d["scanners"] == [{
+        "client": "192.0.2.200", "failures": 12,
+        "reasons": {"no_shared_cipher": 4, "peer_closed": 4, "unsupported_protocol": 4},
+        "first_seen": "2026-11-26T17:01:40Z", "last_seen": "2026-11-26T17:01:45.5Z",
+        "evidence": "12 failures of 3 reasons (no_shared_cipher, peer_closed, unsupported_protocol) within 5.5 s",
+        "tls_sessions": 1}]
+    assert d["health_checks"] == {"count": 2, "by_lb": {LB: 2}}
+    assert d["coverage"]["ignored"] == 1
+    assert d["coverage"]["unattributable_failures"] == 0  # the LB's no-byte closes are health checks
+    assert d["hosts"] == [{"host": "(no host recorded)", "handshake_failures": 2, "tls_sessions": 7,
+                           "scanner_failures": 12, "health_checks": 2}]
+    kinds = [f["kind"] for f in d["verdict"]["findings"]]
+    assert kinds == ["unrecovered_real_clients", "scanners", "health_checks"]
+    assert d["verdict"]["findings"][1]["clients"] == ["192.0.2.200"]
+    assert d["verdict"]["summary"].startswith(
+        "2 handshake failures from 2 clients (22% of connections), besides 12 failures from 1 scanner "
+        "and 2 health checks; 50% were followed")
+    assert d["verdict"]["status"] == "action"
+
+
+def test_copies_and_linked_rows_count_once() -> None:
+    main = {"ts": ts(0), "client_addr": "198.51.100.7", "reason": "no_shared_cipher", "conn_id": 7,
+            "file": "/var/log/nginx/error.log", "line": 10}
+    copy = {**main, "file": "/var/log/nginx/debug.log", "line": 99}
+    rep = _report2(failures(main, copy), sessions({"ts": ts(50), "client_addr": "10.0.1.1"}))
+    assert len(rep.frames["matches"]) == 2
+    assert rep.data["totals"]["handshake_failures"] == 1
+    assert rep.data["reasons"][0]["failures"] == 1
+    assert rep.data["unrecovered_clients"][0]["failures"] == 1
+
+
+def test_access_lines_without_tls_fields_mean_the_client_got_in() -> None:
+    # The default combined format: no $ssl_protocol.  198.51.100.7 fails on no_shared_cipher
+    # and is answered on another connection a second later (issue 10.3).
+    f = failures({"ts": ts(0), "client_addr": "198.51.100.7", "reason": "no_shared_cipher"},
+                 {"ts": ts(5), "client_addr": "198.51.100.8", "reason": "no_shared_cipher"})
+    plain = plain_requests({"ts": ts(1), "client_addr": "198.51.100.7"},
+                           {"ts": ts(2), "client_addr": "10.0.1.1"},
+                           {"ts": ts(3), "client_addr": "10.0.1.2"},
+                           {"ts": ts(4), "client_addr": "198.51.100.8", "status": 400},  # plain HTTP to 443
+                           {"ts": ts(6), "client_addr": "198.51.100.8", "status": 301})  # a port-80 redirect
+    rep = _report2(f, sessions(), plain)
+    d = rep.data
+    assert d["coverage"] == {"access_lines": 5, "access_lines_without_tls": 5,
+                             "access_lines_without_tls_answered": 3, "rejects": 0,
+                             "error_log_periods_without_access_log": [], "unattributable_failures": 0,
+                             "ignored": 0}
+    # rate: 2 failures / (2 + 0 connections + 3 answered lines), not 100%
+    assert (d["totals"]["failure_rate"], d["totals"]["unlabelled_requests"]) == (0.4, 3)
+    # not a recovery at TLSv1.2, but not locked out either
+    assert [(c["client"], c["ever_succeeded"]) for c in d["unrecovered_clients"]] == [
+        ("198.51.100.7", True), ("198.51.100.8", False)]
+    assert d["reasons"][0]["recovered"] == 0
+    v = d["verdict"]
+    assert v["status"] == "action"
+    assert v["summary"].endswith("; 2 real clients did not recover within 5m, 1 of them never got in at all "
+                                 "(failures: no_shared_cipher 2); coverage limits this verdict: "
+                                 "3 access lines without TLS fields")
+    assert v["limited_by"] == ["coverage_access_lines_without_tls"]
+    assert v["findings"][0]["counts"] == {"reason": "no_shared_cipher", "failures": 2, "clients": 2,
+                                          "never_got_in": 1}
+
+
+def test_stream_sessions_with_status_500_are_not_recoveries() -> None:
+    # nginx-logs.md §5: the stream module fills $ssl_protocol once a hello was read, and
+    # logs $status 500 for the failed handshake: not a session.
+    f = failures({"ts": ts(0), "client_addr": "203.0.113.22"})
+    s = sessions({"ts": ts(0.7), "client_addr": "203.0.113.22", "source": "nginx_stream", "status": 500},
+                 {"ts": ts(0.8), "client_addr": "203.0.113.23", "source": "nginx_stream", "status": 200})
+    rep = _report2(f, s)
+    assert rep.frames["matches"]["recovered"].tolist() == [False]
+    assert rep.data["totals"]["tls_sessions"] == 1
+    assert rep.data["unrecovered_clients"][0]["ever_succeeded"] is False
+
+
+def test_error_log_hours_without_access_log() -> None:
+    f = failures({"ts": ts(0), "client_addr": "10.0.1.23"}, {"ts": ts(3700), "client_addr": "10.0.1.24"},
+                 {"ts": ts(7300), "client_addr": "10.0.1.25"}, {"ts": ts(7400), "client_addr": "10.0.1.26"})
+    s = sessions({"ts": ts(3650), "client_addr": "10.0.1.24"})  # 18:00-19:00 has an access line
+    cov = _report2(f, s).data["coverage"]["error_log_periods_without_access_log"]
+    assert cov == [{"host": "(no host recorded)", "start": "2026-11-26T17:00:00Z", "end": "2026-11-26T18:00:00Z",
+                    "failures": 1},
+                   {"host": "(no host recorded)", "start": "2026-11-26T19:00:00Z", "end": "2026-11-26T20:00:00Z",
+                    "failures": 2}]
+
+
+def test_hosts_section_uses_the_host_column() -> None:
+    f = failures({"ts": ts(0), "client_addr": "10.0.1.23", "host": "web-1"},
+                 {"ts": ts(1), "client_addr": "10.0.1.24", "host": "web-2", "conn_id": 1},
+                 {"ts": ts(2), "client_addr": "10.0.1.25", "host": "web-2"})
+    s = sessions({"ts": ts(0.5), "client_addr": "10.0.1.23", "host": "web-2"},
+                 {"ts": ts(9), "client_addr": "10.0.1.9", "host": "web-3"})
+    d = _report2(f, s).data
+    assert d["hosts"] == [
+        {"host": "web-1", "handshake_failures": 1, "tls_sessions": 0, "scanner_failures": 0, "health_checks": 0},
+        {"host": "web-2", "handshake_failures": 2, "tls_sessions": 1, "scanner_failures": 0, "health_checks": 0},
+        {"host": "web-3", "handshake_failures": 0, "tls_sessions": 1, "scanner_failures": 0, "health_checks": 0}]
+    # recovery is per client across hosts (SPEC §6): failed on web-1, got in on web-2
+    assert d["reasons"][0]["recovered"] == 1
