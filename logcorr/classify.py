@@ -30,11 +30,21 @@ Scanner thresholds, and why (each is a named constant so a test can pin it):
   three reasons (``unsupported_protocol`` for the old versions, ``peer_closed`` after
   each ServerHello, ``no_shared_cipher``/``no_shared_group`` at the end of each list).
   testssl.sh does the same with more probes, plus SSLv2/SSLv3 hellos.
+- Measured: ``nmap -Pn --script ssl-enum-ciphers`` against the lab nginx (TLS 1.2–1.3,
+  nginx 1.22.1, OpenSSL 3.0) gave 41 failures in 1.5 s: ``unsupported_protocol`` 21 (14
+  "unsupported protocol", 7 "version too low"), ``peer_closed`` 11, ``no_shared_cipher`` 9,
+  and no access-log line.
 - A real client's worst case is a browser whose first attempts are broken by the path:
   six parallel connections, each ``peer_closed`` then ``inappropriate_fallback``, is
   twelve failures of *two* reasons in a second.  Requiring three distinct reasons keeps
   that a client; requiring ten failures keeps a client whose one attempt fails three
   ways (timeout, fallback, version) a client.
+- A server that accepts every version leaves nmap fewer reasons (``peer_closed`` after
+  each ServerHello and ``no_shared_cipher``/``no_shared_group`` at the ends of the lists).
+  A second rule catches that: ten failures inside the window with at least
+  :data:`SCANNER_MIN_INCOMPATIBLE` distinct reasons of the ``incompatible`` family.  A real
+  client's incompatibility is the same every time it connects (one reason); failing on
+  versions *and* on ciphers (or groups) within a minute means it varied what it offered.
 - With a capture, a hello that offers exactly one protocol version, or at most
   :data:`PROBE_MAX_SUITES` cipher suites (signalling values aside), is a probe: no TLS
   stack sends that on its own, but a single-version or single-suite client exists (an
@@ -67,6 +77,9 @@ SCANNER_MIN_FAILURES = 10
 """Failures of one address inside :data:`SCANNER_BURST_S` (a real client: at most ~12, of two reasons)."""
 SCANNER_MIN_REASONS = 3
 """Distinct reason codes among them (a browser's fallback dance has two)."""
+SCANNER_MIN_INCOMPATIBLE = 2
+"""... or distinct ``incompatible``-family reasons among them (a real client has one)."""
+_INCOMPATIBLE = frozenset({"unsupported_protocol", "no_shared_cipher", "no_shared_group", "no_shared_sigalg"})
 PROBE_MAX_SUITES = 2
 """A hello with this many suites or fewer (TLS_FALLBACK_SCSV, the renegotiation SCSV and
 GREASE not counted) is a cipher probe."""
@@ -142,7 +155,7 @@ def _bursts(frame: pd.DataFrame) -> dict[str, str]:
         hi = np.searchsorted(t, t + SCANNER_BURST_S, side="right")
         for lo in np.flatnonzero(hi - np.arange(len(t)) >= SCANNER_MIN_FAILURES):
             kinds = sorted(set(reasons[lo:hi[lo]]))
-            if len(kinds) >= SCANNER_MIN_REASONS:
+            if len(kinds) >= SCANNER_MIN_REASONS or len(_INCOMPATIBLE.intersection(kinds)) >= SCANNER_MIN_INCOMPATIBLE:
                 span = t[hi[lo] - 1] - t[lo]
                 out[str(client)] = (f"{hi[lo] - lo} failures of {len(kinds)} reasons "
                                     f"({', '.join(kinds)}) within {round(float(span), 1):g} s")

@@ -10,6 +10,7 @@ Capture rows have the capture reader's shape (logcorr/sources/pcaprows.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from logcorr.attribution import merge_capture
 from logcorr.classify import (
     SCANNER_BURST_S,
     SCANNER_MIN_FAILURES,
+    SCANNER_MIN_INCOMPATIBLE,
     SCANNER_MIN_PROBES,
     SCANNER_MIN_REASONS,
     probes,
@@ -27,7 +29,7 @@ from logcorr.correlate import correlate
 from tests.test_correlate import LB, LB_NETS, failures, sessions, ts
 
 SCAN = "192.0.2.200"
-REASONS = ["unsupported_protocol", "peer_closed", "no_shared_cipher", "no_shared_group"]
+REASONS = ["peer_closed", "inappropriate_fallback", "unsupported_protocol", "no_shared_cipher"]
 
 
 def burst(n: int, kinds: int, span_s: float, client: str = SCAN) -> list[dict[str, Any]]:
@@ -42,7 +44,8 @@ def classes(m: pd.DataFrame) -> dict[str, int]:
 
 
 def test_thresholds_are_what_the_docstring_defends() -> None:
-    assert (SCANNER_BURST_S, SCANNER_MIN_FAILURES, SCANNER_MIN_REASONS, SCANNER_MIN_PROBES) == (60.0, 10, 3, 5)
+    assert (SCANNER_BURST_S, SCANNER_MIN_FAILURES, SCANNER_MIN_REASONS, SCANNER_MIN_INCOMPATIBLE,
+            SCANNER_MIN_PROBES) == (60.0, 10, 3, 2, 5)
 
 
 @pytest.mark.parametrize(("n", "kinds", "span_s", "expected"), [
@@ -57,6 +60,17 @@ def test_scanner_burst(n: int, kinds: int, span_s: float, expected: dict[str, in
     assert classes(m) == expected
     if "scanner" in expected:
         assert m["evidence"].iloc[0].startswith(f"{n} failures of {kinds} reasons")
+
+
+@pytest.mark.parametrize(("reasons", "expected"), [
+    (["no_shared_cipher", "no_shared_group"], "scanner"),  # two incompatible reasons: enumeration
+    (["unsupported_protocol", "no_shared_cipher"], "scanner"),
+    (["peer_closed", "inappropriate_fallback"], "client"),  # retries through a broken path
+    (["no_shared_cipher", "peer_closed"], "client"),  # one incompatible reason, one network
+])
+def test_scanner_burst_of_two_reasons(reasons: list[str], expected: str) -> None:
+    rows = [{"ts": ts(100 + i * 0.1), "client_addr": SCAN, "reason": reasons[i % 2]} for i in range(10)]
+    assert classes(correlate(failures(*rows), sessions(), 300)) == {expected: 10}
 
 
 def test_a_burst_marks_the_address_and_leaves_other_clients_alone() -> None:
@@ -133,3 +147,44 @@ def test_capture_probes_that_enumerate_versions_or_suites() -> None:
                      "(SSLv3, TLSv1, TLSv1.1, TLSv1.2)",
         "192.0.2.2": "5 probe hellos (one version or at most 2 suites each) naming 5 cipher suites",
     }
+
+
+def test_a_real_nmap_scan_is_a_scanner_and_not_a_client(tmp_path: Path) -> None:
+    """nmap ssl-enum-ciphers against the lab nginx: every failure it causes is the scanner's."""
+    import shutil
+    import socket
+    import ssl
+    import subprocess
+
+    import logcorr
+    from tests.conftest import require_nginx
+    from tests.lab.nginx import running
+
+    require_nginx()
+    nmap = shutil.which("nmap")
+    if nmap is None:
+        pytest.fail("nmap is missing: apt-get install -y nmap", pytrace=False)
+    with running(tmp_path / "lab") as lab:
+        host, port = lab.address("direct")
+        subprocess.run([nmap, "-Pn", "-n", "-p", str(port), "--script", "ssl-enum-ciphers", host],
+                       check=True, capture_output=True, timeout=300)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection((host, port), source_address=("127.0.0.30", 0)) as raw, \
+                ctx.wrap_socket(raw) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: lab.test\r\nConnection: close\r\n\r\n")
+            tls.recv(1024)
+        logs = lab.logs
+    logcorr.ingest([str(logs)], tmp_path / "data")
+    ds = logcorr.open(tmp_path / "data")
+    stored = ds.tables["handshake_failures"]
+    doc = ds.report(window="5m").data
+    assert stored >= SCANNER_MIN_FAILURES
+    assert [s["client"] for s in doc["scanners"]] == [host]
+    assert doc["scanners"][0]["failures"] == stored
+    assert len(doc["scanners"][0]["reasons"]) >= 2
+    assert doc["totals"]["handshake_failures"] == 0
+    assert doc["totals"]["scanner_failures"] == stored
+    assert doc["unrecovered_clients"] == []
+    assert doc["verdict"]["status"] == "benign"
+    assert doc["verdict"]["summary"].startswith("No handshake failures in this period; 1 TLS session (connections) (")
