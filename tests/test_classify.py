@@ -127,7 +127,8 @@ def test_a_capture_decides_for_the_error_log_line_it_explains(action: str, expec
              "reason": "peer_closed", "reason_text": "client closed connection", "level": "info"}
     f = merge_capture(failures(nginx, _capture_row(action, "connection closed (FIN)")))
     m = correlate(f, sessions(), 300, lb_networks=LB_NETS)
-    assert m["failure_key"].nunique() == 1 and len(m) == 2  # one failure, both rows kept
+    assert m["failure_key"].nunique() == 1  # one failure,
+    assert len(m) == 2  # both rows kept
     assert m["class"].tolist() == [expected, expected]
 
 
@@ -187,4 +188,13 @@ def test_a_real_nmap_scan_is_a_scanner_and_not_a_client(tmp_path: Path) -> None:
     assert doc["totals"]["scanner_failures"] == stored
     assert doc["unrecovered_clients"] == []
     assert doc["verdict"]["status"] == "benign"
-    assert doc["verdict"]["summary"].startswith("No handshake failures in this period; 1 TLS session (connections) (")
+    assert doc["verdict"]["summary"] == (f"No handshake failures in this period; 1 TLS session (connections); "
+                                         f"{stored} failures from 1 scanner reported apart.")
+
+
+def test_a_scanners_own_no_byte_probe_is_part_of_its_scan() -> None:
+    f = failures(*burst(10, 3, 9.0),
+                 {"ts": ts(105), "client_addr": SCAN, "reason": "peer_closed", "reason_text": "client closed connection"},
+                 {"ts": ts(105), "client_addr": LB, "reason": "peer_closed", "reason_text": "client closed connection"})
+    m = correlate(f, sessions(), 300, lb_networks=LB_NETS)
+    assert classes(m) == {"health_check": 1, "scanner": 11}

@@ -76,7 +76,8 @@ def test_no_renderer_lets_a_table_code_point_through(fmt: str) -> None:
     raw = [f"U+{ord(c):04X}" for c in EVERY if c in out and c not in "\r"]
     assert raw == []
     assert "\r" not in out
-    assert "\\u200f" in out and "\\u2028" in out and "\\x1b" in out
+    for shown in ("\\u200f", "\\u2028", "\\x1b"):
+        assert shown in out
 
 
 def test_json_is_ascii_and_round_trips() -> None:

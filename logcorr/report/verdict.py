@@ -145,7 +145,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
     if total == 0:
         summary = f"No handshake failures in this period; {_sessions_text(totals)}"
         if scanners or health.get("count"):
-            summary += f" ({_beside(scanners, health)} reported apart)"
+            summary += f"; {_beside(scanners, health)} reported apart"
         return {"status": "benign", "summary": summary + ".", "findings": side + limits,
                 "limited_by": [f["kind"] for f in limits]}
     window = format_window(window_s)

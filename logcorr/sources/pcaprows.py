@@ -115,6 +115,7 @@ class RowBuilder:
             # The server gave up on a client that sent no hello: nginx's "client timed out
             # ... while SSL handshaking" (client_header_timeout), nginx-logs.md §3.
             conn.non_tls = ("timeout", "no ClientHello before the server closed the connection")
+        real: bool | None
         if proxy is not None and proxy.names_client:
             client, real, attribution = proxy.src_addr, True, "pcap_proxy_header"
             lb = client_tcp if client_tcp != proxy.src_addr else None
