@@ -88,3 +88,4 @@ def test_report_without_handshake_failures_in_every_format(tmp_path: Path) -> No
     for out in (render_text(report), render_markdown(report), render_html(report), buf.getvalue()):
         assert "No handshake failures in this period" in out
     assert ds.table("matches").empty
+    assert ds.correlate().empty  # the library's correlate too (isin([]) crashed)
