@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
-"""Bumped when a table changes incompatibly; the store refuses older data with advice."""
+SCHEMA_VERSION = 2
+"""Bumped when a table changes incompatibly; the store refuses older data with advice.
+
+2: every table has ``host``; error-log rows keep ``ts_wall``/``tz_source``; readers store
+evidence only (load balancers, real clients and inferred zones are decided at report time).
+"""
 
 TS = pa.timestamp("us", tz="UTC")
+
+HOST = ("host", pa.string())
+"""The nginx instance a row comes from (SPEC §2 ``--host``); filled by the ingest layer."""
 
 HANDSHAKE_FAILURES = pa.schema(
     [
@@ -36,6 +43,13 @@ HANDSHAKE_FAILURES = pa.schema(
         ("lb_addr", pa.string()),  # the load balancer that carried it, when known
         ("attribution", pa.string()),  # how client_addr was obtained (SPEC §6)
         ("ts_precision_s", pa.float32()),  # 1.0 for nginx error logs, 1e-6 for captures
+        # nginx error logs write local wall-clock time without an offset: the digits as
+        # logged (labelled UTC) and how ``ts`` was placed (``given``: --error-tz;
+        # ``machine``: the ingesting machine's zone, re-placed at report time when the same
+        # host's access logs show one UTC offset, see logcorr.evidence)
+        ("ts_wall", TS),
+        ("tz_source", pa.string()),
+        HOST,
     ]
 )
 
@@ -59,6 +73,7 @@ TLS_SESSIONS = pa.schema(
         ("is_connection", pa.bool_()),  # first request of its connection (null: unknown)
         ("status", pa.int32()),
         ("ts_logged", TS),  # the time the line was written
+        HOST,
     ]
 )
 
@@ -75,6 +90,7 @@ PLAIN_REQUESTS = pa.schema(
         ("request", pa.string()),
         ("file", pa.string()),
         ("line", pa.int64()),
+        HOST,
     ]
 )
 
@@ -92,6 +108,9 @@ PROXY_HEADERS = pa.schema(
         ("dst_port", pa.int32()),
         ("file", pa.string()),
         ("line", pa.int64()),
+        ("ts_wall", TS),  # as in handshake_failures (nginx debug lines)
+        ("tz_source", pa.string()),
+        HOST,
     ]
 )
 
@@ -126,6 +145,7 @@ CLIENT_HELLOS = pa.schema(
         ("server_cipher", pa.uint16()),
         ("alert", pa.int16()),
         ("alert_from", pa.string()),  # client | server
+        HOST,
     ]
 )
 
@@ -141,6 +161,7 @@ LB_METRICS = pa.schema(
         ("namespace", pa.string()),
         ("file", pa.string()),
         ("line", pa.int64()),
+        HOST,
     ]
 )
 
@@ -151,6 +172,7 @@ REJECTS = pa.schema(
         ("kind", pa.string()),  # the input kind the line was read as
         ("error", pa.string()),
         ("text", pa.string()),  # the line, non-UTF-8 bytes as \xHH, cut at 4 KiB
+        HOST,
     ]
 )
 
@@ -173,9 +195,9 @@ MATCHES = pa.schema(
         ("recovered_cipher", pa.string()),
         ("class", pa.string()),  # client | scanner | health_check | ignored (logcorr.classify)
         ("evidence", pa.string()),  # why a failure is not a client's (null for clients)
-        ("host", pa.string()),
         ("file", pa.string()),
         ("line", pa.int64()),
+        HOST,
     ]
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages the tests need, when missing: Debian's nginx (+ the stream
-# module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests.
+# module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests;
+# nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py).
 # Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
 # (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
 set -u
@@ -9,6 +10,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v nmap >/dev/null 2>&1 || [ -x /usr/bin/nmap ] || need+=(nmap)
+command -v testssl >/dev/null 2>&1 || [ -x /usr/bin/testssl ] || need+=(testssl.sh)
+command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (run as root on Debian to install them)" >&2

@@ -213,7 +213,7 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.Dat
                  lb: dict[str, Any] | None = None,
                  extra_findings: Iterable[str | Mapping[str, Any]] = (),
                  plain: pd.DataFrame | None = None, rejects: int = 0,
-                 ignore_cidrs: Sequence[str] = ()) -> Report:
+                 ignore_cidrs: Sequence[Any] = ()) -> Report:
     """The report of ``matches`` (from :func:`logcorr.correlate.correlate`) in ``[since, until)``.
 
     ``sessions`` needs ``ts`` and ``client_addr`` (``is_connection``, ``source``, ``status``,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables."""
-    from logcorr.api import FAILURE_COLUMNS, SESSION_COLUMNS, _clients, to_pandas
+    from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report
     from logcorr.report.verdict import finding
@@ -35,14 +35,15 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     t1 = parse_time(until) if until else None
 
     from logcorr.attribution import attribute_failures
+    from logcorr.correlate import mark_load_balancers
+    from logcorr.evidence import load_evidence
 
-    settings = store.manifest["settings"]
-    scanner_cidrs = list(settings.get("scanner_cidrs", []))
-    ignore_cidrs = list(settings.get("ignore_cidrs", []))
-    headers = to_pandas(store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
-    failures = attribute_failures(_read(store, "handshake_failures", [*FAILURE_COLUMNS, "action", "host"]),
-                                  headers)
-    session_cols = [*SESSION_COLUMNS, "status", "host"]
+    evidence = load_evidence(dataset)
+    failures = attribute_failures(
+        mark_load_balancers(evidence.failures, evidence.lb_networks, evidence.lb_addrs),
+        evidence.headers)
+    scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
+    session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
     # Sessions in full only for clients that failed; for the rest, just what the rates need.
     sessions = _read(store, "tls_sessions", session_cols, clients)
@@ -51,7 +52,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     matches = correlate(failures, sessions, window_s, min_protocol,
-                        lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs, hellos=hellos,
+                        lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
                         scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
 
     lb = None
