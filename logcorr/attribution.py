@@ -24,6 +24,8 @@ line explains stays a failure of its own (the capture is a source like the other
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -48,6 +50,11 @@ _COMPATIBLE = {
     ("plain_http", "plain_http"),
     ("not_tls", "not_tls"),
     ("not_tls", "plain_http"),
+    # bytes nginx calls not TLS ("wrong version number", an SSLv2 hello) that the capture
+    # parsed far enough to see the connection end or an alert (testssl's probes do this)
+    ("not_tls", "peer_closed"),
+    ("not_tls", "peer_alert"),
+    ("not_tls", "other"),
     ("other", "other"),
 }
 
@@ -93,6 +100,7 @@ def _conn_key(frame: pd.DataFrame) -> pd.Series:
 
 
 _REAL = ("error_log_client", "stream_realip", "proxy_debug_line")
+_EMPTY_HEADER = 'broken header: ""'
 
 
 def _with_links(failures: pd.DataFrame) -> pd.DataFrame:
@@ -139,15 +147,23 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     nginx["_key"] = nginx["client_addr"].where(nginx["_real"], nginx["lb_addr"].fillna(nginx["client_addr"]))
     if "host" not in nginx:
         nginx["host"] = ""
+    cap_host = cap["host"].astype(object).fillna("").astype(str) if "host" in cap else pd.Series("", index=cap.index)
+    # nginx's `broken header: ""` on a PROXY listener is a close before any byte: the
+    # capture calls that peer_closed (a health check's connect-then-close).
+    text = nginx["reason_text"].astype(object).fillna("").astype(str) if "reason_text" in nginx else ""
+    nginx["_reason"] = nginx["reason"].where(~pd.Series(text, index=nginx.index).str.startswith(_EMPTY_HEADER),
+                                             "peer_closed")
     copy_key = ["host", "conn_id", "_second", "reason", "server_addr"]
     first = nginx.drop_duplicates(copy_key)
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
-    # Rows that name their client first: they are the most specific.
+    # Rows that name their client first: they are the most specific.  One host's nginx
+    # lines pair with the same host's capture only.
     for real in (True, False):
         part = first[first["_real"] == real]
-        for (reason, key), rows in part.groupby(["reason", "_key"], dropna=False):
+        for (reason, key, host), rows in part.groupby(["_reason", "_key", "host"], dropna=False):
             match = cap["client_addr"] == key if real else cap["lb_addr"].fillna(cap["client_addr"]) == key
+            match &= (cap_host == str(host) if str(host) else True)
             ok = pd.Series([_consistent(str(reason), str(r)) for r in cap["reason"]], index=cap.index, dtype=bool)
             pool = cap[match.fillna(False).astype(bool) & ok & ~cap.index.isin(list(used))]
             if pool.empty:
@@ -158,18 +174,48 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
                 cand = pool[(pool["ts"] >= lo) & (pool["ts"] < hi) & ~pool.index.isin(list(used))]
                 if len(cand) == 0:
                     continue
-                if len(cand) != len(cluster):
+                pairs: list[tuple[Any, Any]] = []
+                if len(cand) == len(cluster):
+                    # As many on both sides: pair in accept order (*N) with capture time order.
+                    pairs = list(zip(cluster.index, cand.sort_values("ts").index, strict=True))
+                elif cand["client_addr"].nunique() == 1:
+                    # One real client behind every candidate (a scanner through the LB): the
+                    # client is certain whatever the pairing; pair each line with the
+                    # nearest unused capture row of its second, exact reason first.
+                    pairs = _nearest(cluster, cand, tolerance_s)
+                if not pairs:
                     if not real:
                         out.loc[cluster.index, "attribution"] = "ambiguous_capture"
                     continue
-                # As many on both sides: pair in accept order (*N) with capture time order.
-                for (_, row), target in zip(cluster.iterrows(), cand.sort_values("ts").index, strict=True):
+                for label, target in pairs:
+                    row = cluster.loc[label]
                     used.add(target)
                     keys = tuple(row[c] for c in copy_key)
                     linked = list(copies.get(keys, [row.name]))  # type: ignore[call-overload]
                     out.loc[linked, "merged_into"] = target
                     _absorb(out, target, row)
     return out
+
+
+def _nearest(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:
+    """Pairs (nginx label, capture label) when one client is behind every candidate.
+
+    Lines without a capture row of their own second stay unpaired (and unattributed).
+    """
+    free = cand.sort_values("ts")
+    taken: set[Any] = set()
+    pairs: list[tuple[Any, Any]] = []
+    for label, row in cluster.iterrows():
+        lo = row["_second"] - pd.Timedelta(seconds=tolerance_s)
+        hi = row["_second"] + pd.Timedelta(seconds=1 + tolerance_s)
+        near = free[(free["ts"] >= lo) & (free["ts"] < hi) & ~free.index.isin(list(taken))]
+        if near.empty:
+            continue
+        exact = near[near["reason"] == row["reason"]]
+        target = (exact if len(exact) else near).index[0]
+        taken.add(target)
+        pairs.append((label, target))
+    return pairs
 
 
 def _clusters(rows: pd.DataFrame, tolerance_s: float) -> list[pd.DataFrame]:
@@ -189,8 +235,7 @@ def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:
     out.loc[target, "seen_by"] = "nginx_error+pcap"
     if pd.isna(out.loc[target, "server_addr"]):
         out.loc[target, "server_addr"] = row["server_addr"]
-    if out.loc[target, "reason"] in ("other", "peer_alert"):
-        out.loc[target, "reason"] = row["reason"]  # nginx knows why it refused
+    out.loc[target, "reason"] = row["reason"]  # nginx knows why it refused
     out.loc[target, "reason_text"] = row["reason_text"]
     out.loc[target, "conn_id"] = row["conn_id"]
     out.loc[target, "level"] = row["level"]

@@ -14,7 +14,9 @@ sources share it), made at report time from stored evidence.  Classes, first mat
    with bytes is never a health check.  From logs alone: nginx's two messages that
    mean "before any byte" (nginx-logs.md §3: ``client closed connection while SSL
    handshaking`` is ``recv()`` returning 0 on the first peek, ``recv() failed (104: ...)
-   while SSL handshaking`` an RST before the first byte).  ``peer closed connection in SSL
+   while SSL handshaking`` an RST before the first byte; on a ``proxy_protocol``
+   listener ``broken header: ""`` while reading PROXY protocol is a close before any
+   byte: the empty quotes are the bytes nginx got).  ``peer closed connection in SSL
    handshake`` is *not* taken as a health check from logs alone: in the http module nginx
    writes it only after bytes arrived (a real client's reset after its ClientHello, as the
    lab's glitch scenario shows), so it stays a client failure.
@@ -72,7 +74,7 @@ from logcorr.sources.pcaprows import NO_BYTES_ACTION, PROXY_LOCAL_ACTION  # noqa
 
 # nginx reason texts (as the error-log reader stores them) that mean "closed before any byte"
 # (nginx-logs.md §3, http module).
-NO_BYTE_TEXTS = ("client closed connection", "recv() failed (104:")
+NO_BYTE_TEXTS = ("client closed connection", "recv() failed (104:", 'broken header: ""')
 
 SCANNER_BURST_S = 60.0
 """Width of the sliding window in which a scanner's failures come (nmap on the Internet:
@@ -137,8 +139,7 @@ def health_checks(reps: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
     has_mark = marked.groupby(key).any()
     text = _col(reps, "reason_text").fillna("").astype(str).str.strip()
     source = _col(reps, "source").fillna("").astype(str)
-    by_logs = (source.str.startswith("nginx") & (_col(reps, "reason") == "peer_closed")
-               & text.str.startswith(NO_BYTE_TEXTS))
+    by_logs = source.str.startswith("nginx") & text.str.startswith(NO_BYTE_TEXTS)
     idx = reps.index.astype(str)
     seen = has_pcap.reindex(idx, fill_value=False).to_numpy(dtype=bool)
     mark = has_mark.reindex(idx, fill_value=False).to_numpy(dtype=bool)

@@ -329,7 +329,12 @@ def _failure_ids(frame: pd.DataFrame) -> pd.Series:
     by_time = (_column(frame, "source").astype(object).astype(str) + "@"
                + frame["ts"].astype(str) + "/" + _column(frame, "client_addr").astype(object).astype(str))
     ids = pd.Series(np.where(has.to_numpy(dtype=bool), by_line, by_time), index=frame.index)
-    repeat = ids.groupby(ids).cumcount()
+    # a repeat is numbered in an order of what the rows say, not of how they were read
+    order = pd.DataFrame({"id": ids, "ts": _utc(frame["ts"]),
+                          "text": _column(frame, "reason_text").astype(object).fillna("").astype(str),
+                          "client": _column(frame, "client_addr").astype(object).fillna("").astype(str)})
+    order = order.sort_values(["id", "ts", "client", "text"], kind="stable")
+    repeat = order.groupby("id").cumcount().reindex(ids.index)
     return ids.where(repeat == 0, ids + "#" + repeat.astype(str))
 
 

@@ -139,3 +139,37 @@ def test_stream_access_failures_give_way_to_the_error_log_line() -> None:
     assert list(zip(out["conn_id"], out["reason"], strict=True)) == [(36, "inappropriate_fallback"), (40, "timeout")]
     # nothing dropped: the stream entry of *36 points at its error-log line (SPEC §4 matches)
     assert linked["merged_into"].tolist() == [None, 0, None]
+
+
+def test_capture_pairs_only_with_its_own_host() -> None:
+    # *N, zones and captures are per nginx instance: web-2's capture says nothing of web-1's line
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "host": "web-1"},
+                  {**capture("203.0.113.4", "2026-11-26T12:00:00.420Z"), "host": "web-2"}])
+    out = representatives(merge_capture(f))
+    assert len(out) == 2
+    f.loc[1, "host"] = "web-1"
+    assert len(representatives(merge_capture(f))) == 1
+
+
+def test_a_scanner_behind_the_lb_is_named_even_when_counts_differ() -> None:
+    # testssl through the relay: 2 nginx lines in one second, 3 capture rows of one client
+    # (one probe nginx logged as something else): the client is certain, pairs by nearest time.
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "no_shared_cipher", "conn_id": 1},
+                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "no_shared_cipher", "conn_id": 2, "line": 2},
+                  capture("127.0.0.1", "2026-11-26T12:00:00.100Z", "other", line=10),
+                  capture("127.0.0.1", "2026-11-26T12:00:00.300Z", "other", line=11),
+                  capture("127.0.0.1", "2026-11-26T12:00:00.500Z", "other", line=12)])
+    linked = merge_capture(f)
+    assert linked["merged_into"].tolist()[:2] == [2, 3]
+    out = representatives(linked)
+    assert out["client_addr"].tolist() == ["127.0.0.1"] * 3
+    assert out["reason"].tolist() == ["no_shared_cipher", "no_shared_cipher", "other"]  # nginx's word wins
+
+
+def test_an_empty_proxy_header_line_pairs_with_the_captures_no_byte_close() -> None:
+    # nginx `broken header: ""` while reading PROXY protocol = closed before any byte
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "other",
+                   "reason_text": 'broken header: ""'},
+                  {**capture(LB, "2026-11-26T12:00:00.300Z", "peer_closed"), "client_is_real": None,
+                   "attribution": "pcap_tcp_peer", "action": "connect_close", "lb_addr": None}])
+    assert len(representatives(merge_capture(f))) == 1

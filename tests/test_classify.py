@@ -198,3 +198,9 @@ def test_a_scanners_own_no_byte_probe_is_part_of_its_scan() -> None:
                  {"ts": ts(105), "client_addr": LB, "reason": "peer_closed", "reason_text": "client closed connection"})
     m = correlate(f, sessions(), 300, lb_networks=LB_NETS)
     assert classes(m) == {"health_check": 1, "scanner": 11}
+
+
+def test_an_empty_proxy_header_is_a_health_check_from_logs_alone() -> None:
+    f = failures({"ts": ts(0), "client_addr": LB, "reason": "other", "reason_text": 'broken header: ""'},
+                 {"ts": ts(1), "client_addr": LB, "reason": "other", "reason_text": 'broken header: "GET / HTTP/1.1"'})
+    assert correlate(f, sessions(), 300, lb_networks=LB_NETS)["class"].tolist() == ["health_check", "client"]

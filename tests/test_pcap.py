@@ -435,3 +435,11 @@ def test_proxy_local_connection_is_a_marked_row() -> None:
     assert (fail["reason"], fail["action"], fail["client_addr"], fail["client_is_real"], fail["lb_addr"]) == (
         "peer_closed", "proxy_local", LB, False, LB)
     assert fail["reason_text"] == "connection closed (FIN) before the client sent a byte of TLS (PROXY v2 LOCAL)"
+
+
+def test_a_named_clients_no_byte_close_is_its_own() -> None:
+    # a scanner's connect-then-close through a PROXY relay: the header names it
+    c = conv().handshake().send("c", P.proxy_v2(CLIENT, "203.0.113.7", 40000, 443)).fin("c").fin("s")
+    (fail,) = rows(read(P.pcap_bytes(c.packets)), "handshake_failures")
+    assert (fail["client_addr"], fail["client_is_real"], fail["lb_addr"], fail["attribution"], fail["action"]) == (
+        CLIENT, True, LB, "pcap_proxy_header", "connect_close")

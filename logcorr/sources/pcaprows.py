@@ -99,17 +99,22 @@ class RowBuilder:
                 # connection while SSL handshaking" when nginx logs it at all).
                 flags["empty"] = 1
                 how = "RST" if conn.rst_from == c else "FIN"
+                # A PROXY header that names a client makes it that client's probe (a
+                # scanner's connect-then-close through the load balancer), else the peer's.
+                named = proxy is not None and proxy.names_client
                 self.failures.append({
                     "ts": _us(conn.end_ts if conn.finished else conn.last_ts), "source": "pcap",
-                    "client_addr": client_tcp, "client_is_real": False if proxy is not None else None,
+                    "client_addr": proxy.src_addr if named and proxy is not None else client_tcp,
+                    "client_is_real": True if named else (False if proxy is not None else None),
                     "reason": "peer_closed",
                     "reason_text": f"connection closed ({how}) before the client sent a byte of TLS"
                                    + (" (PROXY v2 LOCAL)" if local else ""),
                     "conn_id": None, "server_addr": server_addr, "file": self.file,
-                    "line": conn.first_pkt, "client_side": True,
+                    # no client payload: the PROXY header's packet, else the closing one
+                    "line": conn.proxy_pkt if proxy is not None else conn.end_pkt, "client_side": True,
                     "action": PROXY_LOCAL_ACTION if local else NO_BYTES_ACTION,
                     "lb_addr": client_tcp if proxy is not None else None,
-                    "attribution": "pcap_tcp_peer", "ts_precision_s": 1e-6,
+                    "attribution": "pcap_proxy_header" if named else "pcap_tcp_peer", "ts_precision_s": 1e-6,
                 })
                 return True
             # The server gave up on a client that sent no hello: nginx's "client timed out
