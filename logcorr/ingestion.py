@@ -48,6 +48,8 @@ class FileResult:
     skipped: int = 0
     rejected: int = 0
     error: str | None = None
+    # access logs: (log_format name, first line, last line) per run of lines in one format
+    formats: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +114,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
     Raises :class:`LogcorrError` for bad options; bad files are reported in the result.
     """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if paths and len(missing) == len(paths):  # nothing to read: create no data directory
+        raise InputError("no such file or directory", file=", ".join(map(str, missing)))
     store = Store(data)
     result = IngestResult()
     given = {"lb_cidrs": _cidrs("--lb-cidr", lb_cidrs),
@@ -128,7 +133,9 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     if nginx_conf:
         from logcorr.sources import nginxconf
 
-        options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
+        conf_notes: list[str] = []
+        options.formats = nginxconf.read_log_formats(nginx_conf, conf_notes)  # type: ignore[assignment]
+        result.warnings.extend(conf_notes)  # includes skipped (not regular files, missing)
     if log_format:
         _check_format(log_format, options)
     roots = [Path(p) for p in paths]
@@ -228,14 +235,10 @@ def _keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
-    """The server's TLS profile from nginx.conf's ssl_protocols / ssl_ciphers / ssl_ecdh_curve."""
-    from logcorr.profile import from_nginx, profile_to_json
-    from logcorr.sources import nginxconf
+    """The server's TLS profile from nginx.conf (``logcorr.profile.from_nginx_conf``)."""
+    from logcorr.profile import from_nginx_conf, profile_to_json
 
-    tls = nginxconf.read_tls_profile(nginx_conf)
-    prof = from_nginx(tls.get("ssl_protocols"), tls.get("ssl_ciphers"), tls.get("ssl_ecdh_curve"))
-    prof.name = nginx_conf
-    return profile_to_json(prof)
+    return profile_to_json(from_nginx_conf(nginx_conf))
 
 
 def _check_format(log_format: str, options: Options) -> None:
@@ -243,6 +246,9 @@ def _check_format(log_format: str, options: Options) -> None:
     from logcorr.sources import logformat
 
     if log_format in options.formats:
+        from logcorr.sources.accessformats import compile_spec
+
+        compile_spec(options.formats[log_format])  # a log_format of --nginx-conf
         return
     try:
         logformat.named_format(log_format)
@@ -268,7 +274,9 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
           result: IngestResult) -> list[_Item]:
     plan: list[_Item] = []
     seen_heads: set[tuple[int, str]] = set()
-    for path in inputs.discover(paths, exclude=store.path):
+    found = inputs.discover(paths, exclude=store.path)
+    _walked_confs(found, options, result)
+    for path in found:
         fr = FileResult(str(path))
         result.files.append(fr)
         try:
@@ -311,6 +319,21 @@ def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[di
         plan.append(_Item(path, detected.kind, source.get("format") or detected.fmt, size,
                           int(source["bytes"]), int(source["lines"]) + 1, source, fr))
     return plan
+
+
+def _walked_confs(found: list[Path], options: Options, result: IngestResult) -> None:
+    """nginx configurations among the inputs give their log_formats to every access log
+    of this ingest (whatever the file order); ``--nginx-conf`` names win."""
+    from logcorr.sources import nginxconf
+
+    for conf in inputs.nginx_confs(found, options):
+        try:
+            formats = nginxconf.read_log_formats(str(conf))
+        except InputError as exc:
+            result.warnings.append(f"{exc}: its log_format definitions are not used")
+            continue
+        for name, fmt in formats.items():
+            options.formats.setdefault(name, fmt)  # type: ignore[arg-type]
 
 
 def _find_source(sources: list[dict[str, Any]], head: bytes) -> dict[str, Any] | None:
@@ -397,7 +420,17 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
                 src["complete"] = True  # a compressed file never grows
         else:
             with inputs.open_binary(item.path) as fh:
-                if item.kind == "nmap":
+                if item.kind == "nginx_conf":
+                    from logcorr.sources import nginxconf
+
+                    data = fh.read()
+                    total.lines = total.parsed = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    notes: list[str] = []
+                    nginxconf.directives(str(item.path), notes)
+                    total.warnings.extend(notes)
+                    if nginxconf.is_main(str(item.path)):  # sites-enabled fragments: formats only
+                        total.meta["server_profiles"] = {f"nginx.conf:{item.path}": _conf_profile(str(item.path))}
+                elif item.kind == "nmap":
                     from logcorr.profile import profile_to_json
                     from logcorr.sources.nmap import read_nmap
 
@@ -415,6 +448,7 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
 
                     total.add(CloudWatchReader(str(item.path), options).read(fh.read()))
             src["complete"] = True
+            src["lines"] = total.lines  # datapoints (JSON), rows (CSV), lines (nmap, nginx.conf)
             if tick:
                 tick(item.size)
     except InputError as exc:
@@ -422,6 +456,10 @@ def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progre
     except (OSError, EOFError, zlib.error) as exc:
         fr.status, fr.error = "error", f"{item.path}: cannot read: {exc}"
     fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
+    if total.meta.get("format_runs"):
+        from logcorr.sources.accessformats import merge_runs
+
+        fr.formats = merge_runs(total.meta["format_runs"])  # type: ignore[arg-type]
     if fr.status == "grown" and total.lines == 0:
         fr.status = "unchanged"
     src["last_ingest"] = datetime.now(UTC).isoformat()

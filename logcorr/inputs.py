@@ -1,7 +1,8 @@
 """Finding input files, opening them (gzip by content), and deciding their kind by content.
 
 Kinds: ``nginx_error``, ``nginx_access``, ``alb_access``, ``alb_connection``, ``nlb_tls``,
-``clb_access``, ``cloudwatch``, ``pcap``, ``nmap`` (the server's TLS profile).  A file's kind is decided from its first
+``clb_access``, ``cloudwatch``, ``pcap``, ``nmap`` and ``nginx_conf`` (the server's TLS
+profile; nginx.conf also gives the ``log_format`` definitions).  A file's kind is decided from its first
 lines (or magic number), never from its name alone (SPEC §2).
 """
 
@@ -141,11 +142,47 @@ def detect(path: Path, head: bytes, options: Options) -> Detected:
     fmt = accesslog.sniff(lines, options)
     if fmt is not None:
         return Detected("nginx_access", fmt)
+    from logcorr.sources import nginxconf
+
+    if nginxconf.sniff(head):
+        return Detected("nginx_conf")
     if _looks_binary(head):
         raise InputError("binary data, not a log or a capture we know", file=str(path))
     first = lines[0][:200].decode("utf-8", "backslashreplace")
     raise InputError(f"not a log format logcorr knows (nginx error/access with a known log_format, "
                      f"AWS export or capture); first line: {first!r}", file=str(path), line=1)
+
+
+def nginx_confs(paths: Iterable[Path], options: Options) -> list[Path]:
+    """The nginx configurations among ``paths`` (by content, :func:`detect`), so that their
+    ``log_format`` definitions serve the access logs of the same ingest whatever the
+    order of the files.  Only regular files are looked at; unreadable ones are left to
+    the ingest's own error report."""
+    import stat
+
+    from logcorr.sources import nginxconf
+
+    out = []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    continue
+                head = fh.read(HEAD_BYTES)
+            except OSError:
+                continue
+        if head[:2] == GZIP_MAGIC or not nginxconf.sniff(head):
+            continue
+        try:
+            if detect(path, head, options).kind == "nginx_conf":
+                out.append(path)
+        except InputError:
+            continue
+    return out
 
 
 def _looks_binary(head: bytes) -> bool:
