@@ -148,6 +148,7 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     if "host" not in nginx:
         nginx["host"] = ""
     cap_host = cap["host"].astype(object).fillna("").astype(str) if "host" in cap else pd.Series("", index=cap.index)
+    nginx_hosts = set(nginx["host"].astype(object).fillna("").astype(str)) if "host" in nginx else {""}
     # nginx's `broken header: ""` on a PROXY listener is a close before any byte: the
     # capture calls that peer_closed (a health check's connect-then-close).
     text = nginx["reason_text"].astype(object).fillna("").astype(str) if "reason_text" in nginx else ""
@@ -158,12 +159,14 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
     # Rows that name their client first: they are the most specific.  One host's nginx
-    # lines pair with the same host's capture only.
+    # lines pair with the same host's capture only (when the capture's host is one of the
+    # logs' hosts: a capture file given apart may carry another name).
     for real in (True, False):
         part = first[first["_real"] == real]
         for (reason, key, host), rows in part.groupby(["_reason", "_key", "host"], dropna=False):
             match = cap["client_addr"] == key if real else cap["lb_addr"].fillna(cap["client_addr"]) == key
-            match &= (cap_host == str(host) if str(host) else True)
+            # a capture whose host no nginx log shares (a file named apart) pairs with any
+            match &= (cap_host == str(host)) | ~cap_host.isin(nginx_hosts)
             ok = pd.Series([_consistent(str(reason), str(r)) for r in cap["reason"]], index=cap.index, dtype=bool)
             pool = cap[match.fillna(False).astype(bool) & ok & ~cap.index.isin(list(used))]
             if pool.empty:

@@ -145,9 +145,12 @@ def test_capture_pairs_only_with_its_own_host() -> None:
     # *N, zones and captures are per nginx instance: web-2's capture says nothing of web-1's line
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "host": "web-1"},
                   {**capture("203.0.113.4", "2026-11-26T12:00:00.420Z"), "host": "web-2"}])
-    out = representatives(merge_capture(f))
-    assert len(out) == 2
+    g = pd.concat([f, failures([{"ts": "2026-11-26T12:00:05Z", "client_addr": LB, "reason": "no_shared_cipher",
+                                  "host": "web-2"}])], ignore_index=True)
+    assert len(representatives(merge_capture(g))) == 3  # web-2 has logs: its capture is web-2's
     f.loc[1, "host"] = "web-1"
+    assert len(representatives(merge_capture(f))) == 1
+    f.loc[1, "host"] = "captures"  # a capture file named apart from every log: pairs with any
     assert len(representatives(merge_capture(f))) == 1
 
 
