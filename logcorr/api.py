@@ -101,9 +101,8 @@ class Dataset:
     def sessions(self, clients: list[str] | None = None) -> pd.DataFrame:
         """TLS sessions; only those of ``clients`` when given (lean reads for reports)."""
         self.store.require()
-        if clients is not None and not clients:  # isin([]) is an ArrowTypeError (issue 12.9)
-            return to_pandas(schema.empty("tls_sessions").select(SESSION_COLUMNS))
-        flt = ds.field("client_addr").isin(clients) if clients is not None else None
+        # A typed value set: isin([]) would be of type null, which Arrow refuses to bind.
+        flt = ds.field("client_addr").isin(pa.array(clients, pa.string())) if clients is not None else None
         return to_pandas(self.store.read("tls_sessions", SESSION_COLUMNS, flt))
 
     def correlate(self, window: str | int = "5m", min_protocol: str = "TLSv1.2") -> pd.DataFrame:

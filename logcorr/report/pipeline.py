@@ -74,10 +74,10 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
     if save_matches:
-        with store.lock():
-            table = pa.Table.from_pandas(matches, preserve_index=False)
-            store.commit({"matches": schema.conform("matches", table)},
-                         sources=store.manifest["sources"], replace=["matches"])
+        table = pa.Table.from_pandas(matches, preserve_index=False)
+        note = store.replace_table("matches", schema.conform("matches", table))
+        if note:
+            report.data.setdefault("notes", []).append(note)
     return report
 
 
