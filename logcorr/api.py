@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 FAILURE_COLUMNS = ["ts", "source", "client_addr", "client_is_real", "reason", "reason_text",
                    "conn_id", "server_addr", "file", "line", "level", "alert", "alert_name",
                    "client_side", "lb_addr", "attribution", "ts_precision_s", "ts_wall",
-                   "tz_source", "host"]
+                   "tz_source", "host", "action"]
 SESSION_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "conn_id",
                    "file", "line", "is_connection", "status", "host"]
 

@@ -179,7 +179,10 @@ REJECTS = pa.schema(
 
 MATCHES = pa.schema(
     [
+        # one row per stored client-side failure row (SPEC §4); rows that are one failure
+        # seen by several sources share failure_key (the failure_id of its representative)
         ("failure_id", pa.string()),
+        ("failure_key", pa.string()),
         ("ts", TS),
         ("source", pa.string()),
         ("client_addr", pa.string()),
@@ -191,6 +194,8 @@ MATCHES = pa.schema(
         ("delay_s", pa.float64()),
         ("recovered_protocol", pa.string()),
         ("recovered_cipher", pa.string()),
+        ("class", pa.string()),  # client | scanner | health_check | ignored (logcorr.classify)
+        ("evidence", pa.string()),  # why a failure is not a client's (null for clients)
         ("file", pa.string()),
         ("line", pa.int64()),
         HOST,

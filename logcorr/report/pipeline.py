@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -23,9 +23,10 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = ()) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables."""
-    from logcorr.api import _clients, to_pandas
+    from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report
+    from logcorr.report.verdict import finding
     from logcorr.timewindow import parse_time, parse_window
 
     store = dataset.store
@@ -46,28 +47,38 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     failures = attribute_failures(
         mark_load_balancers(evidence.failures, evidence.lb_networks, evidence.lb_addrs),
         evidence.headers)
+    scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
+    session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
+    clients = _clients(failures)
     # Sessions in full only for clients that failed; for the rest, just what the rates need.
-    sessions = dataset.sessions(_clients(failures))
-    # Rates and "ever succeeded" need every session, but only four narrow columns.
-    all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
+    sessions = _read(store, "tls_sessions", session_cols, clients)
+    # Rates and "ever succeeded" need every session, but only a few narrow columns.
+    all_sessions = _read(store, "tls_sessions", ["ts", "source", "client_addr", "is_connection", "status", "host"])
+    plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
+    hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     matches = correlate(failures, sessions, window_s, min_protocol,
-                        lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
+                        lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
+                        scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
 
     lb = None
-    findings: list[str] = []
+    findings: list[dict[str, Any]] = []
     if store.files("lb_metrics"):
         from logcorr.report.lb import lb_findings, lb_section
 
         metrics = to_pandas(store.read("lb_metrics"))
-        lb = lb_section(metrics, failures, all_sessions)
-        findings += lb_findings(lb) if lb else []
+        from logcorr.attribution import representatives
 
-    findings += _needs_findings(store, failures)
+        lb = lb_section(metrics, representatives(failures), all_sessions)
+        findings += [finding("lb", text) for text in (lb_findings(lb) if lb else [])]
+
+    needs, confirmed = _needs_findings(store, failures, hellos)
+    findings += needs
     report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
-                          since=t0, until=t1, lb=lb, extra_findings=findings)
+                          since=t0, until=t1, lb=lb, extra_findings=findings, plain=plain,
+                          rejects=store.count("rejects"), ignore_cidrs=ignore_cidrs)
     report.data["attribution"] = attribution_counts(matches)
-    _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
-    attach_policy_sections(report, dataset, matches, what_if, failures=failures)
+    _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
+    attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1)
     if save_matches:
         table = pa.Table.from_pandas(matches, preserve_index=False)
         note = store.replace_table("matches", schema.conform("matches", table))
@@ -76,32 +87,55 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     return report
 
 
-def _needs_findings(store: Store, failures: pd.DataFrame) -> list[str]:
-    """What the failing clients offered against what the server accepts (captures needed)."""
-    if not store.files("client_hellos"):
-        return []
+def _read(store: Store, name: str, columns: list[str], clients: list[str] | None = None) -> pd.DataFrame:
+    """Table ``name`` with those of ``columns`` that it has; only rows of ``clients`` when given."""
+    import pyarrow.dataset as ds
+
     from logcorr.api import to_pandas
+
+    have = [c for c in columns if c in schema.TABLES[name].names]
+    if clients is not None and not clients:
+        return to_pandas(schema.empty(name).select(have))
+    flt = ds.field("client_addr").isin(clients) if clients is not None else None
+    return to_pandas(store.read(name, have, flt))
+
+
+def _needs_findings(store: Store, failures: pd.DataFrame,
+                    hellos: pd.DataFrame | None) -> tuple[list[dict[str, Any]], set[str]]:
+    """What the failing clients offered against what the server accepts (captures needed).
+
+    Also returns the clients that the capture saw sending TLS_FALLBACK_SCSV on every
+    connection (they confirm the logs' guess for those clients, and only those).
+    """
+    if hellos is None or hellos.empty:
+        return [], set()
     from logcorr.needs import client_needs
     from logcorr.profile import profile_from_json
+    from logcorr.report.verdict import finding
 
-    hellos = to_pandas(store.read("client_hellos"))
     profiles = store.manifest["settings"].get("server_profiles", {})
     # nginx.conf first (it is the configuration), else the first scan.
     keys = sorted(profiles, key=lambda k: (not k.startswith("nginx.conf:"), k))
     profile = profile_from_json(profiles[keys[0]]) if keys else None
-    found, _ = client_needs(hellos, failures, profile)
-    return list(found)
+    found, frame = client_needs(hellos, failures, profile)
+    confirmed = set(frame.loc[frame["cause"] == "scsv_always", "client"].astype(str)) if len(frame) else set()
+    return [finding("client_needs", text) for text in found], confirmed
 
 
 def attribution_counts(matches: pd.DataFrame) -> dict[str, int]:
     """Failures by how their client was named (SPEC §6), strongest evidence first."""
     if matches.empty:
         return {}
-    counts = matches["attribution"].fillna("unknown").value_counts()
+    one = matches.drop_duplicates("failure_key") if "failure_key" in matches else matches
+    counts = one["attribution"].fillna("unknown").value_counts()
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
-def _drop_guess_confirmed_by_capture(findings: list[str]) -> None:
-    """The logs can only suspect 'SCSV on every connection?'; a capture that saw it says so."""
-    if any("sent TLS_FALLBACK_SCSV on every connection" in f for f in findings):
-        findings[:] = [f for f in findings if "SCSV on every connection?" not in f]
+def _drop_guess_confirmed_by_capture(findings: list[dict[str, Any]], confirmed: set[str]) -> None:
+    """The logs can only suspect "SCSV on every connection"; a capture that saw it for every
+    client of that finding says so itself (a capture of one port never removes a finding
+    about clients it did not see)."""
+    findings[:] = [f for f in findings
+                   if not (f.get("kind") == "scsv_every_connection" and confirmed
+                           and int(f["counts"].get("clients", 0)) == len(f["clients"])
+                           and set(f["clients"]) <= confirmed)]

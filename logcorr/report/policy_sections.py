@@ -115,10 +115,31 @@ def _of(frame: pd.DataFrame, client: str) -> pd.DataFrame:
     return frame[frame["client_addr"].astype(object).eq(client).to_numpy(dtype=bool)]
 
 
+def _in_period(frame: pd.DataFrame, since: Any, until: Any) -> pd.DataFrame:
+    if "ts" not in frame or (since is None and until is None):
+        return frame
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    keep = ts.notna()
+    if since is not None:
+        keep &= ts >= pd.Timestamp(since)
+    if until is not None:
+        keep &= ts < pd.Timestamp(until)
+    return frame[keep.to_numpy(dtype=bool)]
+
+
 def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFrame,
-                           policies: Sequence[Policy] = (), failures: pd.DataFrame | None = None) -> None:
-    """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call)."""
+                           policies: Sequence[Policy] = (), failures: pd.DataFrame | None = None,
+                           since: Any = None, until: Any = None) -> None:
+    """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call).
+
+    Sessions, hellos and failures are those in ``[since, until)`` like the rest of the report;
+    the keys go where SPEC §7 lists them (after ``health_checks``, before ``hosts``).
+    """
     sessions, hellos, excluded, _ = dataset.client_evidence(matches)
+    sessions = _in_period(sessions, since, until)
+    hellos = _in_period(hellos, since, until) if hellos is not None else None
+    matches = _in_period(matches, since, until)
+    failures = _in_period(failures, since, until) if failures is not None else None
     data, frames = policy_sections(sessions, hellos, matches, current=dataset.server_profile(),
                                    policies=policies, exclude=excluded)
     who = drilldown_clients(data, report.data)
@@ -128,7 +149,15 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
     for row in report.data.get("reasons", []):
         row["preceded_by"] = per_reason.get(row["reason"], {"peer_closed": 0, "timeout": 0, "success": 0,
                                                             "none_seen": 0})
-    report.data.update(data)
+    before = "hosts" if "hosts" in report.data else "verdict"
+    ordered: dict[str, Any] = {}
+    for key, value in report.data.items():
+        if key == before:
+            ordered.update(data)
+        ordered[key] = value
+    ordered.update({k: v for k, v in data.items() if k not in ordered})
+    report.data.clear()
+    report.data.update(ordered)
     report.frames.update({f"what_if_{k}" if k != "what_if" else k: v for k, v in frames.items()})
     findings = report.data.get("verdict", {}).get("findings")
     if isinstance(findings, list):
