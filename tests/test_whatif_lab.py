@@ -134,7 +134,7 @@ def test_what_if_with_capture(played: tuple[Path, Path], tmp_path: Path) -> None
         "captured_first_attempt_ends": {"RST": 1}, "captured_reset_within_2s": 1}
     texts = [f["text"] if isinstance(f, dict) else f for f in doc["verdict"]["findings"]]
     assert ev["text"][0].upper() + ev["text"][1:] in texts
-    assert ("ELBSecurityPolicy-TLS13-1-2-2021-06 would lock out 3 real clients (3 by client hello) and let in "
+    assert ("ELBSecurityPolicy-TLS13-1-2-2021-06 would lock out 3 real clients (3 by their captured ClientHello) and let in "
             "1 failing client: actions 1, 2") in texts
     s = doc["successes"]
     assert s["by_protocol"] == [{"protocol": "TLSv1.2", "sessions": 2, "clients": 2},

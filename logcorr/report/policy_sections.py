@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from logcorr.api import Dataset
     from logcorr.report.build import Report
 
+RULE_WORDS = {"protocol": "by the protocol they used", "client_hello": "by their captured ClientHello"}
 DRILLDOWN_CLIENTS = 50
 DRILLDOWN_ROWS = 200
 NOT_CLIENTS = ("scanner", "health_check", "ignored")
@@ -162,12 +163,17 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
     findings = report.data.get("verdict", {}).get("findings")
     if isinstance(findings, list):
         as_objects = str(report.data.get("schema", "")).endswith("/2") or any(isinstance(f, dict) for f in findings)
-        for f in policy_findings(data):
+        for f in policy_findings(data, asked=bool(policies)):
             findings.append(f if as_objects else f["text"])
 
 
-def policy_findings(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Findings (SPEC §7 objects) that point at the what-if results and their actions."""
+def policy_findings(data: dict[str, Any], asked: bool = True) -> list[dict[str, Any]]:
+    """Findings (SPEC §7 objects) that point at the what-if results and their actions.
+
+    A policy the user asked for (``--what-if``) always gets one; a default policy only when
+    it would let failing clients in (an answer to "what do they need?"): what a default
+    would lock out is in ``what_if``, not a finding about the traffic.
+    """
     out: list[dict[str, Any]] = []
     fb = data.get("fallback_evidence") or {}
     if fb.get("text"):
@@ -176,11 +182,10 @@ def policy_findings(data: dict[str, Any]) -> list[dict[str, Any]]:
     for w in data.get("what_if", []):
         lost, maybe = w["clients_losing_access"], w["clients_maybe_losing_access"]
         gained = w["failing_clients_gaining_access"]
-        if not (lost or maybe or gained):
+        if not (lost or maybe or gained) or not (asked or gained):
             continue
         refs = [i + 1 for i, a in enumerate(data.get("actions", [])) if a.get("policy") == w["policy"]]
-        rules = ", ".join(f"{n} by {r.replace('_', ' ')}" for r, n in
-                          sorted(_count(e["rule"] for e in lost).items()))
+        rules = ", ".join(f"{n} {RULE_WORDS.get(r, r)}" for r, n in sorted(_count(e["rule"] for e in lost).items()))
         text = (f"{w['policy']} would lock out {len(lost)} real client{'s' if len(lost) != 1 else ''}"
                 + (f" ({rules})" if rules else "")
                 + (f", may lock out {len(maybe)} more (only a cipher or an unproven protocol says so)" if maybe else "")
