@@ -91,6 +91,8 @@ PLAIN_REQUESTS = pa.schema(
         ("file", pa.string()),
         ("line", pa.int64()),
         HOST,
+        # false when the log_format logs no $ssl_protocol (combined): TLS or not is unknown
+        ("tls_logged", pa.bool_()),
     ]
 )
 
