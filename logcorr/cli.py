@@ -101,6 +101,25 @@ def report(
     _emit(rep, fmt, output)
 
 
+@app.command(epilog="Example: logcorr schema --format athena --location s3://my-bucket/logcorr-data")
+def schema(
+    fmt: Annotated[str, typer.Option("--format", help="text, json, athena (Glue DDL) or spark (Spark SQL DDL).")] = "text",
+    location: Annotated[str | None, typer.Option(
+        "--location", help="Where the data directory is, for the DDL's LOCATION (s3://..., a path). "
+                           "Default: s3://YOUR-BUCKET/logcorr-data for athena, the --data directory for spark.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Print the tables, their columns (type, meaning) and partitioning, or DDL to register them."""
+    from logcorr import ddl
+
+    if fmt not in ddl.FORMATS:
+        _fail(f"--format {fmt!r}: use {', '.join(ddl.FORMATS)}", 2)
+    if location is None and fmt == "spark":
+        location = str(_data(data).resolve())
+    text = ddl.render(fmt, location)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 def _emit(rep: Any, fmt: str, output: Path | None) -> None:
     from logcorr.report import render
 
