@@ -176,6 +176,40 @@ class Store:
         self._sweep()
         return commit_id
 
+    def adopt(self, name: str, staging: Path) -> str:
+        """Commit the Parquet files another writer (Spark) left under ``staging`` as table ``name``.
+
+        They replace the table's current files; ``staging``'s ``date=...`` folders are kept.
+        """
+        commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        rels: list[str] = []
+        with self.lock():
+            for i, f in enumerate(sorted(staging.rglob("*.parquet"))):
+                sub = f.parent.relative_to(staging)
+                rel = str(Path(name) / sub / f"{commit_id}-{i}.parquet")
+                (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(f, self.path / rel)
+                rels.append(rel)
+            manifest = json.loads(json.dumps(self.manifest))
+            for commit in manifest["commits"]:
+                commit["files"].pop(name, None)
+            manifest["commits"] = [c for c in manifest["commits"] if c["files"]]
+            if rels:
+                manifest["commits"].append({"id": commit_id, "time": datetime.now(UTC).isoformat(),
+                                            "files": {name: rels}})
+            self._write_manifest(manifest)
+        return commit_id
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        tmp_manifest = self.path / (MANIFEST + ".tmp")
+        with open(tmp_manifest, "w") as fh:
+            json.dump(manifest, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_manifest, self.path / MANIFEST)
+        self._manifest = manifest
+        self._sweep()
+
     def _sweep(self) -> None:
         """Remove Parquet files that no committed manifest entry lists (a crashed run's)."""
         listed = {str(self.path / f) for c in self.manifest["commits"] for fs in c["files"].values() for f in fs}
@@ -183,7 +217,7 @@ class Store:
             folder = self.path / name
             if not folder.is_dir():
                 continue
-            for f in folder.iterdir():
-                if f.suffix in (".parquet", ".tmp") and str(f) not in listed:
+            for f in folder.rglob("*"):  # date=... folders too
+                if f.suffix in (".parquet", ".tmp") and f.is_file() and str(f) not in listed:
                     with contextlib.suppress(OSError):
                         f.unlink()

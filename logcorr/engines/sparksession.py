@@ -40,13 +40,20 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
 
 
-def import_pyspark() -> Any:
-    """``pyspark.sql``, or a one-line error saying how to get it (and Java)."""
+@contextlib.contextmanager
+def pandas_version_warning_ignored() -> Iterator[None]:
+    """pyspark 4.x warns, at import and at every Arrow UDF, that it "does not yet fully
+    support pandas >= 3.0"; the engine only moves Arrow tables (``applyInArrow``) and
+    converts them itself, which the tests cover."""
     with warnings.catch_warnings():
-        # pyspark 4.x warns that it "does not yet fully support pandas >= 3.0"; the engine
-        # uses only applyInPandas with Arrow-typed frames, which the tests cover.
         warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*",
                                 category=FutureWarning)
+        yield
+
+
+def import_pyspark() -> Any:
+    """``pyspark.sql``, or a one-line error saying how to get it (and Java)."""
+    with pandas_version_warning_ignored():
         try:
             import pyspark.sql as sql
             import pyspark.sql.functions
@@ -79,9 +86,7 @@ def spark_session(master: str | None = None, spark: SparkSession | None = None) 
                            "(or set --spark-master / SPARK_REMOTE to use a cluster)")
     tmp = Path(tempfile.mkdtemp(prefix="logcorr-spark-"))
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*",
-                                    category=FutureWarning)
+        with pandas_version_warning_ignored():
             session = _build(sql, master, remote, tmp).getOrCreate()
         if remote is None:
             session.sparkContext.setLogLevel("ERROR")
@@ -114,6 +119,8 @@ def _build(sql: Any, master: str | None, remote: str | None, tmp: Path) -> Any:
         "spark.executor.extraJavaOptions": java_opts,
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.adaptive.enabled": "true",
+        # Parquet timestamps as the store writes them (int64 µs, UTC), not legacy INT96.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
     builder = builder.master(master or LOCAL_MASTER)
     for key, value in conf.items():

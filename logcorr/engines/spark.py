@@ -1,0 +1,162 @@
+"""The Spark engine: the report's judgements on Apache Spark, with the embedded engine's functions.
+
+The work is the embedded engine's, partitioned the way its rules are scoped (SPEC §6):
+
+1. **per host** — :func:`logcorr.attribution.attribute_failures` (``*N`` connection ids, the
+   capture join and the stream/error-log merge are per nginx instance): failures and
+   ``proxy_headers`` cogrouped by ``host`` (one group when the data has no ``host`` yet);
+2. **per client** — :func:`logcorr.correlate.correlate` (attribution against the load
+   balancers, copies merged, each failure against the same client's later sessions): the
+   attributed failures and the sessions of the clients that failed, cogrouped by
+   ``client_addr``.  Recovery is per real client across hosts, so the client partition holds
+   every host's sessions of that client.
+
+Each group is handed to the pure functions through ``applyInArrow``: the function gets the
+group as an Arrow table, cast to the stored schema and converted with
+:func:`logcorr.api.to_pandas` — exactly the frames (nullable dtypes, ``datetime64[us, UTC]``)
+the embedded engine passes.  ``applyInPandas`` would hand them Spark's own conversion
+(nullable ints as float64, naive nanosecond times), and the functions would not see the same
+values.  No rule is re-implemented in Spark SQL, and no table is collected to the driver;
+``matches`` is written back as Parquet by Spark itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from logcorr import schema
+from logcorr.engines.sparksession import pandas_version_warning_ignored
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from logcorr.api import Dataset
+
+HEADER_COLUMNS = ["ts", "source", "conn_id", "src_addr"]
+NO_HOST = ""
+"""The one host of data ingested before tables had a ``host`` column."""
+
+
+def _fields(table: str, names: Sequence[str]) -> list[pa.Field]:
+    tschema = schema.TABLES[table]
+    return [tschema.field(n).remove_metadata() for n in names]
+
+
+def _arrow_schema(fields: Sequence[pa.Field]) -> pa.Schema:
+    return pa.schema(list(fields))
+
+
+def _to_pandas(table: pa.Table, target: pa.Schema) -> Any:
+    """The group as the embedded engine sees it: stored Arrow types, nullable pandas dtypes."""
+    from logcorr.api import to_pandas
+
+    return to_pandas(table.select(target.names).cast(target))
+
+
+def _from_pandas(frame: Any, target: pa.Schema) -> pa.Table:
+    return pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False)
+
+
+def _spark_type(fields: Sequence[pa.Field]) -> Any:
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(pa.schema(list(fields)))
+
+
+class SparkPlan:
+    """The report's distributed steps over one data directory (a :class:`Dataset`)."""
+
+    def __init__(self, spark: SparkSession, dataset: Dataset) -> None:
+        self.spark = spark
+        self.dataset = dataset
+        self.store = dataset.store
+
+    def read(self, table: str, columns: Sequence[str]) -> DataFrame:
+        """The committed files of ``table`` (the manifest's list), only ``columns``."""
+        from pyspark.sql import functions as F
+
+        files = [str(f) for f in self.store.files(table)]
+        stored = schema.TABLES[table]
+        if not files:
+            empty = self.spark.createDataFrame([], _spark_type(_fields(table, columns)))
+            return empty
+        frame = self.spark.read.schema(_spark_type([f.remove_metadata() for f in stored])).parquet(*files)
+        return frame.select(*[F.col(c) for c in columns])
+
+    def attributed_failures(self) -> tuple[DataFrame, list[pa.Field]]:
+        """Failures after :func:`attribute_failures`, host by host; and their Arrow fields."""
+        from pyspark.sql import functions as F
+
+        from logcorr.api import FAILURE_COLUMNS
+
+        has_host = "host" in schema.TABLES["handshake_failures"].names
+        in_fields = _fields("handshake_failures", FAILURE_COLUMNS)
+        out_fields = [*in_fields, pa.field("seen_by", pa.string())]
+        h_fields = _fields("proxy_headers", HEADER_COLUMNS)
+        failures = self.read("handshake_failures", [*FAILURE_COLUMNS, *(["host"] if has_host else [])])
+        headers = self.read("proxy_headers", [*HEADER_COLUMNS, *(["host"] if has_host else [])])
+        if not has_host:
+            failures = failures.withColumn("host", F.lit(NO_HOST))
+            headers = headers.withColumn("host", F.lit(NO_HOST))
+        in_schema, h_schema, out_schema = (_arrow_schema(x) for x in (in_fields, h_fields, out_fields))
+
+        def per_host(f: pa.Table, h: pa.Table) -> pa.Table:
+            from logcorr.attribution import attribute_failures
+
+            if f.num_rows == 0:
+                return out_schema.empty_table()
+            out = attribute_failures(_to_pandas(f, in_schema), _to_pandas(h, h_schema))
+            return _from_pandas(out, out_schema)
+
+        with pandas_version_warning_ignored():
+            done = (failures.groupBy("host").cogroup(headers.groupBy("host"))
+                    .applyInArrow(per_host, schema=_spark_type(out_fields)))
+        return done, out_fields
+
+    def matches(self, window_s: int, min_protocol: str) -> DataFrame:
+        """The ``matches`` rows (``schema.MATCHES``), computed client by client."""
+        from logcorr.api import SESSION_COLUMNS
+
+        failures, f_fields = self.attributed_failures()
+        s_fields = _fields("tls_sessions", SESSION_COLUMNS)
+        f_schema, s_schema = _arrow_schema(f_fields), _arrow_schema(s_fields)
+        m_fields = [f.remove_metadata() for f in schema.MATCHES]
+        m_schema = _arrow_schema(m_fields)
+        lb_networks = [str(n) for n in self.dataset.lb_networks]
+        lb_addrs = list(self.dataset.lb_addrs)
+        sessions = self.read("tls_sessions", SESSION_COLUMNS)
+        # Only the sessions of clients that failed take part (the embedded engine's lean read).
+        failing = failures.select("client_addr").where("client_addr IS NOT NULL").distinct()
+        sessions = sessions.join(failing, on="client_addr", how="left_semi")
+
+        def per_client(f: pa.Table, s: pa.Table) -> pa.Table:
+            from logcorr.correlate import correlate
+
+            if f.num_rows == 0:
+                return m_schema.empty_table()
+            m = correlate(_to_pandas(f, f_schema), _to_pandas(s, s_schema), window_s, min_protocol,
+                          lb_networks=[ipaddress.ip_network(n) for n in lb_networks], lb_addrs=lb_addrs)
+            return _from_pandas(m, m_schema)
+
+        with pandas_version_warning_ignored():
+            return (failures.groupBy("client_addr").cogroup(sessions.groupBy("client_addr"))
+                    .applyInArrow(per_client, schema=_spark_type(m_fields)))
+
+    def write_matches(self, matches: DataFrame) -> None:
+        """Write ``matches`` as the store's ``matches`` table (replacing the previous one)."""
+        import shutil
+        import uuid
+
+        from pyspark.sql import functions as F
+
+        staging = self.store.path / f".matches-{uuid.uuid4().hex[:8]}"
+        try:
+            (matches.withColumn(schema.PARTITION_COLUMN, F.date_format("ts", "yyyy-MM-dd"))
+             .write.partitionBy(schema.PARTITION_COLUMN).parquet(str(staging)))
+            self.store.adopt("matches", staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
