@@ -86,15 +86,23 @@ def report(
     until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where the work runs: embedded (this process) or spark (Apache Spark).")] = "embedded",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL (spark://host:7077, yarn, local[4]); default local[2], "
+                               "or Spark Connect when SPARK_REMOTE is set.")] = None,
 ) -> None:
     """Match each failed handshake with the client's later session and print the verdict."""
+    from logcorr import engines
     from logcorr.api import Dataset
 
     if fmt not in ("text", "json", "markdown", "html"):
         _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
+    if engine not in engines.ENGINES:
+        _fail(f"--engine {engine!r}: use {' or '.join(engines.ENGINES)}", 2)
     try:
-        rep = Dataset(_data(data)).report(window=window, min_protocol=min_protocol,
-                                          since=since, until=until)
+        rep = engines.report(Dataset(_data(data)), engine=engine, spark_master=spark_master,
+                             window=window, min_protocol=min_protocol, since=since, until=until)
     except LogcorrError as exc:
         _fail(str(exc))
         return

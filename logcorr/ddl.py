@@ -74,13 +74,13 @@ def describe() -> dict[str, Any]:
         })
     return {"schema_version": schema.SCHEMA_VERSION, "layout": LAYOUT,
             "partition": {"column": schema.PARTITION_COLUMN, "type": "string",
-                          "doc": "UTC date of ts, YYYY-MM-DD"},
+                          "doc": schema.PARTITION_DOC},
             "tables": tables}
 
 
 def render_text() -> str:
     lines = [f"logcorr tables, schema version {schema.SCHEMA_VERSION}",
-             f"layout: {LAYOUT} (date: the UTC date of ts; every timestamp is UTC)", ""]
+             f"layout: {LAYOUT} ({schema.PARTITION_DOC}; every timestamp is UTC)", ""]
     for t in describe()["tables"]:
         part = f"partitioned by {', '.join(t['partitioned_by'])}" if t["partitioned_by"] else "not partitioned"
         lines.append(f"{t['name']}: {t['doc']} ({part})")
@@ -119,7 +119,7 @@ def spark_statements(location: str) -> list[str]:
     for name, tschema in schema.TABLES.items():
         parts = schema.partition_columns(name)
         cols = [f"  `{f.name}` {sql_type(f.type).upper()} COMMENT {_quote(schema.doc(f))}" for f in tschema]
-        cols += [f"  `{p}` STRING COMMENT {_quote('partition: UTC date of ts, YYYY-MM-DD')}" for p in parts]
+        cols += [f"  `{p}` STRING COMMENT {_quote(schema.PARTITION_DOC)}" for p in parts]
         stmt = f"CREATE TABLE IF NOT EXISTS `{name}` (\n" + ",\n".join(cols) + "\n) USING parquet"
         if parts:
             stmt += "\nPARTITIONED BY (" + ", ".join(f"`{p}`" for p in parts) + ")"

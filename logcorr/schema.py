@@ -9,7 +9,7 @@ line, or packet number for captures) so that a row can always be traced back to 
 
 On disk each table is a hive-partitioned Parquet dataset,
 ``DATA/<table>/date=YYYY-MM-DD/<part>.parquet``, ``date`` being the UTC date of ``ts``
-(:data:`PARTITION_COLUMN`; tables without ``ts`` are not partitioned).
+(:data:`PARTITION_COLUMN`; ``rejects``, which has no ``ts``: the day it was ingested).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ SCHEMA_VERSION = 1
 """Bumped when a table changes incompatibly; the store refuses older data with advice."""
 
 PARTITION_COLUMN = "date"
-"""Hive partition key of every table with a ``ts``: the UTC date, ``YYYY-MM-DD``."""
+"""Hive partition key of every table: the UTC date of ``ts`` (``rejects``: of the ingest)."""
+PARTITION_DOC = "partition: UTC date of ts, YYYY-MM-DD (rejects: the day of the ingest)"
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -201,8 +202,8 @@ def table_doc(name: str) -> str:
 
 
 def partition_columns(name: str) -> list[str]:
-    """The hive partition keys of table ``name`` on disk (``["date"]``, or none)."""
-    return [PARTITION_COLUMN] if "ts" in TABLES[name].names else []
+    """The hive partition keys of table ``name`` on disk (the folders' ``date=``)."""
+    return [PARTITION_COLUMN] if name in TABLES else []
 
 
 def empty(name: str) -> pa.Table:

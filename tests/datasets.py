@@ -7,6 +7,7 @@ engines' and DuckDB's/Spark's readers are tested on it.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -22,11 +23,12 @@ def write_partitioned(root: Path, name: str, table: pa.Table) -> None:
     table = schema.conform(name, table)
     parts = schema.partition_columns(name)
     target = root / name
-    if parts:
+    if "ts" in table.column_names:
         day = pc.strftime(table.column("ts"), format="%Y-%m-%d")
-        table = table.append_column(schema.PARTITION_COLUMN, day)
-    ds.write_dataset(table, target, format="parquet", partitioning=parts or None,
-                     partitioning_flavor="hive" if parts else None,
+    else:  # rejects: the day of the ingest
+        day = pa.array([datetime.now(UTC).strftime("%Y-%m-%d")] * table.num_rows, pa.string())
+    table = table.append_column(schema.PARTITION_COLUMN, day)
+    ds.write_dataset(table, target, format="parquet", partitioning=parts, partitioning_flavor="hive",
                      basename_template="part-{i}.parquet", existing_data_behavior="overwrite_or_ignore")
 
 

@@ -43,7 +43,7 @@ def test_json_lists_every_table_and_column_with_type_and_meaning() -> None:
         undocumented = [c["name"] for c in t["columns"] if not c["doc"]]
         assert undocumented == [], t["name"]
         assert t["doc"]
-        assert t["partitioned_by"] == (["date"] if "ts" in names else [])
+        assert t["partitioned_by"] == ["date"]
     failures = next(t for t in doc["tables"] if t["name"] == "handshake_failures")
     ts = next(c for c in failures["columns"] if c["name"] == "ts")
     assert (ts["type"], ts["sql_type"]) == ("timestamp[us, tz=UTC]", "timestamp")
@@ -65,9 +65,7 @@ def test_athena_ddl_is_one_external_table_per_table() -> None:
     assert ("PARTITIONED BY (`date` string)\nSTORED AS PARQUET\n"
             "LOCATION 's3://b/logs/handshake_failures/';\nMSCK REPAIR TABLE `handshake_failures`;") in text
     assert "  `cipher_suites` array<int> COMMENT 'offered cipher suites, IANA numbers'," in text
-    # rejects has no ts: no partitions
-    rejects = text[text.index("`rejects` ("):]
-    assert rejects[:rejects.index(";")].count("PARTITIONED BY") == 0
+    assert text.count("PARTITIONED BY (`date` string)") == len(schema.TABLES)
 
 
 def test_bad_format_is_a_usage_error() -> None:

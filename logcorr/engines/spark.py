@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from logcorr import schema
 from logcorr.engines.sparksession import pandas_version_warning_ignored
+from logcorr.report.pipeline import Work
+from logcorr.report.sessionsummary import SessionSummary
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -82,8 +85,7 @@ class SparkPlan:
         files = [str(f) for f in self.store.files(table)]
         stored = schema.TABLES[table]
         if not files:
-            empty = self.spark.createDataFrame([], _spark_type(_fields(table, columns)))
-            return empty
+            return self.spark.createDataFrame([], _spark_type(_fields(table, columns)))
         frame = self.spark.read.schema(_spark_type([f.remove_metadata() for f in stored])).parquet(*files)
         return frame.select(*[F.col(c) for c in columns])
 
@@ -115,7 +117,8 @@ class SparkPlan:
         with pandas_version_warning_ignored():
             done = (failures.groupBy("host").cogroup(headers.groupBy("host"))
                     .applyInArrow(per_host, schema=_spark_type(out_fields)))
-        return done, out_fields
+        # Used twice (the clients that failed, then the cogroup): computed once.
+        return done.localCheckpoint(eager=True), out_fields
 
     def matches(self, window_s: int, min_protocol: str) -> DataFrame:
         """The ``matches`` rows (``schema.MATCHES``), computed client by client."""
@@ -146,17 +149,80 @@ class SparkPlan:
             return (failures.groupBy("client_addr").cogroup(sessions.groupBy("client_addr"))
                     .applyInArrow(per_client, schema=_spark_type(m_fields)))
 
-    def write_matches(self, matches: DataFrame) -> None:
-        """Write ``matches`` as the store's ``matches`` table (replacing the previous one)."""
+    def computed_matches(self, window_s: int, min_protocol: str, *, save: bool) -> Any:
+        """Spark computes and writes ``matches`` (the store's table when ``save``); the rows
+        come back from those files, as the builder's input (one row per failure)."""
         import shutil
         import uuid
 
+        import pyarrow.dataset as ds
         from pyspark.sql import functions as F
+
+        from logcorr.api import to_pandas
 
         staging = self.store.path / f".matches-{uuid.uuid4().hex[:8]}"
         try:
-            (matches.withColumn(schema.PARTITION_COLUMN, F.date_format("ts", "yyyy-MM-dd"))
+            (self.matches(window_s, min_protocol)
+             .withColumn(schema.PARTITION_COLUMN, F.date_format("ts", "yyyy-MM-dd"))
              .write.partitionBy(schema.PARTITION_COLUMN).parquet(str(staging)))
-            self.store.adopt("matches", staging)
+            files = sorted(str(f) for f in staging.rglob("*.parquet"))
+            table = (ds.dataset(files, schema=schema.MATCHES, format="parquet").to_table()
+                     if files else schema.empty("matches"))
+            if save:
+                self.store.adopt("matches", staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        frame = to_pandas(table)
+        return frame.sort_values(["ts", "client_addr", "file", "line", "failure_id"], kind="stable",
+                                 na_position="last").reset_index(drop=True)
+
+    def session_summary(self, since: Any, until: Any, clients: list[str]) -> SessionSummary:
+        """:func:`summarise_sessions` on every Arrow batch where it is, then combined."""
+        from logcorr.report.sessionsummary import combine, summarise_sessions
+
+        cols = ["ts", "client_addr", "is_connection"]
+        in_schema = _arrow_schema(_fields("tls_sessions", cols))
+        part_fields = [pa.field("requests", pa.int64()), pa.field("connections", pa.int64()),
+                       # epoch µs: a collected Spark timestamp would be naive local time
+                       pa.field("first", pa.int64()), pa.field("last", pa.int64()),
+                       pa.field("any_sessions", pa.bool_())]
+        part_schema = _arrow_schema(part_fields)
+        sessions = self.read("tls_sessions", cols)
+
+        def per_batch(batches: Any) -> Any:
+            for batch in batches:
+                s = summarise_sessions(_to_pandas(pa.Table.from_batches([batch]), in_schema), since, until, [])
+                yield pa.RecordBatch.from_pylist([{
+                    "requests": s.requests, "connections": s.connections, "first": _us(s.first),
+                    "last": _us(s.last), "any_sessions": s.any_sessions}], schema=part_schema)
+
+        with pandas_version_warning_ignored():
+            rows = sessions.mapInArrow(per_batch, schema=_spark_type(part_fields)).collect()
+        parts = [SessionSummary(requests=r["requests"], connections=r["connections"],
+                                first=_ts(r["first"]), last=_ts(r["last"]), any_sessions=r["any_sessions"])
+                 for r in rows]
+        succeeded: frozenset[str] = frozenset()
+        if clients:
+            asked = self.spark.createDataFrame([(c,) for c in clients], "client_addr string")
+            got = sessions.join(asked, on="client_addr", how="left_semi").select("client_addr").distinct()
+            succeeded = frozenset(r["client_addr"] for r in got.collect())
+        return replace(combine(parts), succeeded=succeeded)
+
+
+def _us(value: Any) -> int | None:
+    return None if value is None else int(value.value // 1000)
+
+
+def _ts(value: int | None) -> Any:
+    import pandas as pd
+
+    return None if value is None else pd.Timestamp(value, unit="us", tz="UTC")
+
+
+def spark_work(plan: SparkPlan, save: bool) -> Work:
+    """The report's heavy part on Spark; ``matches`` written by Spark, read back for the builder."""
+
+    def matches(window_s: int, min_protocol: str) -> Any:
+        return plan.computed_matches(window_s, min_protocol, save=save)
+
+    return Work(matches=matches, sessions=plan.session_summary, save=None)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from logcorr.reasons import FAMILY
+from logcorr.report.sessionsummary import SessionSummary, summarise_sessions
 from logcorr.report.verdict import judge
 
 SCHEMA = "logcorr.report/1"
@@ -97,13 +98,6 @@ def _in_period(frame: pd.DataFrame, since: pd.Timestamp | None,
 def _bool(values: pd.Series, missing: bool) -> np.ndarray:
     out: np.ndarray = values.astype("boolean").fillna(missing).to_numpy(dtype=bool)
     return out
-
-
-def _connections(sessions: pd.DataFrame) -> int:
-    """Sessions that are connections: ``is_connection`` true or unknown (SPEC §7)."""
-    if "is_connection" not in sessions:
-        return len(sessions)
-    return int(_bool(sessions["is_connection"], True).sum())
 
 
 def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
@@ -184,11 +178,13 @@ def _delays(m: pd.DataFrame) -> pd.DataFrame:
                          "delay_s": rec["delay_s"].to_numpy(dtype=float)})
 
 
-def _period(m: pd.DataFrame, s: pd.DataFrame, since: pd.Timestamp | None,
+def _period(m: pd.DataFrame, s: SessionSummary, since: pd.Timestamp | None,
             until: pd.Timestamp | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    stamps = pd.concat([m["ts"], s["ts"]]).dropna() if len(m) + len(s) else pd.Series([], dtype=object)
-    start = since if since is not None else (stamps.min() if len(stamps) else None)
-    end = until if until is not None else (stamps.max() if len(stamps) else None)
+    m_ts = m["ts"].dropna()
+    firsts = [t for t in (m_ts.min() if len(m_ts) else None, s.first) if t is not None]
+    lasts = [t for t in (m_ts.max() if len(m_ts) else None, s.last) if t is not None]
+    start = since if since is not None else (min(firsts) if firsts else None)
+    end = until if until is not None else (max(lasts) if lasts else None)
     return start, end
 
 
@@ -199,13 +195,14 @@ def _ts_or_none(value: Any) -> pd.Timestamp | None:
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("us")
 
 
-def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.DataFrame, *,
+def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | SessionSummary, matches: pd.DataFrame, *,
                  window_s: int, min_protocol: str, since: Any = None, until: Any = None,
                  lb: dict[str, Any] | None = None, extra_findings: Iterable[str] = ()) -> Report:
     """The report of ``matches`` (from :func:`logcorr.correlate.correlate`) in ``[since, until)``.
 
     ``sessions`` needs ``ts`` and ``client_addr`` (``is_connection`` when known): every
-    session of the data, for the rate and for ``ever_succeeded``.  Every count comes from
+    session of the data, for the rate and for ``ever_succeeded``; or the
+    :class:`SessionSummary` of them that an engine computed where the rows are.  Every count comes from
     ``matches`` (copies merged, upstream rows dropped); ``failures`` (the raw table) is
     accepted so that callers pass what they have, and is not counted again.
     ``lb`` is the load-balancer section (``logcorr.report.lb``), passed through;
@@ -213,21 +210,20 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.Dat
     """
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
     m = _in_period(_normalise_matches(matches), t0, t1)
-    s_all = sessions.assign(ts=_utc(sessions["ts"]), client_addr=sessions["client_addr"].astype(object))
-    s = _in_period(s_all, t0, t1)
+    ss = sessions if isinstance(sessions, SessionSummary) else summarise_sessions(sessions, t0, t1)
     n_fail = len(m)
-    n_conn = _connections(s)
+    n_conn = ss.connections
     denominator = n_fail + n_conn
-    judged = len(s_all) > 0
-    succeeded = set(s_all["client_addr"].dropna().astype(str))
+    judged = ss.any_sessions
+    succeeded = set(ss.succeeded)
     reasons = _reason_rows(m, denominator, judged)
     clients = _client_rows(m, succeeded)
-    start, end = _period(m, s, t0, t1)
+    start, end = _period(m, ss, t0, t1)
     rate = n_fail / denominator if denominator else None
     recovered = int(_bool(m["recovered"], False).sum())
     attributable = int(m["attributable"].sum())
     totals = {"handshake_failures": n_fail, "tls_sessions": n_conn,
-              "failure_rate": _round(rate, 4), "tls_requests": len(s),
+              "failure_rate": _round(rate, 4), "tls_requests": ss.requests,
               "attributable": attributable, "unattributable": n_fail - attributable,
               "recovered": recovered, "unrecovered": attributable - recovered}
     verdict = judge(m, succeeded, window_s=window_s, min_protocol=min_protocol,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.api import _clients, to_pandas
+from logcorr.report.sessionsummary import SessionSummary, summarise_sessions
 from logcorr.store import Store
 
 if TYPE_CHECKING:
@@ -15,11 +19,61 @@ if TYPE_CHECKING:
     from logcorr.report.build import Report
 
 
+@dataclass
+class Work:
+    """How an engine does the report's heavy part (``logcorr.engines``); the rest is shared.
+
+    ``matches(window_s, min_protocol)``: the ``matches`` rows (``correlate``'s columns);
+    ``sessions(since, until, clients)``: the :class:`SessionSummary` of every session, with
+    ``succeeded`` among ``clients``; ``save(matches)``: store them (None: the engine stored
+    them itself while computing).
+    """
+
+    matches: Callable[[int, str], pd.DataFrame]
+    sessions: Callable[[Any, Any, list[str]], SessionSummary]
+    save: Callable[[pd.DataFrame], None] | None
+
+
+def embedded_work(dataset: Dataset) -> Work:
+    """The in-process engine: pandas over the stored tables, the reference for the others."""
+
+    def matches(window_s: int, min_protocol: str) -> pd.DataFrame:
+        from logcorr.correlate import correlate
+
+        failures = attributed_failures(dataset)
+        # Sessions in full only for clients that failed.
+        sessions = dataset.sessions(_clients(failures))
+        return correlate(failures, sessions, window_s, min_protocol,
+                         lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
+
+    def sessions(since: Any, until: Any, clients: list[str]) -> SessionSummary:
+        # Rates and "ever succeeded" need every session, but only three narrow columns.
+        frame = to_pandas(dataset.store.read("tls_sessions", ["ts", "client_addr", "is_connection"]))
+        return summarise_sessions(frame, since, until, clients)
+
+    return Work(matches=matches, sessions=sessions, save=lambda m: save_matches(dataset.store, m))
+
+
+def attributed_failures(dataset: Dataset) -> pd.DataFrame:
+    """Every stored failure with its evidence applied (``logcorr.attribution``)."""
+    from logcorr.attribution import attribute_failures
+
+    headers = to_pandas(dataset.store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
+    return attribute_failures(dataset.failures(), headers)
+
+
+def save_matches(store: Store, matches: pd.DataFrame) -> None:
+    with store.lock():
+        table = pa.Table.from_pandas(matches, preserve_index=False)
+        store.commit({"matches": schema.conform("matches", table)},
+                     sources=store.manifest["sources"], replace=["matches"])
+
+
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
-               since: str | None, until: str | None, save_matches: bool) -> Report:
+               since: str | None, until: str | None, save_matches: bool,
+               work: Work | None = None) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables."""
-    from logcorr.api import _clients, to_pandas
-    from logcorr.correlate import PROTOCOL_ORDER, correlate
+    from logcorr.correlate import PROTOCOL_ORDER
     from logcorr.report.build import build_report
     from logcorr.timewindow import parse_time, parse_window
 
@@ -32,37 +86,31 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
     t0 = parse_time(since) if since else None
     t1 = parse_time(until) if until else None
+    work = work or embedded_work(dataset)
 
-    from logcorr.attribution import attribute_failures
-
-    headers = to_pandas(store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
-    failures = attribute_failures(dataset.failures(), headers)
-    # Sessions in full only for clients that failed; for the rest, just what the rates need.
-    sessions = dataset.sessions(_clients(failures))
-    # Rates and "ever succeeded" need every session, but only four narrow columns.
-    all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
-    matches = correlate(failures, sessions, window_s, min_protocol,
-                        lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
-
+    matches = work.matches(window_s, min_protocol)
+    summary = work.sessions(t0, t1, _clients(matches))
+    # The load-balancer section and the capture findings need the failures themselves:
+    # small inputs (metric periods, captured hellos), read here for every engine.
+    needs_failures = bool(store.files("lb_metrics")) or bool(store.files("client_hellos"))
+    failures = attributed_failures(dataset) if needs_failures else pd.DataFrame()
     lb = None
     findings: list[str] = []
     if store.files("lb_metrics"):
         from logcorr.report.lb import lb_findings, lb_section
 
         metrics = to_pandas(store.read("lb_metrics"))
+        all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
         lb = lb_section(metrics, failures, all_sessions)
         findings += lb_findings(lb) if lb else []
 
     findings += _needs_findings(store, failures)
-    report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
+    report = build_report(failures, summary, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
-    if save_matches:
-        with store.lock():
-            table = pa.Table.from_pandas(matches, preserve_index=False)
-            store.commit({"matches": schema.conform("matches", table)},
-                         sources=store.manifest["sources"], replace=["matches"])
+    if save_matches and work.save is not None:
+        work.save(matches)
     return report
 
 
