@@ -157,6 +157,15 @@ def main() -> None:
             "in_process_lines_per_s": round(args.lines / in_process),
             "all_ingest_s": [round(w, 3) for w in walls],
         }
+        if name == "access":
+            from baselines import measure
+
+            base = measure(path, args.lines, args.repeat)
+            results["runs"][name]["baselines"] = base  # type: ignore[index]
+            for tool, figures in base.items():
+                if "seconds" in figures:
+                    print(f"  baseline {tool:9s} {figures['seconds']:.2f} s = {figures['lines_per_s']:,} lines/s, "
+                          f"peak RSS {figures['peak_rss_mib']} MiB")
         print(f"{name:7s} {args.lines:,} lines: ingest {wall:.2f} s = {args.lines / wall:,.0f} lines/s "
               f"({wall / wc:.0f}x wc -l at {wc:.3f} s), peak RSS {max(rss) / 1024:.0f} MiB; "
               f"in one process {in_process:.2f} s = {args.lines / in_process:,.0f} lines/s")

@@ -1,5 +1,5 @@
 """``python -m logcorr`` is the ``logcorr`` command."""
 
-from logcorr.cli import main
+from logcorr.entry import main
 
 main()

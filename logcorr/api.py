@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 FAILURE_COLUMNS = ["ts", "source", "client_addr", "client_is_real", "reason", "reason_text",
                    "conn_id", "server_addr", "file", "line", "level", "alert", "alert_name",
-                   "client_side", "lb_addr", "attribution", "ts_precision_s"]
+                   "client_side", "lb_addr", "attribution", "ts_precision_s", "ts_wall",
+                   "tz_source", "host"]
 SESSION_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "conn_id",
-                   "file", "line", "is_connection"]
+                   "file", "line", "is_connection", "status", "host"]
 
 _PANDAS_TYPES: dict[pa.DataType, Any] = {
     pa.string(): pd.StringDtype(),
@@ -75,12 +76,27 @@ class Dataset:
 
     @property
     def lb_addrs(self) -> list[str]:
-        """Load-balancer addresses learned from the access logs (SPEC §2)."""
-        return list(self.store.manifest["settings"].get("lb_addrs", []))
+        """Load-balancer addresses learned from the logs of every host (SPEC §2)."""
+        return sorted(set().union(*self.lb_addrs_by_host.values()))
 
-    def failures(self) -> pd.DataFrame:
+    @property
+    def lb_addrs_by_host(self) -> dict[str, set[str]]:
+        """Load-balancer addresses learned per host (judged per nginx instance, SPEC §6)."""
+        from logcorr.evidence import host_lb_addrs
+
+        return host_lb_addrs(self.store.manifest.get("sources", []))
+
+    def raw_failures(self) -> pd.DataFrame:
+        """``handshake_failures`` as stored: times of inferred zones not yet placed."""
         self.store.require()
         return to_pandas(self.store.read("handshake_failures", FAILURE_COLUMNS))
+
+    def failures(self) -> pd.DataFrame:
+        """``handshake_failures`` with every error-log time placed in its host's zone."""
+        from logcorr.evidence import load_evidence
+
+        self.store.require()
+        return load_evidence(self).failures
 
     def sessions(self, clients: list[str] | None = None) -> pd.DataFrame:
         """TLS sessions; only those of ``clients`` when given (lean reads for reports)."""
@@ -91,13 +107,19 @@ class Dataset:
     def correlate(self, window: str | int = "5m", min_protocol: str = "TLSv1.2") -> pd.DataFrame:
         """One row per handshake failure: recovered, recovered_at, delay_s (SPEC §6)."""
         from logcorr.correlate import correlate
+        from logcorr.evidence import load_evidence
         from logcorr.timewindow import parse_window
 
         window_s = window if isinstance(window, int) else parse_window(window)
-        failures = self.failures()
+        from logcorr.attribution import attribute_failures
+        from logcorr.correlate import mark_load_balancers
+
+        ev = load_evidence(self)
+        failures = attribute_failures(mark_load_balancers(ev.failures, ev.lb_networks, ev.lb_addrs),
+                                      ev.headers)
         sessions = self.sessions(_clients(failures))
         return correlate(failures, sessions, window_s, min_protocol,
-                         lb_networks=self.lb_networks, lb_addrs=self.lb_addrs)
+                         lb_networks=ev.lb_networks, lb_addrs=ev.lb_addrs)
 
     def report(self, window: str | int = "5m", min_protocol: str = "TLSv1.2",
                since: str | None = None, until: str | None = None,

@@ -61,24 +61,33 @@ def from_debug_lines(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFr
     nginx_headers = headers[(headers["source"] == "nginx_error") & headers["conn_id"].notna()]
     if nginx_headers.empty:
         return failures
-    # conn_id is unique for one master's lifetime only: also require the times to agree.
-    first = nginx_headers.sort_values("ts").drop_duplicates("conn_id", keep="last")
-    src = first.set_index("conn_id")
+    # conn_id is unique for one master's lifetime on one host only: key on (host, *N) and
+    # also require the times to agree.
+    nginx_headers = nginx_headers.assign(_key=_conn_key(nginx_headers))
+    first = nginx_headers.sort_values("ts").drop_duplicates("_key", keep="last")
+    src = first.set_index("_key")
     out = failures.copy()
-    mask = (out["source"] == "nginx_error") & out["conn_id"].isin(src.index)
+    keys = _conn_key(out)
+    mask = (out["source"] == "nginx_error") & keys.isin(src.index)
     if not mask.any():
         return failures
-    ids = out.loc[mask, "conn_id"]
+    ids = keys[mask]
     near = (out.loc[mask, "ts"].to_numpy() - src.loc[ids, "ts"].to_numpy()) / np.timedelta64(1, "s")
     ok = ids.index[np.abs(near.astype(float)) <= 5.0]
     if len(ok) == 0:
         return failures
-    named = src.loc[out.loc[ok, "conn_id"], "src_addr"].to_numpy()
+    named = src.loc[keys[ok], "src_addr"].to_numpy()
     out.loc[ok, "lb_addr"] = out.loc[ok, "client_addr"]
     out.loc[ok, "client_addr"] = named
     out.loc[ok, "client_is_real"] = True
     out.loc[ok, "attribution"] = "proxy_debug_line"
     return out
+
+
+def _conn_key(frame: pd.DataFrame) -> pd.Series:
+    """``host/*N`` of each row (``*N`` counts per nginx instance)."""
+    host = frame["host"].astype(object).fillna("").astype(str) if "host" in frame else ""
+    return host + "/" + frame["conn_id"].astype("Int64").astype(str)
 
 
 _REAL = ("error_log_client", "stream_realip", "proxy_debug_line")
@@ -107,7 +116,9 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     nginx["_second"] = nginx["ts"].dt.floor("s")
     nginx["_real"] = nginx["attribution"].isin(_REAL)
     nginx["_key"] = nginx["client_addr"].where(nginx["_real"], nginx["lb_addr"].fillna(nginx["client_addr"]))
-    copy_key = ["conn_id", "_second", "reason", "server_addr"]
+    if "host" not in nginx:
+        nginx["host"] = ""
+    copy_key = ["host", "conn_id", "_second", "reason", "server_addr"]
     first = nginx.drop_duplicates(copy_key)
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
@@ -176,9 +187,10 @@ def merge_stream_access(failures: pd.DataFrame) -> pd.DataFrame:
     errors = failures[(failures["source"] == "nginx_error") & failures["conn_id"].notna()]
     if errors.empty:
         return failures
-    by_conn = errors.groupby("conn_id")["ts"].agg(["min", "max"])
-    rows = failures[stream & failures["conn_id"].isin(by_conn.index)]
-    near = by_conn.loc[rows["conn_id"]]
+    by_conn = errors.groupby(_conn_key(errors))["ts"].agg(["min", "max"])
+    keys = _conn_key(failures)
+    rows = failures[stream & keys.isin(by_conn.index)]
+    near = by_conn.loc[keys[rows.index]]
     slack = pd.Timedelta(seconds=STREAM_SLACK_S)
     dup = ((rows["ts"].to_numpy() >= (near["min"] - slack).to_numpy())
            & (rows["ts"].to_numpy() <= (near["max"] + slack).to_numpy()))

@@ -25,6 +25,30 @@ app = typer.Typer(
     epilog="Example: logcorr ingest /var/log/nginx && logcorr report --window 5m",
 )
 
+FORMATS = ("text", "json", "markdown", "html")
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    """Shell completion for ``--format``."""
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from logcorr import __version__
+
+        typer.echo(f"logcorr {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Why do TLS handshakes fail at an nginx endpoint, and do the failing clients come back?"""
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option("--data", help="Data directory (default: $LOGCORR_DATA or ./logcorr-data)."),
@@ -54,6 +78,13 @@ def ingest(
         "--error-tz", help="Zone of the error log's wall-clock times (Europe/Berlin, +05:30). Default: the access logs' offset.")] = None,
     lb_cidr: Annotated[list[str] | None, typer.Option(
         "--lb-cidr", help="Load-balancer or proxy addresses (repeatable), like set_real_ip_from.")] = None,
+    scanner: Annotated[list[str] | None, typer.Option(
+        "--scanner", help="Addresses of known scanners or monitors (repeatable): reported apart.")] = None,
+    ignore: Annotated[list[str] | None, typer.Option(
+        "--ignore", help="Addresses to leave out of the report (repeatable): counted in coverage.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="The nginx instance these files come from. Default: from the directory "
+                       "layout (logs/web-1/...), else this machine's hostname.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Read nginx logs, AWS exports and captures into Parquet tables."""
@@ -63,7 +94,8 @@ def ingest(
     try:
         with ingest_progress(enabled=not quiet) as progress:
             result = run_ingest(paths, _data(data), log_format=log_format, nginx_conf=nginx_conf,
-                                error_tz=error_tz, lb_cidrs=lb_cidr or [], progress=progress)
+                                error_tz=error_tz, lb_cidrs=lb_cidr or [], scanner_cidrs=scanner or [],
+                                ignore_cidrs=ignore or [], host=host, progress=progress)
     except LogcorrError as exc:
         _fail(str(exc))
         return
@@ -84,7 +116,8 @@ def report(
         "--min-protocol", help="Lowest protocol that counts as a recovery.")] = "TLSv1.2",
     since: Annotated[str | None, typer.Option(help="Only failures at or after this time (ISO 8601; UTC when no offset).")] = None,
     until: Annotated[str | None, typer.Option(help="Only failures before this time.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.",
+                                     autocompletion=_complete_format)] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
     engine: Annotated[str, typer.Option(
         "--engine", help="Where the work runs: embedded (this process) or spark (Apache Spark).")] = "embedded",
@@ -96,7 +129,7 @@ def report(
     from logcorr import engines
     from logcorr.api import Dataset
 
-    if fmt not in ("text", "json", "markdown", "html"):
+    if fmt not in FORMATS:
         _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
     if engine not in engines.ENGINES:
         _fail(f"--engine {engine!r}: use {' or '.join(engines.ENGINES)}", 2)
@@ -155,3 +188,4 @@ def _emit(rep: Any, fmt: str, output: Path | None) -> None:
 def main() -> None:
     """Entry point of the ``logcorr`` script."""
     app()
+

@@ -14,8 +14,9 @@ Pure functions, pandas in and pandas out, no I/O.  The steps, in the order
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,7 +51,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MATCH_COLUMNS = ["failure_id", "ts", "source", "client_addr", "reason", "attributable",
                  "attribution", "recovered", "recovered_at", "delay_s", "recovered_protocol",
-                 "recovered_cipher", "file", "line"]
+                 "recovered_cipher", "file", "line", "host"]
 """The columns of ``schema.MATCHES``, in order."""
 
 _TS = "datetime64[us, UTC]"
@@ -82,24 +83,104 @@ def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
-def is_lb(addr: pd.Series, lb_networks: Sequence[Network | str] = (),
-          lb_addrs: Collection[str] = ()) -> pd.Series:
-    """True where ``addr`` is a load balancer or proxy: in ``lb_networks`` or one of ``lb_addrs``.
+class AddressSet:
+    """Addresses and CIDR blocks, looked up in O(log n): a hash for single addresses and
+    merged intervals searched with bisect for blocks (a log can teach hundreds)."""
 
-    Each distinct address is parsed once (addresses repeat: cost ~ distinct addresses).
-    Unparsable addresses (``unix:``, garbage) are never load balancers; nulls are False.
+    def __init__(self, networks: Sequence[Network | str] = (), addrs: Collection[str] = ()) -> None:
+        self.single: set[tuple[int, int]] = set()
+        spans: dict[int, list[tuple[int, int]]] = {4: [], 6: []}
+        for n in networks:
+            net = ipaddress.ip_network(n, strict=False) if isinstance(n, str) else n
+            lo, hi = int(net.network_address), int(net.broadcast_address)
+            if lo == hi:
+                self.single.add((net.version, lo))
+            else:
+                spans[net.version].append((lo, hi))
+        for a in addrs:
+            ip = _parse_ip(a)
+            if ip is not None:
+                self.single.add((ip.version, int(ip)))
+        self.starts: dict[int, list[int]] = {}
+        self.ends: dict[int, list[int]] = {}
+        for version, items in spans.items():
+            merged: list[list[int]] = []
+            for lo, hi in sorted(items):
+                if merged and lo <= merged[-1][1] + 1:
+                    merged[-1][1] = max(merged[-1][1], hi)
+                else:
+                    merged.append([lo, hi])
+            self.starts[version] = [m[0] for m in merged]
+            self.ends[version] = [m[1] for m in merged]
+
+    def __bool__(self) -> bool:
+        return bool(self.single) or any(self.starts.values())
+
+    def __contains__(self, text: object) -> bool:
+        ip = _parse_ip(str(text))
+        if ip is None:
+            return False
+        key = (ip.version, int(ip))
+        if key in self.single:
+            return True
+        starts = self.starts.get(ip.version, [])
+        i = bisect.bisect_right(starts, key[1]) - 1
+        return i >= 0 and key[1] <= self.ends[ip.version][i]
+
+
+def is_lb(addr: pd.Series, lb_networks: Sequence[Network | str] = (),
+          lb_addrs: Collection[str] | Mapping[str, Collection[str]] = (),
+          host: pd.Series | None = None) -> pd.Series:
+    """True where ``addr`` is a load balancer or proxy: in ``lb_networks`` or ``lb_addrs``.
+
+    ``lb_addrs`` is a collection (any host) or a mapping host → learned addresses, which
+    then apply only to rows of that ``host`` (SPEC §6: learned load balancers are per
+    nginx instance; ``--lb-cidr`` blocks apply everywhere).  Each distinct (host, address)
+    is looked up once; unparsable addresses and nulls are never load balancers.
     """
-    nets = [n if not isinstance(n, str) else ipaddress.ip_network(n, strict=False)
-            for n in lb_networks]
-    known = {ip for ip in (_parse_ip(a) for a in lb_addrs) if ip is not None}
-    if not nets and not known:
+    per_host = isinstance(lb_addrs, Mapping)
+    common = AddressSet(lb_networks, () if per_host else lb_addrs)  # type: ignore[arg-type]
+    learned = ({h: AddressSet((), a) for h, a in lb_addrs.items()}  # type: ignore[union-attr]
+               if per_host else {})
+    if not common and not learned:
         return pd.Series(False, index=addr.index, dtype=bool)
-    hits: list[str] = []
-    for a in pd.unique(addr.dropna().astype(str)):
-        ip = _parse_ip(a)
-        if ip is not None and (ip in known or any(ip.version == n.version and ip in n for n in nets)):
-            hits.append(a)
-    return pd.Series(addr.astype(object).isin(hits).to_numpy(dtype=bool), index=addr.index)
+    hosts = (host.astype(object).fillna("").astype(str) if host is not None
+             else pd.Series("", index=addr.index, dtype=object))
+    keys = pd.DataFrame({"h": hosts.to_numpy(), "a": addr.astype(object).to_numpy()})
+    hit = np.zeros(len(keys), dtype=bool)
+    valid = keys["a"].notna().to_numpy()
+    if valid.any():
+        distinct = keys[valid].drop_duplicates()
+        lookup = {(h, a): (a in common or (h in learned and a in learned[h]))
+                  for h, a in zip(distinct["h"], distinct["a"].astype(str), strict=True)}
+        hit[valid] = [lookup[(h, str(a))] for h, a in zip(keys["h"][valid], keys["a"][valid], strict=True)]
+    return pd.Series(hit, index=addr.index)
+
+
+def mark_load_balancers(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
+                        lb_addrs: Collection[str] | Mapping[str, Collection[str]] = ()) -> pd.DataFrame:
+    """Mark rows whose ``client_addr`` is a load balancer (``--lb-cidr`` or learned per host).
+
+    The first judgement of the report-time chain (:mod:`logcorr.evidence`): such rows get
+    ``attribution`` ``lb``, ``lb_addr`` = the address and ``client_is_real`` false, so that
+    PROXY evidence (debug lines, captures) can name their real client next.  Rows a PROXY
+    header already named are left alone.
+    """
+    if failures.empty or not (lb_networks or lb_addrs):
+        return failures
+    prior = _column(failures, "attribution").astype(object)
+    lb = is_lb(_column(failures, "client_addr"), lb_networks, lb_addrs, failures.get("host"))
+    lb &= ~prior.isin(_STRONG).to_numpy(dtype=bool)
+    if not lb.any():
+        return failures
+    out = failures.copy()
+    rows = lb.to_numpy(dtype=bool)
+    if "lb_addr" not in out:
+        out["lb_addr"] = pd.Series(pd.NA, index=out.index, dtype=pd.StringDtype())
+    out.loc[rows, "lb_addr"] = out.loc[rows, "lb_addr"].fillna(out.loc[rows, "client_addr"])
+    out.loc[rows, "attribution"] = "lb"
+    out.loc[rows, "client_is_real"] = False
+    return out
 
 
 def client_side_only(failures: pd.DataFrame) -> pd.DataFrame:
@@ -113,7 +194,7 @@ def client_side_only(failures: pd.DataFrame) -> pd.DataFrame:
 
 
 def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
-              lb_addrs: Collection[str] = ()) -> pd.DataFrame:
+              lb_addrs: Collection[str] | Mapping[str, Collection[str]] = ()) -> pd.DataFrame:
     """Add ``attributable`` (bool) and refresh ``attribution`` (how the client was named).
 
     A failure is attributable when ``client_addr`` is the real client (SPEC §6): either a
@@ -130,7 +211,7 @@ def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
     prior = _column(out, "attribution").astype(object)
     source = _column(out, "source").astype(object).fillna("").astype(str)
     has_client = client.notna() & ~client.isin(["", "-"])
-    lb = is_lb(client, lb_networks, lb_addrs)
+    lb = is_lb(client, lb_networks, lb_addrs, out.get("host"))
     says_real = _flag(_column(out, "client_is_real"), True)
     strong = prior.isin(_STRONG)
     marked = prior.isin(_LB_MARKERS)
@@ -159,8 +240,8 @@ def _strength(attribution: pd.Series, attributable: pd.Series) -> np.ndarray:
 def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
     """One row per failure when nginx wrote the same line to several error logs (SPEC §6).
 
-    Rows of nginx sources with the same ``*N`` (``conn_id``), the same second, reason and
-    ``server_addr`` are one failure (``*N`` is unique for a master's lifetime, so two lines
+    Rows of nginx sources of one ``host`` with the same ``*N`` (``conn_id``), the same
+    second, reason and ``server_addr`` are one failure (``*N`` is unique for a master's lifetime, so two lines
     that agree on all four are copies: a server-level ``error_log`` beside the main one).
     The kept row is the one with the best attribution (:data:`ATTRIBUTION_STRENGTH`; run
     :func:`attribute` first), ties broken by file and line; its ``source`` becomes the
@@ -182,12 +263,13 @@ def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
     key = -1 - np.arange(len(df), dtype=np.int64)  # unique unless eligible
     if eligible.any():
         parts = pd.DataFrame({
+            "host": _column(df, "host")[eligible].astype(object).fillna("").to_numpy(),
             "conn": conn[eligible].astype("int64").to_numpy(),
             "sec": _utc(df.loc[eligible, "ts"]).dt.floor("s").to_numpy(),
             "reason": _column(df, "reason")[eligible].astype(object).fillna("").to_numpy(),
             "server": _column(df, "server_addr")[eligible].astype(object).fillna("").to_numpy(),
         })
-        key[eligible] = parts.groupby(["conn", "sec", "reason", "server"], sort=True).ngroup()
+        key[eligible] = parts.groupby(["host", "conn", "sec", "reason", "server"], sort=True).ngroup()
     file = _column(df, "file").astype(object).fillna("").astype(str)
     # Idempotent: rows merged by an earlier call keep their count and their files.
     seen = _column(df, "seen_in").astype(object).fillna(file).astype(str)
@@ -263,7 +345,7 @@ def _good_sessions(sessions: pd.DataFrame, min_protocol: str) -> pd.DataFrame:
 
 def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
               min_protocol: str = "TLSv1.2", lb_networks: Sequence[Network | str] = (),
-              lb_addrs: Collection[str] = ()) -> pd.DataFrame:
+              lb_addrs: Collection[str] | Mapping[str, Collection[str]] = ()) -> pd.DataFrame:
     """One row per client-side failure (columns of ``schema.MATCHES``): was it recovered?
 
     An attributable failure at ``t`` is recovered when the same ``client_addr`` has a
@@ -326,5 +408,6 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         "recovered_cipher": cipher,
         "file": _text(_column(f, "file")),
         "line": _column(f, "line").astype("Int64"),
+        "host": _text(_column(f, "host")),
     }, index=pd.RangeIndex(n))
 

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from logcorr import inputs, schema
 from logcorr.errors import InputError, LogcorrError
+from logcorr.hosts import host_of, machine_zone
 from logcorr.sources import Batch, Options
 from logcorr.store import Store
 
@@ -86,44 +87,58 @@ def offset_tz(offset: str) -> tzinfo:
     return parse_tz(offset)
 
 
-def local_zone() -> tzinfo:
-    tz = datetime.now().astimezone().tzinfo
-    assert tz is not None
-    return tz
+def _cidrs(option: str, values: Sequence[str]) -> list[str]:
+    """Validated CIDR blocks of a repeatable option, as canonical strings."""
+    out = []
+    for cidr in values:
+        try:
+            out.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError as exc:
+            raise LogcorrError(f"{option} {cidr!r} is not an address or CIDR block") from exc
+    return out
 
 
 def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = None,
            nginx_conf: str | None = None, error_tz: str | None = None,
-           lb_cidrs: Sequence[str] = (), progress: Callable[[int, int], Progress] | None = None,
-           ) -> IngestResult:
+           lb_cidrs: Sequence[str] = (), scanner_cidrs: Sequence[str] = (),
+           ignore_cidrs: Sequence[str] = (), host: str | None = None,
+           progress: Callable[[int, int], Progress] | None = None) -> IngestResult:
     """Read ``paths`` (files or directories) into the store at ``data``.
 
+    Rows keep what their source logged (SPEC §4): load balancers, real clients, copies and
+    an inferred error-log zone are judged at report time (:mod:`logcorr.evidence`), so the
+    same files give the same report in any order or grouping of ingest runs.
+    ``--lb-cidr``/``--scanner``/``--ignore`` blocks are stored as settings (unions).
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
     Raises :class:`LogcorrError` for bad options; bad files are reported in the result.
     """
     store = Store(data)
     result = IngestResult()
-    networks = []
-    for cidr in lb_cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr, strict=False))
-        except ValueError as exc:
-            raise LogcorrError(f"--lb-cidr {cidr!r} is not an address or CIDR block") from exc
-    options = Options(log_format=log_format, lb_networks=networks)
+    given = {"lb_cidrs": _cidrs("--lb-cidr", lb_cidrs),
+             "scanner_cidrs": _cidrs("--scanner", scanner_cidrs),
+             "ignore_cidrs": _cidrs("--ignore", ignore_cidrs)}
+    if host is not None and not host.strip():
+        raise LogcorrError("--host needs a name")
+    if error_tz:
+        zone, tz_source = parse_tz(error_tz), "given"
+    else:
+        zone, tz_source = machine_zone(), "machine"
+    # Readers record evidence: no load-balancer networks, the zone and how it was chosen.
+    options = Options(log_format=log_format, error_tz=zone, tz_source=tz_source)
     if nginx_conf:
         from logcorr.sources import nginxconf
 
         options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
     if log_format:
         _check_format(log_format, options)
+    roots = [Path(p) for p in paths]
 
     with store.lock():
         manifest = store.manifest
         sources: list[dict[str, Any]] = [dict(s) for s in manifest.get("sources", [])]
         settings: dict[str, Any] = dict(manifest.get("settings", {}))
-        known_cidrs = sorted(set(settings.get("lb_cidrs", [])) | {str(n) for n in networks})
-        learned: set[str] = set(settings.get("lb_addrs", []))
-        offsets: dict[str, int] = dict(settings.get("utc_offsets", {}))
+        for key, values in given.items():
+            settings[key] = sorted(set(settings.get(key, [])) | set(values))
         profiles: dict[str, Any] = dict(settings.get("server_profiles", {}))
         if nginx_conf:
             profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
@@ -132,42 +147,84 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         out: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
         total = sum(p.size for p in plan)
         tick = progress(total, len(plan)) if progress else None
-
-        # Access logs first: their offsets set the error log's zone, their PROXY
-        # addresses name the load balancers (SPEC §2).
-        plan.sort(key=lambda p: {"nginx_access": 0, "nginx_error": 2}.get(p.kind, 1))
-        tz_decided = False
         for item in plan:
-            if item.kind == "nginx_error" and not tz_decided:
-                options.error_tz, note = _resolve_tz(error_tz, offsets, settings)
-                result.error_tz = str(options.error_tz)
-                if note:
-                    result.warnings.append(note)
-                options.lb_networks = networks + _networks(learned)
-                tz_decided = True
+            item_host = item.source.setdefault("host", host_of(item.path, roots, host))
+            if item.kind == "nginx_error":
+                item.source["error_tz"] = str(zone)
+                item.source["tz_source"] = tz_source
+                result.error_tz = (str(zone) if tz_source == "given" else
+                                   f"{zone}, this machine's zone (the report uses the UTC offset "
+                                   "the same host's access logs show, when they show one)")
             batch = _read(item, options, result, tick)
             for name, table in batch.tables.items():
                 if name in out and table.num_rows:
-                    out[name].append(schema.conform(name, table))
-            for k, v in dict(batch.meta.get("utc_offsets", {})).items():  # type: ignore[call-overload]
-                offsets[k] = offsets.get(k, 0) + int(v)
-            learned |= set(batch.meta.get("lb_candidates", set()))  # type: ignore[call-overload]
+                    table = _with_host(schema.conform(name, table), item_host)
+                    if item.kind == "nginx_error" and "ts_wall" in table.column_names:
+                        table = _with_wall_clock(table, zone, tz_source)
+                    out[name].append(table)
+            _keep_evidence(item.source, batch.meta)
             profiles.update(dict(batch.meta.get("server_profiles", {})))  # type: ignore[call-overload]
             for w in batch.warnings:
                 msg = f"{item.path}: {w}"
                 if msg not in result.warnings:
                     result.warnings.append(msg)
 
-        if not tz_decided and error_tz:
-            result.error_tz = error_tz
         tables = {n: pa.concat_tables(t) for n, t in out.items() if t}
         result.rows = {n: t.num_rows for n, t in tables.items()}
-        settings.update({"lb_cidrs": known_cidrs, "lb_addrs": sorted(learned), "utc_offsets": offsets,
-                         "server_profiles": profiles})
-        if result.error_tz:
-            settings["error_tz"] = result.error_tz
+        for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
+            settings.pop(stale, None)
+        settings["server_profiles"] = profiles
         store.commit(tables, sources=sources, settings=settings)
     return result
+
+
+def _with_host(table: pa.Table, host: str) -> pa.Table:
+    """``table`` (conformed) with its ``host`` column set to ``host``."""
+    i = table.schema.get_field_index("host")
+    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
+
+
+def _zone_name(zone: tzinfo) -> str:
+    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    delta = zone.utcoffset(None) or timedelta(0)
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
+    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
+
+    The reader placed the wall clock in ``zone``; converting back gives the logged digits
+    (a repeated hour reads back as its first occurrence, as the reader chose).
+    """
+    import pyarrow.compute as pc
+
+    if table.column("ts_wall").null_count < table.num_rows:
+        return table  # the reader filled it
+    ts = table.column("ts")
+    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=_zone_name(zone))))
+    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
+    i = table.schema.get_field_index("ts_wall")
+    table = table.set_column(i, table.schema.field(i), wall)
+    j = table.schema.get_field_index("tz_source")
+    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
+
+
+def _keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
+    """Per-source evidence the report judges with: UTC offsets seen, load-balancer peers."""
+    offsets = dict(meta.get("utc_offsets", {}) or {})  # type: ignore[call-overload]
+    if offsets:
+        kept = dict(source.get("utc_offsets", {}))
+        for k, v in offsets.items():
+            kept[str(k)] = int(kept.get(str(k), 0)) + int(v)
+        source["utc_offsets"] = kept
+    peers = set(meta.get("lb_candidates", set()) or set())  # type: ignore[call-overload]
+    if peers:
+        source["lb_candidates"] = sorted(set(source.get("lb_candidates", [])) | {str(p) for p in peers})
 
 
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
@@ -193,17 +250,6 @@ def _check_format(log_format: str, options: Options) -> None:
     except (KeyError, LogcorrError):
         pass
     logformat.compile_format(log_format)
-
-
-def _networks(addrs: set[str]) -> list[Any]:
-    """Learned load-balancer addresses as networks; anything that is not an address is dropped."""
-    out = []
-    for a in sorted(addrs):
-        try:
-            out.append(ipaddress.ip_network(a))
-        except ValueError:
-            continue
-    return out
 
 
 @dataclass
@@ -280,22 +326,6 @@ def _find_source(sources: list[dict[str, Any]], head: bytes) -> dict[str, Any] |
 def _note_path(source: dict[str, Any], path: Path) -> None:
     if str(path) not in source["paths"]:
         source["paths"].append(str(path))
-
-
-def _resolve_tz(error_tz: str | None, offsets: dict[str, int], settings: dict[str, Any]
-                ) -> tuple[tzinfo, str | None]:
-    """SPEC §2: --error-tz, else the one offset the access logs show, else the machine's zone."""
-    if error_tz:
-        return parse_tz(error_tz), None
-    if len(offsets) == 1:
-        return offset_tz(next(iter(offsets))), None
-    zone = local_zone()
-    if len(offsets) > 1:
-        why = f"the access logs show several UTC offsets ({', '.join(sorted(offsets))})"
-    else:
-        why = "no access log with $time_local or $time_iso8601 was ingested"
-    return zone, (f"error-log times read in this machine's zone ({zone}) because {why}; "
-                  f"pass --error-tz if nginx runs in another zone")
 
 
 def _read(item: _Item, options: Options, result: IngestResult, tick: Progress | None) -> Batch:

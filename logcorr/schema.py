@@ -18,14 +18,28 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
-"""Bumped when a table changes incompatibly; the store refuses older data with advice."""
+SCHEMA_VERSION = 2
+"""Bumped when a table changes incompatibly; the store refuses older data with advice.
+
+2: every table has ``host``; error-log rows keep ``ts_wall``/``tz_source``; readers store
+evidence only (load balancers, real clients and inferred zones are decided at report time).
+"""
 
 PARTITION_COLUMN = "date"
 """Hive partition key of every table: the UTC date of ``ts`` (``rejects``: of the ingest)."""
 PARTITION_DOC = "partition: UTC date of ts, YYYY-MM-DD (rejects: the day of the ingest)"
 
 TS = pa.timestamp("us", tz="UTC")
+
+HOST = ("host", pa.string(), "the nginx instance the row comes from (--host, else the directory layout, else this machine)")
+"""The nginx instance a row comes from (SPEC §2 ``--host``); filled by the ingest layer."""
+
+# nginx error logs write local wall-clock time without an offset: the digits as logged
+# (labelled UTC) and how ``ts`` was placed (see logcorr.evidence).
+TS_WALL = ("ts_wall", TS, "the wall-clock time as logged, without its zone (labelled UTC)")
+TZ_SOURCE = ("tz_source", pa.string(),
+             "how ts was placed: given (--error-tz) | machine (the ingesting machine's zone, "
+             "re-placed at report time when the host's access logs show one UTC offset)")
 
 _FILE = ("file", pa.string(), "the input file the row came from, as given to ingest")
 _LINE = ("line", pa.int64(), "1-based line in that file (packet number for captures)")
@@ -58,6 +72,9 @@ HANDSHAKE_FAILURES = _table("one row per failed TLS handshake, from any source",
     ("lb_addr", pa.string(), "the load balancer that carried the connection, when known"),
     ("attribution", pa.string(), "how client_addr was obtained (SPEC §6 evidence kind)"),
     ("ts_precision_s", pa.float32(), "resolution of ts in seconds: 1.0 for nginx error logs, 1e-6 for captures"),
+    TS_WALL,
+    TZ_SOURCE,
+    HOST,
 ])
 
 TLS_SESSIONS = _table("one row per successful TLS connection or request, from any source", [
@@ -79,6 +96,7 @@ TLS_SESSIONS = _table("one row per successful TLS connection or request, from an
     ("is_connection", pa.bool_(), "first request of its connection (null: cannot tell)"),
     ("status", pa.int32(), "HTTP or stream status"),
     ("ts_logged", TS, "when the line was written"),
+    HOST,
 ])
 
 PLAIN_REQUESTS = _table("one row per access-log request without TLS (plain HTTP on a TLS port is a signal)", [
@@ -92,6 +110,7 @@ PLAIN_REQUESTS = _table("one row per access-log request without TLS (plain HTTP 
     ("request", pa.string(), "the request line as logged"),
     _FILE,
     _LINE,
+    HOST,
 ])
 
 PROXY_HEADERS = _table("one row per PROXY protocol header seen: names the real client of connection *N (SPEC §6)", [
@@ -105,6 +124,9 @@ PROXY_HEADERS = _table("one row per PROXY protocol header seen: names the real c
     ("dst_port", pa.int32(), "the port the client connected to"),
     _FILE,
     _LINE,
+    ("ts_wall", TS, "as in handshake_failures (nginx debug lines)"),
+    TZ_SOURCE,
+    HOST,
 ])
 
 CLIENT_HELLOS = _table("one row per TCP connection to the TLS port in a capture", [
@@ -137,6 +159,7 @@ CLIENT_HELLOS = _table("one row per TCP connection to the TLS port in a capture"
     ("server_cipher", pa.uint16(), "cipher suite chosen in the ServerHello"),
     ("alert", pa.int16(), "TLS alert number seen on the connection"),
     ("alert_from", pa.string(), "who sent that alert: client | server"),
+    HOST,
 ])
 
 LB_METRICS = _table("one row per load-balancer metric data point (CloudWatch exports)", [
@@ -150,6 +173,7 @@ LB_METRICS = _table("one row per load-balancer metric data point (CloudWatch exp
     ("namespace", pa.string(), "AWS/ApplicationELB | AWS/NetworkELB | AWS/ELB"),
     _FILE,
     _LINE,
+    HOST,
 ])
 
 REJECTS = _table("one row per input line that could not be parsed", [
@@ -158,6 +182,7 @@ REJECTS = _table("one row per input line that could not be parsed", [
     ("kind", pa.string(), "the input kind the line was read as"),
     ("error", pa.string(), "why the line was rejected"),
     ("text", pa.string(), "the line, non-UTF-8 bytes as \\xHH, cut at 4 KiB"),
+    HOST,
 ])
 
 MATCHES = _table("written by report: one row per client-side failure, with its judgement (SPEC §4, §6)", [
@@ -175,6 +200,7 @@ MATCHES = _table("written by report: one row per client-side failure, with its j
     ("recovered_cipher", pa.string(), "cipher of that session"),
     _FILE,
     _LINE,
+    HOST,
 ])
 
 TABLES: dict[str, pa.Schema] = {

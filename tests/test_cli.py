@@ -101,3 +101,43 @@ def test_piped_output_has_no_progress_or_escape_codes(logs: Path, tmp_path: Path
     rep = cli("report", "--data", str(tmp_path / "data"))
     assert rep.returncode == 0, rep.stderr
     assert "\x1b" not in rep.stdout
+
+
+def test_version_matches_the_package_metadata() -> None:
+    import tomllib
+
+    version = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"]["version"]
+    fast = cli("--version")
+    assert (fast.returncode, fast.stdout) == (0, f"logcorr {version}\n")
+    # Through typer too (an option after it, so the fast path is not taken).
+    slow = cli("--version", "report")
+    assert (slow.returncode, slow.stdout) == (0, f"logcorr {version}\n")
+
+
+def test_shell_completion_offers_report_formats() -> None:
+    """What bash gets from the installed script (the completion variable is named after it)."""
+    import os
+
+    script = Path(sys.executable).parent / "logcorr"
+
+    def complete(words: str) -> list[str]:
+        env = {**os.environ, "_LOGCORR_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": "3"}
+        done = subprocess.run([str(script)], capture_output=True, text=True, env=env, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert complete("logcorr report --format m") == ["markdown"]
+    assert complete("logcorr report --format ") == ["text", "json", "markdown", "html"]
+
+
+def test_host_scanner_and_ignore_options_are_stored(logs: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    done = cli("ingest", str(logs), "--data", str(data), "--host", "web-9", "--scanner", "192.0.2.0/24",
+               "--ignore", "198.51.100.9", "-q")
+    assert done.returncode == 0, done.stderr
+    ds = logcorr.open(data)
+    assert set(ds.table("handshake_failures")["host"]) == {"web-9"}
+    settings = ds.store.manifest["settings"]
+    assert (settings["scanner_cidrs"], settings["ignore_cidrs"]) == (["192.0.2.0/24"], ["198.51.100.9/32"])
+    bad = cli("ingest", str(logs), "--data", str(data), "--scanner", "nope")
+    assert (bad.returncode, bad.stderr) == (1, "logcorr: --scanner 'nope' is not an address or CIDR block\n")

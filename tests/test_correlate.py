@@ -85,6 +85,7 @@ def test_whole_frame_for_a_small_case() -> None:
         "recovered_cipher": pd.array(["ECDHE-RSA-AES128-GCM-SHA256", None, None], dtype="string"),
         "file": pd.array([log] * 3, dtype="string"),
         "line": pd.array([1, 2, 3], dtype="Int64"),
+        "host": pd.array([None] * 3, dtype="string"),
     })
     pd.testing.assert_frame_equal(m, expected)
     assert list(m.columns) == MATCH_COLUMNS == MATCHES.names

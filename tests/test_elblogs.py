@@ -163,7 +163,7 @@ def test_bad_lines_are_rejects(kind: str, line: str, error: str) -> None:
     batch = ElbLogReader("bad.log", Options(), kind).feed(line.encode() + b"\n", 3)
     assert (batch.lines, batch.parsed, batch.rejected) == (1, 0, 1)
     rej = batch.tables["rejects"].to_pylist()[0]
-    assert rej == {"file": "bad.log", "line": 3, "kind": kind, "error": error, "text": line}
+    assert rej == {"file": "bad.log", "line": 3, "kind": kind, "error": error, "text": line, "host": None}
 
 
 def test_trailing_fields_are_accepted_and_warned_once() -> None:

@@ -67,11 +67,13 @@ def test_ingest_directory_accounts_for_every_line(logdir: Path, tmp_path: Path) 
         assert f.lines == f.parsed + f.skipped + f.rejected
     assert (by_name["error.log"].lines, by_name["error.log"].skipped) == (3, 1)
     ds = logcorr.open(tmp_path / "data")
-    failures = ds.table("handshake_failures")
+    failures = ds.failures()
     assert failures["reason"].tolist() == ["unsupported_protocol", "inappropriate_fallback"]
-    # The access log shows +05:30 only, so the error log's wall clock is read in +05:30.
-    assert result.error_tz is not None
-    assert "05:30" in result.error_tz
+    # The access log shows +05:30 only, so the error log's wall clock is placed in +05:30
+    # at report time (the stored rows keep the wall clock and how their zone was chosen).
+    assert ds.table("handshake_failures")["tz_source"].tolist() == ["machine", "machine"]
+    assert ds.table("handshake_failures")["ts_wall"].tolist() == [
+        pd.Timestamp("2026-11-26T23:02:50Z"), pd.Timestamp("2026-11-26T23:02:51Z")]
     assert failures["ts"].tolist() == [pd.Timestamp("2026-11-26T17:32:50Z"), pd.Timestamp("2026-11-26T17:32:51Z")]
     assert str(failures["ts"].dtype) == "datetime64[us, UTC]"
     sessions = ds.table("tls_sessions")
@@ -164,10 +166,13 @@ def test_store_refuses_other_schema_versions(logdir: Path, tmp_path: Path) -> No
         Store(data).require()
 
 
-def test_lb_cidr_marks_failures_not_real(logdir: Path, tmp_path: Path) -> None:
+def test_lb_cidr_makes_failures_unattributable(logdir: Path, tmp_path: Path) -> None:
     logcorr.ingest([str(logdir)], tmp_path / "data", lb_cidrs=["127.0.0.7/32"])
-    failures = logcorr.open(tmp_path / "data").table("handshake_failures")
-    assert failures.set_index("conn_id")["client_is_real"].to_dict() == {4: False, 6: True}
+    ds = logcorr.open(tmp_path / "data")
+    # Evidence only: the stored row keeps the address as logged; the report judges it.
+    assert ds.table("handshake_failures")["client_addr"].tolist() == ["127.0.0.7", "127.0.0.8"]
+    matches = ds.correlate()
+    assert matches.set_index("client_addr")["attributable"].to_dict() == {"127.0.0.7": False, "127.0.0.8": True}
 
 
 def test_load_balancers_are_learned_from_proxy_protocol_addr(tmp_path: Path) -> None:
@@ -178,7 +183,7 @@ def test_load_balancers_are_learned_from_proxy_protocol_addr(tmp_path: Path) -> 
     logcorr.ingest([str(d)], tmp_path / "data")
     ds = logcorr.open(tmp_path / "data")
     assert ds.lb_addrs == ["127.0.0.5"]
-    assert ds.table("handshake_failures")["client_is_real"].tolist() == [False]
+    assert ds.correlate()["attributable"].tolist() == [False]
 
 
 def test_nginx_conf_gives_formats_by_name_and_the_server_profile(tmp_path: Path) -> None:

@@ -22,7 +22,6 @@ values.  No rule is re-implemented in Spark SQL, and no table is collected to th
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -39,9 +38,8 @@ if TYPE_CHECKING:
 
     from logcorr.api import Dataset
 
-HEADER_COLUMNS = ["ts", "source", "conn_id", "src_addr"]
 NO_HOST = ""
-"""The one host of data ingested before tables had a ``host`` column."""
+"""The partition of rows without a ``host``."""
 
 
 def _fields(table: str, names: Sequence[str]) -> list[pa.Field]:
@@ -90,32 +88,38 @@ class SparkPlan:
         return frame.select(*[F.col(c) for c in columns])
 
     def attributed_failures(self) -> tuple[DataFrame, list[pa.Field]]:
-        """Failures after :func:`attribute_failures`, host by host; and their Arrow fields."""
+        """Failures with times placed and evidence applied, host by host; their Arrow fields.
+
+        The same steps as the embedded engine (:func:`logcorr.evidence.load_evidence`, then
+        :func:`logcorr.report.pipeline.judge_evidence`), on each host's rows.
+        """
         from pyspark.sql import functions as F
 
         from logcorr.api import FAILURE_COLUMNS
+        from logcorr.evidence import HEADER_COLUMNS, evidence_settings
 
-        has_host = "host" in schema.TABLES["handshake_failures"].names
+        evidence = evidence_settings(self.store.manifest)  # small: settings, no rows
         in_fields = _fields("handshake_failures", FAILURE_COLUMNS)
         out_fields = [*in_fields, pa.field("seen_by", pa.string())]
         h_fields = _fields("proxy_headers", HEADER_COLUMNS)
-        failures = self.read("handshake_failures", [*FAILURE_COLUMNS, *(["host"] if has_host else [])])
-        headers = self.read("proxy_headers", [*HEADER_COLUMNS, *(["host"] if has_host else [])])
-        if not has_host:
-            failures = failures.withColumn("host", F.lit(NO_HOST))
-            headers = headers.withColumn("host", F.lit(NO_HOST))
+        # The partition key only: the functions see ``host`` as stored (null stays null).
+        key = F.coalesce(F.col("host"), F.lit(NO_HOST))
+        failures = self.read("handshake_failures", FAILURE_COLUMNS).withColumn("_host", key)
+        headers = self.read("proxy_headers", HEADER_COLUMNS).withColumn("_host", key)
         in_schema, h_schema, out_schema = (_arrow_schema(x) for x in (in_fields, h_fields, out_fields))
 
         def per_host(f: pa.Table, h: pa.Table) -> pa.Table:
-            from logcorr.attribution import attribute_failures
+            from logcorr.evidence import place_times
+            from logcorr.report.pipeline import judge_evidence
 
             if f.num_rows == 0:
                 return out_schema.empty_table()
-            out = attribute_failures(_to_pandas(f, in_schema), _to_pandas(h, h_schema))
-            return _from_pandas(out, out_schema)
+            placed, _ = place_times(_to_pandas(f, in_schema), evidence.offsets)
+            placed_headers, _ = place_times(_to_pandas(h, h_schema), evidence.offsets)
+            return _from_pandas(judge_evidence(placed, placed_headers, evidence), out_schema)
 
         with pandas_version_warning_ignored():
-            done = (failures.groupBy("host").cogroup(headers.groupBy("host"))
+            done = (failures.groupBy("_host").cogroup(headers.groupBy("_host"))
                     .applyInArrow(per_host, schema=_spark_type(out_fields)))
         # Used twice (the clients that failed, then the cogroup): computed once.
         return done.localCheckpoint(eager=True), out_fields
@@ -123,14 +127,14 @@ class SparkPlan:
     def matches(self, window_s: int, min_protocol: str) -> DataFrame:
         """The ``matches`` rows (``schema.MATCHES``), computed client by client."""
         from logcorr.api import SESSION_COLUMNS
+        from logcorr.evidence import evidence_settings
 
         failures, f_fields = self.attributed_failures()
         s_fields = _fields("tls_sessions", SESSION_COLUMNS)
         f_schema, s_schema = _arrow_schema(f_fields), _arrow_schema(s_fields)
         m_fields = [f.remove_metadata() for f in schema.MATCHES]
         m_schema = _arrow_schema(m_fields)
-        lb_networks = [str(n) for n in self.dataset.lb_networks]
-        lb_addrs = list(self.dataset.lb_addrs)
+        evidence = evidence_settings(self.store.manifest)
         sessions = self.read("tls_sessions", SESSION_COLUMNS)
         # Only the sessions of clients that failed take part (the embedded engine's lean read).
         failing = failures.select("client_addr").where("client_addr IS NOT NULL").distinct()
@@ -142,7 +146,7 @@ class SparkPlan:
             if f.num_rows == 0:
                 return m_schema.empty_table()
             m = correlate(_to_pandas(f, f_schema), _to_pandas(s, s_schema), window_s, min_protocol,
-                          lb_networks=[ipaddress.ip_network(n) for n in lb_networks], lb_addrs=lb_addrs)
+                          lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
             return _from_pandas(m, m_schema)
 
         with pandas_version_warning_ignored():

@@ -16,6 +16,7 @@ from logcorr.store import Store
 
 if TYPE_CHECKING:
     from logcorr.api import Dataset
+    from logcorr.evidence import Evidence
     from logcorr.report.build import Report
 
 
@@ -39,12 +40,14 @@ def embedded_work(dataset: Dataset) -> Work:
 
     def matches(window_s: int, min_protocol: str) -> pd.DataFrame:
         from logcorr.correlate import correlate
+        from logcorr.evidence import load_evidence
 
-        failures = attributed_failures(dataset)
+        evidence = load_evidence(dataset)
+        failures = judge_evidence(evidence.failures, evidence.headers, evidence)
         # Sessions in full only for clients that failed.
         sessions = dataset.sessions(_clients(failures))
         return correlate(failures, sessions, window_s, min_protocol,
-                         lb_networks=dataset.lb_networks, lb_addrs=dataset.lb_addrs)
+                         lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
 
     def sessions(since: Any, until: Any, clients: list[str]) -> SessionSummary:
         # Rates and "ever succeeded" need every session, but only three narrow columns.
@@ -54,12 +57,25 @@ def embedded_work(dataset: Dataset) -> Work:
     return Work(matches=matches, sessions=sessions, save=lambda m: save_matches(dataset.store, m))
 
 
-def attributed_failures(dataset: Dataset) -> pd.DataFrame:
-    """Every stored failure with its evidence applied (``logcorr.attribution``)."""
-    from logcorr.attribution import attribute_failures
+def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:
+    """Load balancers marked, then every kind of evidence applied (``logcorr.attribution``).
 
-    headers = to_pandas(dataset.store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr"]))
-    return attribute_failures(dataset.failures(), headers)
+    Works on all hosts at once or on one host's rows (the Spark engine's partitions): every
+    rule in it is per host.
+    """
+    from logcorr.attribution import attribute_failures
+    from logcorr.correlate import mark_load_balancers
+
+    return attribute_failures(mark_load_balancers(failures, evidence.lb_networks, evidence.lb_addrs),
+                              headers)
+
+
+def attributed_failures(dataset: Dataset) -> pd.DataFrame:
+    """Every stored failure, times placed and evidence applied."""
+    from logcorr.evidence import load_evidence
+
+    evidence = load_evidence(dataset)
+    return judge_evidence(evidence.failures, evidence.headers, evidence)
 
 
 def save_matches(store: Store, matches: pd.DataFrame) -> None:

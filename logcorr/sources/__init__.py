@@ -65,18 +65,25 @@ def rejects_table(rows: list[tuple[str, int, str, str, str]]) -> pa.Table:
     if not rows:
         return schema.empty("rejects")
     cols = list(zip(*rows, strict=True))
-    return pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema.REJECTS)
+    names = ["file", "line", "kind", "error", "text"]
+    table = pa.Table.from_arrays([pa.array(c, type=schema.REJECTS.field(n).type)
+                                  for c, n in zip(cols, names, strict=True)], names=names)
+    return schema.conform("rejects", table)
 
 
 @dataclass
 class Options:
     """What the user told ``ingest`` that readers need (SPEC §2).
 
-    ``error_tz`` is already resolved by the ingest layer (``--error-tz``, else the one
-    UTC offset the access logs show, else the machine's zone with a warning).
+    ``error_tz`` is the zone the ingest layer places nginx error-log wall-clock times in:
+    ``--error-tz`` (``tz_source`` ``given``), else this machine's zone (``machine``), which
+    the report replaces by the one UTC offset the same host's access logs show
+    (:mod:`logcorr.evidence`).  Readers store evidence only: ``lb_networks`` is empty when
+    called by ``ingest`` (load balancers are judged at report time).
     """
 
     error_tz: object = None  # datetime.tzinfo used for nginx error-log wall-clock times
+    tz_source: str = "machine"  # how error_tz was chosen: given | machine
     log_format: str | None = None  # --log-format: an nginx log_format string or a name
     formats: dict[str, str] = field(default_factory=dict)  # log_format name -> string
     lb_networks: list[Any] = field(default_factory=list)  # ipaddress.ip_network

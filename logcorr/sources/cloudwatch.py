@@ -501,7 +501,8 @@ class CloudWatchReader:
                                    period,
                                    namespace_of(lb, metric), self.file, line), strict=True):
                 cols[k].append(v)
-        table = pa.Table.from_pydict(cols, schema=schema.LB_METRICS)
+        table = schema.conform("lb_metrics", pa.Table.from_pydict(
+            cols, schema=pa.schema([schema.LB_METRICS.field(k) for k in cols])))
         self._batch.tables["lb_metrics"] = table
         self._batch.tables["rejects"] = rejects_table(sorted(self._rejects, key=lambda r: r[1]))
         return self._batch
