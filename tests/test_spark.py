@@ -94,10 +94,13 @@ def test_cli_engine_option(fleet: tuple[Path, dict[str, Any]], tmp_path: Path) -
 
 
 def test_cli_runs_spark_in_local_mode(spark: Any, fleet: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    """The CLI path starts its own session (local[1] here, beside the fixture's) and stops it."""
+    """The CLI path, in a process that already runs a session (the fixture's): it uses that one
+    and leaves it running for the tests after it."""
     data = tmp_path / "data"
     shutil.copytree(fleet[0], data)
     embedded = json.loads(render_json(logcorr.open(data).report(window="5m")))
     out = CliRunner().invoke(app, ["report", "--data", str(data), "--engine", "spark", "--format", "json"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == embedded
+    assert spark.range(3).count() == 3
+

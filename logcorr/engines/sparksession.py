@@ -6,7 +6,8 @@
 - Small shuffles (the report's partitions are per client; a handful of partitions per core
   is plenty for one machine), no UI, UTC session time zone (every stored time is UTC), logs
   at ERROR, and a temporary warehouse/derby directory that is removed afterwards.
-- A session logcorr started is stopped at the end; one handed in (tests, notebooks) is not.
+- A session logcorr started is stopped at the end; one handed in, or already running in this
+  process (a notebook's, a test's), is used as it is and left running.
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def spark_session(master: str | None = None, spark: SparkSession | None = None) 
         yield spark
         return
     sql = import_pyspark()
+    running = sql.SparkSession.getActiveSession()
+    if running is not None:  # a notebook's (or a test's) session: use it, leave it running
+        yield running
+        return
     remote = os.environ.get("SPARK_REMOTE") if master is None else None
     if remote is None and not java_available():
         raise LogcorrError("--engine spark needs Java 17 in local mode: apt-get install openjdk-17-jre-headless "
