@@ -54,7 +54,8 @@ def main() -> dict[str, object]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="1,3,10", help="millions of sessions, comma separated")
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--engine", default="embedded")
+    ap.add_argument("--engine", default="embedded",
+                    help="embedded | spark | reference (the all-pandas path, as before DuckDB)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     env_cmd = [sys.executable, "-m", "logcorr", "report", "--format", "json", "--engine", args.engine]
@@ -64,7 +65,12 @@ def main() -> dict[str, object]:
         data = dataset(m)
         walls, rss = [], []
         for _ in range(args.repeat):
-            wall, peak = run([*env_cmd, "--data", str(data)])
+            if args.engine == "reference":
+                code = ("import sys, logcorr; from logcorr.report.render import render_json; "
+                        "sys.stdout.write(render_json(logcorr.open(sys.argv[1]).report()))")
+                wall, peak = run([sys.executable, "-c", code, str(data)])
+            else:
+                wall, peak = run([*env_cmd, "--data", str(data)])
             walls.append(wall)
             rss.append(peak)
         row = {"sessions": m * 1_000_000, "failures": m * 100_000,
