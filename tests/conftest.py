@@ -91,3 +91,42 @@ def spark() -> Any:
 
     with spark_session() as session:
         yield session
+
+
+MESSY_TOOLS = {"nmap": "nmap", "testssl": "testssl.sh", "logrotate": "logrotate", "tcpdump": "tcpdump"}
+
+
+def require_messy_tools() -> None:
+    """The messy lab's tools (``tools/system-deps.sh`` installs them); CI insists on them."""
+    import shutil
+
+    require_nginx()
+    missing = [pkg for tool, pkg in MESSY_TOOLS.items()
+               if shutil.which(tool) is None and not Path(f"/usr/bin/{tool}").exists()
+               and not Path(f"/usr/sbin/{tool}").exists()]
+    if not missing:
+        return
+    message = f"messy lab: missing {', '.join(missing)}; install with: apt-get install -y {' '.join(missing)}"
+    if os.environ.get("LOGCORR_REQUIRE_NGINX") == "1":
+        pytest.fail(f"LOGCORR_REQUIRE_NGINX=1 and {message}", pytrace=False)
+    pytest.skip(reason=f"{message} (set LOGCORR_REQUIRE_NGINX=1 to fail instead)")
+
+
+@pytest.fixture(scope="session")
+def messy_lab(tmp_path_factory: pytest.TempPathFactory) -> LabRun:
+    """The messy lab (``tests/lab/messy.py``) played once: three hosts, relay, scanners, reloads.
+
+    ``prefix`` is the lab's root (``logs/<host>/``, ``capture/<host>/``, ``truth.json``);
+    ``logs`` is ``root/logs``.
+    """
+    require_messy_tools()
+    if os.geteuid() != 0:
+        message = "the messy lab needs root (tcpdump on lo, nmap -S 127.0.0.66 -e lo)"
+        if os.environ.get("LOGCORR_REQUIRE_NGINX") == "1":
+            pytest.fail(f"LOGCORR_REQUIRE_NGINX=1 and {message}", pytrace=False)
+        pytest.skip(reason=message)
+    from tests.lab import messy
+
+    root = tmp_path_factory.mktemp("messy")
+    logs, truth = messy.run(root)
+    return LabRun(root, logs, truth)

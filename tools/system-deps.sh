@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the tests need, when missing: Debian's nginx (+ the stream
-# module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests,
-# Java 17 for the Spark engine's local mode.
+# module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests;
+# nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py); Java 17 for the
+# Spark engine's local mode.
 # Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
 # (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
 set -u
@@ -12,6 +13,9 @@ command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 # Java for pyspark's local mode (the Spark engine's tests, issue 11).
 command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || need+=(openjdk-17-jre-headless)
+command -v nmap >/dev/null 2>&1 || [ -x /usr/bin/nmap ] || need+=(nmap)
+command -v testssl >/dev/null 2>&1 || [ -x /usr/bin/testssl ] || need+=(testssl.sh)
+command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (run as root on Debian to install them)" >&2
