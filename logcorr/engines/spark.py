@@ -16,8 +16,11 @@ group as an Arrow table, cast to the stored schema and converted with
 :func:`logcorr.api.to_pandas` — exactly the frames (nullable dtypes, ``datetime64[us, UTC]``)
 the embedded engine passes.  ``applyInPandas`` would hand them Spark's own conversion
 (nullable ints as float64, naive nanosecond times), and the functions would not see the same
-values.  No rule is re-implemented in Spark SQL, and no table is collected to the driver;
-``matches`` is written back as Parquet by Spark itself.
+values.  No rule is re-implemented in Spark SQL.  ``matches`` is written back as Parquet by
+Spark itself; the sessions (the big table) reach the driver only as a
+:class:`SessionSummary` per Arrow batch and the distinct failing clients that ever
+succeeded.  The one report builder then reads the ``matches`` rows Spark wrote (one per
+failure): splitting the failure-side aggregates out of the builder is the next step.
 """
 
 from __future__ import annotations
