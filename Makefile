@@ -1,4 +1,4 @@
-# The one entry point: make demo, make test, make lint, make bench, make samples, make docs.
+# The one entry point: make demo, make test, make lint, make bench, make fuzz, make samples, make docs.
 # Every target creates .venv and installs what it needs; system packages (nginx for the
 # lab, tcpdump, chromium for the HTML tests) are installed by tools/system-deps.sh when
 # running as root.
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export TZ_TEST := Asia/Kolkata
 
-.PHONY: demo test lint bench samples docs system-deps clean
+.PHONY: demo test lint bench fuzz samples docs system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,8 +35,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check logcorr tests tools bench
 	$(BIN)/mypy
 
+# Throughput against baselines, then peak RSS at 1M/5M/10M access lines (flat: bounded commits).
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/memory.py --sizes 1,5,10
+
+# Coverage-guided fuzzing (atheris) of every reader, the log_format compiler, nginx.conf and
+# whole-file ingest, FUZZ_SECONDS per target; crashes land in tests/fuzz/crashes/, which
+# make test replays. Then a soak: the live-writer rotation suite with 30 rotations per test.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	TZ=$(TZ_TEST) PYTHONPATH=. $(BIN)/python tests/fuzz/run.py --seconds $(FUZZ_SECONDS)
+	TZ=$(TZ_TEST) LOGCORR_ROTATION_CYCLES=30 $(BIN)/python -m pytest -q tests/test_rotation.py
 
 samples: $(STAMP) system-deps
 	TZ=$(TZ_TEST) $(BIN)/python tools/make_samples.py

@@ -114,6 +114,11 @@ def main() -> None:
         gen_access(inputs["access"], args.lines)
     if not inputs["error"].exists():
         gen_error(inputs["error"], args.lines)
+    # issue 11 item 5: an error log with 10% handshake failures (bench/errorlog_throughput.py)
+    sys.path.insert(0, str(HERE))
+    from errorlog_throughput import data_file  # type: ignore[import-not-found]
+
+    inputs["error_10pct"] = data_file(args.lines, 0.1)
     logcorr = [sys.executable, "-m", "logcorr"]
     results: dict[str, object] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -126,7 +131,7 @@ def main() -> None:
             wc, _ = run(["wc", "-l", str(path)])
             tmp = Path(tempfile.mkdtemp(prefix="logcorr-bench-"))
             try:
-                opts = ["--error-tz", "UTC"] if name == "error" else []
+                opts = ["--error-tz", "UTC"] if name.startswith("error") else []
                 wall, peak = run([*logcorr, "ingest", str(path), "--data", str(tmp / "d"), "-q", *opts])
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -169,6 +174,12 @@ def main() -> None:
         print(f"{name:7s} {args.lines:,} lines: ingest {wall:.2f} s = {args.lines / wall:,.0f} lines/s "
               f"({wall / wc:.0f}x wc -l at {wc:.3f} s), peak RSS {max(rss) / 1024:.0f} MiB; "
               f"in one process {in_process:.2f} s = {args.lines / in_process:,.0f} lines/s")
+    # The error-log reader alone, fed the 8 MiB chunks ingest uses (wall and CPU time).
+    out = subprocess.run([sys.executable, str(HERE / "errorlog_throughput.py"), "--lines", str(args.lines),
+                          "--repeat", str(args.repeat), "--json"], capture_output=True, text=True, check=False)
+    if out.returncode == 0 and out.stdout.strip():
+        results["errorlog_reader_10pct"] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"error-log reader (10% failures) {results['errorlog_reader_10pct']}")
     pcap = HERE / "pcap_throughput.py"
     if pcap.exists():
         out = subprocess.run([sys.executable, str(pcap), "--json"], capture_output=True, text=True, check=False)

@@ -139,6 +139,8 @@ def report(
     except LogcorrError as exc:
         _fail(str(exc))
         return
+    for note in rep.data.get("notes", []):
+        typer.echo(f"logcorr: {note}", err=True)
     _emit(rep, fmt, output)
 
 

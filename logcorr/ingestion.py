@@ -1,39 +1,35 @@
 """``logcorr ingest``: read input files into the store, adding only what is new.
 
-A source file is known by its content, not its name: the manifest keeps a hash of its
-first bytes (``head_sha``, over ``head_len`` bytes) and how many (decompressed) bytes
-were consumed.  ``access.log`` renamed to ``access.log.1`` and later gzipped to
-``access.log.2.gz`` is the same source: only bytes past the stored offset are read.
+A source is known by its inode while it lives and by its content (a head hash, the offset
+reached and a hash of the bytes before it): ``access.log`` renamed to ``access.log.1`` and
+later gzipped to ``access.log.2.gz`` is one source, and only bytes past the stored offset
+are read (:mod:`logcorr.identity`).  Each file is opened once; what identifies it and what
+is read come from that one descriptor.  A last line without its newline is left for the
+next run unless the file is final: compressed, or not written for a minute
+(:mod:`logcorr.ingestread`).
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import ipaddress
+import json
 import os
-import zlib
-from collections import deque
+import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pyarrow as pa
-
-from logcorr import inputs, schema
+from logcorr import identity, ingestread, inputs
 from logcorr.errors import InputError, LogcorrError
 from logcorr.hosts import host_of, machine_zone
-from logcorr.sources import Batch, Options
+from logcorr.ingestread import Item, Pending, note_path, read_item
+from logcorr.sources import Options
 from logcorr.store import Store
 
-HEAD_LEN = 1024  # bytes hashed to recognise a source; shorter files hash what they have
-
 # Tables that ingest appends to (``matches`` belongs to ``report``).
-INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
 
 
 @dataclass
@@ -48,6 +44,8 @@ class FileResult:
     skipped: int = 0
     rejected: int = 0
     error: str | None = None
+    # access logs: (log_format name, first line, last line) per run of lines in one format
+    formats: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -110,8 +108,14 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     same files give the same report in any order or grouping of ingest runs.
     ``--lb-cidr``/``--scanner``/``--ignore`` blocks are stored as settings (unions).
     ``progress(total_bytes, n_files)`` may return a callback that receives byte counts.
-    Raises :class:`LogcorrError` for bad options; bad files are reported in the result.
+    Raises :class:`LogcorrError` for bad options and for a data directory that cannot be
+    written; bad files are reported in the result.  Rows are committed in bounded parts
+    (about ``ingestread.COMMIT_ROWS`` rows), each with the offsets it reached, so memory stays flat
+    and a run that dies keeps what it committed.
     """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if paths and len(missing) == len(paths):  # nothing to read: create no data directory
+        raise InputError("no such file or directory", file=", ".join(map(str, missing)))
     store = Store(data)
     result = IngestResult()
     given = {"lb_cidrs": _cidrs("--lb-cidr", lb_cidrs),
@@ -128,14 +132,18 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     if nginx_conf:
         from logcorr.sources import nginxconf
 
-        options.formats = nginxconf.read_log_formats(nginx_conf)  # type: ignore[assignment]
+        conf_notes: list[str] = []
+        options.formats = nginxconf.read_log_formats(nginx_conf, conf_notes)  # type: ignore[assignment]
+        result.warnings.extend(conf_notes)  # includes skipped (not regular files, missing)
     if log_format:
         _check_format(log_format, options)
     roots = [Path(p) for p in paths]
 
     with store.lock():
         manifest = store.manifest
-        sources: list[dict[str, Any]] = [dict(s) for s in manifest.get("sources", [])]
+        sources: list[dict[str, Any]] = json.loads(json.dumps(manifest.get("sources", [])))
+        for s in sources:
+            s.setdefault("id", uuid.uuid4().hex[:16])
         settings: dict[str, Any] = dict(manifest.get("settings", {}))
         for key, values in given.items():
             settings[key] = sorted(set(settings.get(key, [])) | set(values))
@@ -143,99 +151,49 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
         if nginx_conf:
             profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
 
-        plan = _plan(paths, store, options, sources, result)
-        out: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
-        total = sum(p.size for p in plan)
-        tick = progress(total, len(plan)) if progress else None
-        for item in plan:
-            item_host = item.source.setdefault("host", host_of(item.path, roots, host))
-            if item.kind == "nginx_error":
-                item.source["error_tz"] = str(zone)
-                item.source["tz_source"] = tz_source
-                result.error_tz = (str(zone) if tz_source == "given" else
-                                   f"{zone}, this machine's zone (the report uses the UTC offset "
-                                   "the same host's access logs show, when they show one)")
-            batch = _read(item, options, result, tick)
-            for name, table in batch.tables.items():
-                if name in out and table.num_rows:
-                    table = _with_host(schema.conform(name, table), item_host)
-                    if item.kind == "nginx_error" and "ts_wall" in table.column_names:
-                        table = _with_wall_clock(table, zone, tz_source)
-                    out[name].append(table)
-            _keep_evidence(item.source, batch.meta)
-            profiles.update(dict(batch.meta.get("server_profiles", {})))  # type: ignore[call-overload]
-            for w in batch.warnings:
-                msg = f"{item.path}: {w}"
-                if msg not in result.warnings:
-                    result.warnings.append(msg)
+        opened: list[inputs.Opened] = []
+        try:
+            plan = _plan(paths, store, options, sources, result, opened)
+            total = sum(p.file.st.st_size for p in plan)
+            tick = progress(total, len(plan)) if progress else None
+            out = Pending(store, sources, settings, result)
 
-        tables = {n: pa.concat_tables(t) for n, t in out.items() if t}
-        result.rows = {n: t.num_rows for n, t in tables.items()}
-        for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
-            settings.pop(stale, None)
-        settings["server_profiles"] = profiles
-        store.commit(tables, sources=sources, settings=settings)
+            def save_settings() -> None:
+                for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
+                    settings.pop(stale, None)
+                settings["server_profiles"] = profiles
+
+            for item in plan:
+                item.host = item.source.setdefault("host", host_of(item.path, roots, host))
+                if item.kind == "nginx_error":
+                    item.source["error_tz"] = str(zone)
+                    item.source["tz_source"] = tz_source
+                    result.error_tz = (str(zone) if tz_source == "given" else
+                                       f"{zone}, this machine's zone (the report uses the UTC offset "
+                                       "the same host's access logs show, when they show one)")
+                meta = read_item(item, options, out, tick, save_settings)
+                profiles.update(dict(meta.meta.get("server_profiles", {})))  # type: ignore[call-overload]
+                for w in meta.warnings:
+                    msg = f"{item.file.path}: {w}"
+                    if msg not in result.warnings:
+                        result.warnings.append(msg)
+                if out.rows >= ingestread.COMMIT_ROWS:
+                    save_settings()
+                    out.flush()
+
+            save_settings()
+            out.flush(always=True)
+        finally:
+            for f in opened:
+                f.close()
     return result
 
 
-def _with_host(table: pa.Table, host: str) -> pa.Table:
-    """``table`` (conformed) with its ``host`` column set to ``host``."""
-    i = table.schema.get_field_index("host")
-    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
-
-
-def _zone_name(zone: tzinfo) -> str:
-    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
-    key = getattr(zone, "key", None)
-    if key:
-        return str(key)
-    delta = zone.utcoffset(None) or timedelta(0)
-    sign = "-" if delta < timedelta(0) else "+"
-    minutes = abs(int(delta.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def _with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
-    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
-
-    The reader placed the wall clock in ``zone``; converting back gives the logged digits
-    (a repeated hour reads back as its first occurrence, as the reader chose).
-    """
-    import pyarrow.compute as pc
-
-    if table.column("ts_wall").null_count < table.num_rows:
-        return table  # the reader filled it
-    ts = table.column("ts")
-    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=_zone_name(zone))))
-    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
-    i = table.schema.get_field_index("ts_wall")
-    table = table.set_column(i, table.schema.field(i), wall)
-    j = table.schema.get_field_index("tz_source")
-    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
-
-
-def _keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
-    """Per-source evidence the report judges with: UTC offsets seen, load-balancer peers."""
-    offsets = dict(meta.get("utc_offsets", {}) or {})  # type: ignore[call-overload]
-    if offsets:
-        kept = dict(source.get("utc_offsets", {}))
-        for k, v in offsets.items():
-            kept[str(k)] = int(kept.get(str(k), 0)) + int(v)
-        source["utc_offsets"] = kept
-    peers = set(meta.get("lb_candidates", set()) or set())  # type: ignore[call-overload]
-    if peers:
-        source["lb_candidates"] = sorted(set(source.get("lb_candidates", [])) | {str(p) for p in peers})
-
-
 def _conf_profile(nginx_conf: str) -> dict[str, Any]:
-    """The server's TLS profile from nginx.conf's ssl_protocols / ssl_ciphers / ssl_ecdh_curve."""
-    from logcorr.profile import from_nginx, profile_to_json
-    from logcorr.sources import nginxconf
+    """The server's TLS profile from nginx.conf (``logcorr.profile.from_nginx_conf``)."""
+    from logcorr.profile import from_nginx_conf, profile_to_json
 
-    tls = nginxconf.read_tls_profile(nginx_conf)
-    prof = from_nginx(tls.get("ssl_protocols"), tls.get("ssl_ciphers"), tls.get("ssl_ecdh_curve"))
-    prof.name = nginx_conf
-    return profile_to_json(prof)
+    return profile_to_json(from_nginx_conf(nginx_conf))
 
 
 def _check_format(log_format: str, options: Options) -> None:
@@ -243,6 +201,9 @@ def _check_format(log_format: str, options: Options) -> None:
     from logcorr.sources import logformat
 
     if log_format in options.formats:
+        from logcorr.sources.accessformats import compile_spec
+
+        compile_spec(options.formats[log_format])  # a log_format of --nginx-conf
         return
     try:
         logformat.named_format(log_format)
@@ -252,199 +213,80 @@ def _check_format(log_format: str, options: Options) -> None:
     logformat.compile_format(log_format)
 
 
-@dataclass
-class _Item:
-    path: Path
-    kind: str
-    fmt: str | None
-    size: int
-    start: int  # decompressed byte offset to resume from
-    start_line: int
-    source: dict[str, Any]
-    result: FileResult
-
-
 def _plan(paths: Sequence[str], store: Store, options: Options, sources: list[dict[str, Any]],
-          result: IngestResult) -> list[_Item]:
-    plan: list[_Item] = []
-    seen_heads: set[tuple[int, str]] = set()
-    for path in inputs.discover(paths, exclude=store.path):
+          result: IngestResult, opened: list[inputs.Opened]) -> list[Item]:
+    """Open every input once, decide which source each is (:mod:`logcorr.identity`), plan reads."""
+    found = inputs.discover(paths, exclude=store.path)
+    for where, message, is_error in found.problems:
+        if is_error:
+            result.files.append(FileResult(str(where), status="error", error=message))
+        elif message not in result.warnings:
+            result.warnings.append(message)
+    _walked_confs(found.files, options, result)
+    results: dict[int, FileResult] = {}
+    for path in found.files:
         fr = FileResult(str(path))
         result.files.append(fr)
         try:
-            if not path.exists():
-                raise InputError("no such file or directory", file=str(path))
-            head = inputs.read_head(path)
-            detected = inputs.detect(path, head, options)
+            f = inputs.Opened(path)
         except InputError as exc:
             fr.status, fr.error = "error", str(exc)
             continue
-        except OSError as exc:
-            fr.status, fr.error = "error", f"{path}: cannot read: {exc}"
+        opened.append(f)
+        results[id(f)] = fr
+    plan: list[Item] = []
+    for d in identity.decide(opened, sources):
+        f, fr, src = d.file, results[id(d.file)], d.source
+        if d.action != "read":
+            fr.status = d.action  # unchanged | copy (of a file read in this run)
+            if src is not None:
+                fr.kind = str(src.get("kind", "?"))
+                note_path(src, f.path)
+                if f.gz and d.action == "copy":
+                    identity.remember_final(src, f)
             continue
-        except Exception as exc:  # a sniffer bug: this file only
-            if os.environ.get("LOGCORR_DEBUG"):
-                raise
-            fr.status, fr.error = "error", (f"{path}: internal error while deciding its kind "
-                                            f"({type(exc).__name__}: {exc}); please report this as a bug")
-            continue
-        fr.kind = detected.kind
-        head_len = min(HEAD_LEN, len(head))
-        sha = hashlib.sha256(head[:head_len]).hexdigest()
-        if (head_len, sha) in seen_heads:
-            fr.status = "unchanged"  # the same content twice in one run (a copy)
-            continue
-        seen_heads.add((head_len, sha))
-        source = _find_source(sources, head)
-        size = path.stat().st_size
-        if source is None:
-            source = {"head_len": head_len, "head_sha": sha, "kind": detected.kind,
-                      "format": detected.fmt, "bytes": 0, "lines": 0, "parsed": 0,
-                      "skipped": 0, "rejected": 0, "paths": []}
-            sources.append(source)
-        elif source.get("complete"):
-            fr.status = "unchanged"
-            _note_path(source, path)
-            continue
+        if src is None:
+            if not f.head and f.size() == 0:
+                fr.status = "empty"  # a just-rotated log: nothing yet, not an error
+                continue
+            try:
+                detected = _detect(f, options)
+            except InputError as exc:
+                fr.status, fr.error = "error", str(exc)
+                continue
+            src = identity.new_source(detected.kind, detected.fmt)
+            sources.append(src)
         else:
-            fr.status = "grown" if source["bytes"] else "new"
-        plan.append(_Item(path, detected.kind, source.get("format") or detected.fmt, size,
-                          int(source["bytes"]), int(source["lines"]) + 1, source, fr))
+            fr.status = "grown"
+        fr.kind = str(src["kind"])
+        plan.append(Item(f, str(src["kind"]), src.get("format"), int(src["bytes"]), int(src["lines"]) + 1, src, fr))
     return plan
 
 
-def _find_source(sources: list[dict[str, Any]], head: bytes) -> dict[str, Any] | None:
-    # A file shorter than HEAD_LEN when first seen was hashed over what it had; once
-    # grown, its first head_len bytes still hash the same.
-    for s in sources:
-        n = int(s["head_len"])
-        if len(head) >= n and hashlib.sha256(head[:n]).hexdigest() == s["head_sha"]:
-            return s
-    return None
+def _walked_confs(found: list[Path], options: Options, result: IngestResult) -> None:
+    """nginx configurations among the inputs give their log_formats to every access log
+    of this ingest (whatever the file order); ``--nginx-conf`` names win."""
+    from logcorr.sources import nginxconf
+
+    for conf in inputs.nginx_confs(found, options):
+        try:
+            formats = nginxconf.read_log_formats(str(conf))
+        except InputError as exc:
+            result.warnings.append(f"{exc}: its log_format definitions are not used")
+            continue
+        for name, fmt in formats.items():
+            options.formats.setdefault(name, fmt)  # type: ignore[arg-type]
 
 
-def _note_path(source: dict[str, Any], path: Path) -> None:
-    if str(path) not in source["paths"]:
-        source["paths"].append(str(path))
-
-
-def _read(item: _Item, options: Options, result: IngestResult, tick: Progress | None) -> Batch:
-    """Read one file (from its resume offset) and update its manifest entry."""
-    before = dict(item.source)
+def _detect(f: inputs.Opened, options: Options) -> inputs.Detected:
     try:
-        return _read_file(item, options, result, tick)
-    except LogcorrError:
+        return inputs.detect(f.path, inputs.sniff_head(f), options)
+    except InputError:
         raise
-    except Exception as exc:  # a reader bug must not take the other files down with it
+    except Exception as exc:  # a sniffer bug: this file only
         if os.environ.get("LOGCORR_DEBUG"):
             raise
-        item.source.clear()
-        item.source.update(before)
-        item.result.status = "error"
-        item.result.error = (f"{item.path}: internal error while reading ({type(exc).__name__}: {exc}); "
-                             "nothing from this file was stored; please report this as a bug")
-        return Batch()
+        raise InputError(f"internal error while deciding its kind ({type(exc).__name__}: {exc}); "
+                         "please report this as a bug", file=str(f.path)) from exc
 
 
-def _read_file(item: _Item, options: Options, result: IngestResult, tick: Progress | None) -> Batch:
-    total = Batch()
-    fr = item.result
-    fr.kind = item.kind
-    src = item.source
-    try:
-        if item.kind in inputs.LINE_KINDS:
-            reader = _line_reader(item, options)
-            line_no = item.start_line
-            end = item.start
-            fh = inputs.open_binary(item.path)
-            # Chunks after the first are parsed two at a time by readers whose feed()
-            # keeps no state between chunks (the access log: pyarrow releases the GIL);
-            # results are taken in order, so rows and line numbers stay in file order.
-            pool = ThreadPoolExecutor(2) if getattr(reader, "stateless_feed", False) else None
-            pending: deque[tuple[Future[Batch], int]] = deque()
-
-            def settle(limit: int) -> None:
-                while len(pending) > limit:
-                    future, size = pending.popleft()
-                    total.add(future.result())
-                    if tick:
-                        tick(size)
-
-            try:
-                for data, chunk_end in inputs.chunks(fh, item.start):
-                    end = chunk_end  # the resume offset, kept once the chunk is read
-                    n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                    if pool is not None and line_no > item.start_line:
-                        pending.append((pool.submit(reader.feed, data, line_no), len(data)))
-                        settle(2)
-                    else:
-                        total.add(reader.feed(data, line_no))
-                        if tick:
-                            tick(len(data))
-                    line_no += n
-                settle(0)
-            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-                fr.error = f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} ({exc}); the lines before it were ingested"
-                fr.status = "error"
-            finally:
-                fh.close()
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
-            total.add(reader.close())
-            src["bytes"] = end
-            src["lines"] = line_no - 1
-            if fr.status == "error" or isinstance(fh, gzip.GzipFile):
-                src["complete"] = True  # a compressed file never grows
-        else:
-            with inputs.open_binary(item.path) as fh:
-                if item.kind == "nmap":
-                    from logcorr.profile import profile_to_json
-                    from logcorr.sources.nmap import read_nmap
-
-                    data = fh.read()
-                    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-                    for key, prof in read_nmap(data, str(item.path)).items():
-                        total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
-                    total.lines = total.parsed = n_lines  # the whole report is one profile
-                elif item.kind == "pcap":
-                    from logcorr.sources.pcap import PcapReader
-
-                    total.add(PcapReader(str(item.path), options).read(fh))
-                else:
-                    from logcorr.sources.cloudwatch import CloudWatchReader
-
-                    total.add(CloudWatchReader(str(item.path), options).read(fh.read()))
-            src["complete"] = True
-            if tick:
-                tick(item.size)
-    except InputError as exc:
-        fr.status, fr.error = "error", str(exc)
-    except (OSError, EOFError, zlib.error) as exc:
-        fr.status, fr.error = "error", f"{item.path}: cannot read: {exc}"
-    fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
-    if fr.status == "grown" and total.lines == 0:
-        fr.status = "unchanged"
-    src["last_ingest"] = datetime.now(UTC).isoformat()
-    for key in ("parsed", "skipped", "rejected"):
-        src[key] = int(src.get(key, 0)) + getattr(fr, key)
-    src["kind"] = item.kind
-    _note_path(src, item.path)
-    if total.lines != total.parsed + total.skipped + total.rejected:
-        result.warnings.append(f"{item.path}: line accounting does not add up ({total.lines} read, "
-                               f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
-                               "please report this as a bug")
-    return total
-
-
-def _line_reader(item: _Item, options: Options) -> Any:
-    if item.kind == "nginx_error":
-        from logcorr.sources.errorlog import ErrorLogReader
-
-        return ErrorLogReader(str(item.path), options)
-    if item.kind == "nginx_access":
-        from logcorr.sources.accesslog import AccessLogReader
-
-        return AccessLogReader(str(item.path), options, item.fmt)
-    from logcorr.sources.elblogs import ElbLogReader
-
-    return ElbLogReader(str(item.path), options, item.kind)

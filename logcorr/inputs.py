@@ -1,7 +1,8 @@
 """Finding input files, opening them (gzip by content), and deciding their kind by content.
 
 Kinds: ``nginx_error``, ``nginx_access``, ``alb_access``, ``alb_connection``, ``nlb_tls``,
-``clb_access``, ``cloudwatch``, ``pcap``, ``nmap`` (the server's TLS profile).  A file's kind is decided from its first
+``clb_access``, ``cloudwatch``, ``pcap``, ``nmap`` and ``nginx_conf`` (the server's TLS
+profile; nginx.conf also gives the ``log_format`` definitions).  A file's kind is decided from its first
 lines (or magic number), never from its name alone (SPEC §2).
 """
 
@@ -11,9 +12,10 @@ import gzip
 import io
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -37,24 +39,65 @@ class Detected:
     fmt: str | None = None  # the access-log format that fits, when kind is nginx_access
 
 
-def discover(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = None) -> list[Path]:
+@dataclass
+class Found:
+    """What a walk turned up: the files to read, and what could not be read as a file."""
+
+    files: list[Path] = field(default_factory=list)
+    problems: list[tuple[Path, str, bool]] = field(default_factory=list)  # (path, message, is_error)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]], exclude: Path | None = None) -> Found:
     """Every regular file under ``paths`` (directories walked), rotated sets oldest first.
 
     Hidden files, documentation (``README*``, ``*.md``) and the data directory itself are
-    left out; a file named explicitly is always read. Order matters only for
-    readability of the summary and for time order inside a rotation set.
+    left out; a file named explicitly is always tried.  What a walk meets that is not a
+    regular file (a FIFO, a socket, a device) is reported once and never opened; a
+    subdirectory that cannot be listed is an error (its logs would be missing).
     """
-    found: list[Path] = []
+    found = Found()
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename) if exc.filename else Path("?")
+        found.problems.append((where, f"{where}: cannot list directory: {exc.strerror or exc}; "
+                                      "its files were not read (check its permissions)", True))
+
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=walk_error):
                 dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                                  and (exclude is None or Path(root, d).resolve() != exclude.resolve()))
-                found.extend(Path(root, f) for f in files if not f.startswith(".") and not _is_doc(f))
+                for f in files:
+                    if f.startswith(".") or _is_doc(f):
+                        continue
+                    full = Path(root, f)
+                    what = _not_regular(full)
+                    if what:
+                        found.problems.append((full, f"{full}: {what}, not read", False))
+                    else:
+                        found.files.append(full)
         else:
-            found.append(path)  # missing or unreadable files are reported when opened
-    return sorted(dict.fromkeys(found), key=_rotation_key)
+            found.files.append(path)  # missing, unreadable or special files are reported when opened
+    found.files = sorted(dict.fromkeys(found.files), key=_rotation_key)
+    return found
+
+
+def _not_regular(path: Path) -> str | None:
+    """``None`` for a regular file (or one that vanished); else what it is."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # reported when opened
+    return None if stat.S_ISREG(mode) else describe_mode(mode)
+
+
+def describe_mode(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return f"not a regular file ({name})"
+    return "not a regular file"
 
 
 def _is_doc(name: str) -> bool:
@@ -75,6 +118,115 @@ def _rotation_key(path: Path) -> tuple[str, str, int, int, str]:
     return (parent, base, 0, int(n), path.name)
 
 
+class Opened:
+    """One input file, opened once: identified by ``fstat`` on this descriptor, read from it.
+
+    Special files are refused before anything is read (the descriptor is opened
+    non-blocking, so a FIFO with no writer does not hang).  ``gz`` files are read
+    decompressed; offsets are offsets into the decompressed content.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):  # not even opened (a tape device rewinds when opened)
+                raise InputError(f"{describe_mode(mode)}, not read", file=str(path))
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+        try:
+            self.st = os.fstat(fd)
+            if not stat.S_ISREG(self.st.st_mode):
+                raise InputError(f"{describe_mode(self.st.st_mode)}, not read", file=str(path))
+            self.raw: BinaryIO = open(fd, "rb", closefd=True)  # noqa: SIM115  (closed by close())
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self._gz: gzip.GzipFile | None = None
+        try:
+            self.gz = os.pread(fd, 2, 0) == GZIP_MAGIC
+            self.head = self._read_head()
+        except OSError as exc:
+            self.close()
+            raise InputError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        return (self.st.st_dev, self.st.st_ino)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Opened:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read_head(self) -> bytes:
+        if not self.gz:
+            return os.pread(self.fd, HEAD_BYTES, 0)
+        out = io.BytesIO()
+        try:  # a truncated gzip gives what it has
+            stream = self.stream_at(0)
+            while out.tell() < HEAD_BYTES and (piece := stream.read1(HEAD_BYTES)):  # type: ignore[attr-defined]
+                out.write(piece)
+        except (EOFError, OSError, zlib.error):
+            self._gz = None
+        return out.getvalue()[:HEAD_BYTES]
+
+    def stream_at(self, offset: int) -> BinaryIO:
+        """A stream of the (decompressed) content positioned at ``offset`` (short if it ends first)."""
+        if not self.gz:
+            self.raw.seek(offset)
+            return self.raw
+        if self._gz is None or self._gz.tell() > offset:
+            self.raw.seek(0)
+            self._gz = gzip.GzipFile(fileobj=self.raw, mode="rb")
+        remaining = offset - self._gz.tell()
+        while remaining > 0:
+            got = self._gz.read(min(remaining, 1 << 20))
+            if not got:
+                break
+            remaining -= len(got)
+        return self._gz  # type: ignore[return-value]
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """``n`` bytes of the content at ``offset`` (fewer at the end; damage reads as the end)."""
+        if not self.gz:
+            return os.pread(self.fd, n, offset)
+        try:
+            stream = self.stream_at(offset)
+            if self._gz is None or self._gz.tell() != offset:
+                return b""
+            return stream.read(n)
+        except (EOFError, OSError, zlib.error):
+            self._gz = None
+            return b""
+
+    def size(self) -> int:
+        """The content's length now (for gzip: decompressed, which reads it all; -1 if damaged)."""
+        if not self.gz:
+            return os.fstat(self.fd).st_size
+        try:
+            stream = self.stream_at(0)
+            while stream.read(1 << 20):
+                pass
+            return self._gz.tell() if self._gz else -1
+        except (EOFError, OSError, zlib.error):
+            self._gz = None
+            return -1
+
+    def idle_for(self) -> float:
+        """Seconds since the file was last written."""
+        import time
+
+        return time.time() - os.fstat(self.fd).st_mtime
+
+
 def open_binary(path: Path) -> BinaryIO:
     """Open ``path`` for reading bytes, decompressing gzip when the content is gzip."""
     try:
@@ -89,24 +241,29 @@ def open_binary(path: Path) -> BinaryIO:
 
 def read_head(path: Path) -> bytes:
     """The first bytes of the (decompressed) content; a truncated gzip gives what it has."""
-    with open_binary(path) as fh:
-        try:
-            return fh.read(HEAD_BYTES)
-        except (EOFError, OSError, gzip.BadGzipFile):
-            if isinstance(fh, gzip.GzipFile):
-                return _salvage_gzip_head(path)
-            raise
+    with Opened(path) as f:
+        return f.head
 
 
-def _salvage_gzip_head(path: Path) -> bytes:
-    out = io.BytesIO()
-    with gzip.open(path, "rb") as gz:
-        try:
-            while out.tell() < HEAD_BYTES and (chunk := gz.read(4096)):
-                out.write(chunk)
-        except (EOFError, OSError):
-            pass
-    return out.getvalue()[:HEAD_BYTES]
+def sniff_head(f: Opened, limit: int = 16 << 20) -> bytes:
+    """The bytes to decide a file's kind from: its head or, when its first line is longer
+    than the head, the head that starts after that line (a first line over 64 KiB does not
+    make a file "not a log"; the line itself is read and accounted for like any other)."""
+    from logcorr.sources.pcap import sniff_magic
+
+    head = f.head
+    if len(head) < HEAD_BYTES or b"\n" in head or sniff_magic(head):
+        return head
+    offset = HEAD_BYTES
+    while offset < limit:
+        block = f.read_at(offset, HEAD_BYTES)
+        if not block:
+            return head
+        cut = block.find(b"\n")
+        if cut >= 0:
+            return (block[cut + 1:] + f.read_at(offset + len(block), cut + 1))[:HEAD_BYTES]
+        offset += len(block)
+    return head
 
 
 def head_lines(head: bytes) -> list[bytes]:
@@ -141,11 +298,47 @@ def detect(path: Path, head: bytes, options: Options) -> Detected:
     fmt = accesslog.sniff(lines, options)
     if fmt is not None:
         return Detected("nginx_access", fmt)
+    from logcorr.sources import nginxconf
+
+    if nginxconf.sniff(head):
+        return Detected("nginx_conf")
     if _looks_binary(head):
         raise InputError("binary data, not a log or a capture we know", file=str(path))
     first = lines[0][:200].decode("utf-8", "backslashreplace")
     raise InputError(f"not a log format logcorr knows (nginx error/access with a known log_format, "
                      f"AWS export or capture); first line: {first!r}", file=str(path), line=1)
+
+
+def nginx_confs(paths: Iterable[Path], options: Options) -> list[Path]:
+    """The nginx configurations among ``paths`` (by content, :func:`detect`), so that their
+    ``log_format`` definitions serve the access logs of the same ingest whatever the
+    order of the files.  Only regular files are looked at; unreadable ones are left to
+    the ingest's own error report."""
+    import stat
+
+    from logcorr.sources import nginxconf
+
+    out = []
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        with os.fdopen(fd, "rb") as fh:
+            try:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    continue
+                head = fh.read(HEAD_BYTES)
+            except OSError:
+                continue
+        if head[:2] == GZIP_MAGIC or not nginxconf.sniff(head):
+            continue
+        try:
+            if detect(path, head, options).kind == "nginx_conf":
+                out.append(path)
+        except InputError:
+            continue
+    return out
 
 
 def _looks_binary(head: bytes) -> bool:

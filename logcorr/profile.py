@@ -267,6 +267,22 @@ def from_nginx(ssl_protocols: str | None, ssl_ciphers: str | None, ssl_ecdh_curv
                          cipher_preference=dict.fromkeys(protocols, pref), notes=notes)
 
 
+def from_nginx_conf(conf_path: str, **kwargs: Any) -> ServerProfile:
+    """Profile from an nginx.conf (includes followed): ``ssl_protocols``, ``ssl_ciphers``,
+    ``ssl_ecdh_curve`` and ``ssl_prefer_server_ciphers`` (nginx's default ``off``: the
+    client's order wins, DOC ngx_http_ssl_module.xml).  ``kwargs`` go to :func:`from_nginx`."""
+    from logcorr.sources import nginxconf
+
+    tls = nginxconf.read_tls_profile(conf_path)
+    prefer = tls.get("ssl_prefer_server_ciphers", "off").strip().lower()
+    prof = from_nginx(tls.get("ssl_protocols"), tls.get("ssl_ciphers"), tls.get("ssl_ecdh_curve"),
+                      prefer_server_ciphers=prefer == "on", **kwargs)
+    if prefer not in ("on", "off"):
+        prof.notes.append(f"ssl_prefer_server_ciphers {prefer!r} is neither on nor off: off assumed")
+    prof.name = conf_path
+    return prof
+
+
 _OPENSSL_FLAG = {"SSLv3": "-ssl3", "TLSv1": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2"}
 # `openssl ciphers -V` line: "0xC0,0x2F - ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 Kx=ECDH ..."
 # With -stdname: "0x13,0x02 - TLS_AES_256_GCM_SHA384 - TLS_AES_256_GCM_SHA384 TLSv1.3 Kx=any".

@@ -165,8 +165,9 @@ class Classified(NamedTuple):
 
 
 # Rule 3: split before each "error:" that starts an entry, i.e. is followed by the hex code
-# (or cut right there): "tlsv1 alert decode error:SSL alert number 50" is one entry.
-_SPLIT = re.compile(r"\s+(?=error:(?:[0-9A-Fa-f]|$))")
+# (or cut right there): "tlsv1 alert decode error:SSL alert number 50" is one entry.  The
+# look-behind makes a run of blanks one attempt, not one per blank (linear time).
+_SPLIT = re.compile(r"(?<!\s)\s+(?=error:(?:[0-9A-Fa-f]|$))")
 _SYMBOL = re.compile(r"^[A-Z0-9_]+$")
 _REASON_N = re.compile(r"^reason\((\d+)\)$")
 _ALERT_DATA = re.compile(r"^SSL alert number (\d+)")
@@ -263,9 +264,20 @@ ERRNO_CODES: dict[int, str] = {
     110: "timeout",  # ETIMEDOUT
 }
 
-_ERRNO = re.compile(r" \((\d+): [^()]*\)")
-_WHILE = re.compile(r" while [^,()]*$")
-_TRAILING_ERRNO = re.compile(r" \((\d+): [^()]*\)$")
+_ERRNO = re.compile(r" \((\d{1,6}): [^()]*\)")
+_TRAILING_ERRNO = re.compile(r" \((\d{1,6}): [^()]*\)$")
+
+
+def _drop_while(message: str) -> str:
+    """``message`` without a final `` while ACTION`` (an action holds no ``,()``).
+
+    A string search, not a regex: `` while [^,()]*$`` would rescan the tail once per
+    `` while `` in a hostile line (quadratic).
+    """
+    i = message.rfind(" while ")
+    if i >= 0 and not any(c in message[i + 7:] for c in ",()"):
+        return message[:i]
+    return message
 
 
 def ssl_part(message: str) -> str | None:
@@ -277,7 +289,7 @@ def ssl_part(message: str) -> str | None:
     i = message.find("(SSL:")
     if i < 0:
         return None
-    text = _TRAILING_ERRNO.sub("", _WHILE.sub("", message[i + 5:])).strip()
+    text = _TRAILING_ERRNO.sub("", _drop_while(message[i + 5:])).strip()
     if text.endswith(")") and text.count(")") > text.count("("):  # "reason(1000))"
         text = text[:-1].rstrip()
     return text
@@ -294,7 +306,7 @@ def classify_nginx(message: str) -> Classified:
     ssl = ssl_part(message)
     if ssl is not None:
         return classify_ssl(ssl)
-    base = _WHILE.sub("", message)
+    base = _drop_while(message)
     m = _ERRNO.search(base)
     errno = int(m.group(1)) if m else None
     for prefix, code, _source in NGINX_TABLE:
@@ -303,3 +315,63 @@ def classify_nginx(message: str) -> Classified:
     if base.startswith(("recv() failed", "SSL_do_handshake() failed")) and errno is not None:
         return Classified(ERRNO_CODES.get(errno, "other"), None, None, base)
     return Classified("other", None, None, base)
+
+
+# Which error-log messages are handshake failures (SPEC §5; handshake-reasons.md §2 rule 1;
+# nginx-logs.md §2, §3), matched on the start of the message (errno and " while ..." kept
+# apart): (prefix, where it counts, source).  "where": "any" = whatever the action;
+# "handshake" = only with the action "SSL handshaking" (client side) or "SSL handshaking to
+# upstream" (nginx is the TLS client: a row with client_side false); "no action" = nginx as a
+# TLS client outside the upstream module (a Lua cosocket), also client_side false.  Lines
+# "while reading PROXY protocol" are failures whatever their text (the connection never
+# reached TLS).  Everything else is not a failure, even "while SSL handshaking" (below).
+FAILURE_MESSAGES: list[tuple[str, str, str]] = [
+    ("SSL_do_handshake() failed", "any", "ngx_ssl_handshake(); nginx-logs.md §2.1"),
+    ("client sent plain HTTP request to HTTPS port", "any", "nginx-logs.md §3 (497), reading client request headers"),
+    ("peer closed connection in SSL handshake", "handshake", "ngx_ssl_handshake(), NGX#d9152910d"),
+    ("peer closed connection in SSL handshake", "no action", "Lua cosocket, github.com/liseen/lua-resty-http/issues/38"),
+    ("client closed connection", "handshake", "nginx-logs.md §3: recv() returned 0"),
+    ("recv() failed", "handshake", "nginx-logs.md §3: RST before the first byte"),
+    ("client timed out", "handshake", "nginx-logs.md §3: client_header_timeout"),
+    ("upstream timed out", "handshake", "ngx_http_upstream.c: proxy_connect_timeout during the upstream handshake"),
+    ("handshake rejected", "handshake", "ssl_reject_handshake, 1.19.4+, NGX#9cdb27845"),
+    ('no "ssl_certificate" is defined', "handshake", "nginx <= 1.14.x, NGX#76be1ea9d"),
+]
+
+# Texts that are not handshake failures although their line may say "while SSL handshaking"
+# (listed for the parser tests and the reader's docstring; the rule above already skips them).
+NOT_FAILURES: list[tuple[str, str]] = [
+    ("SSL_shutdown() failed", "after a failure or a close: github.com/openssl/openssl/issues/1760 (1.0.2f, fixed in 1.9.2)"),
+    ("SSL_read() failed", "after the handshake: nginx/nginx#961"),
+    ("SSL_write() failed", "after the handshake: openssl/openssl#12892"),
+    ("could not allocate new session in SSL session shared cache", "session cache full: blindsidenetworks/scalelite#397"),
+    ("could not add new SSL session to the session cache", "session cache full: mailman.nginx.org nginx 2014-March/042628"),
+    ("client sent no required SSL certificate", "handshake completed, request refused (400): handshake-reasons.md §3"),
+    ("client SSL certificate verify error", "handshake completed, request refused (400): handshake-reasons.md §3"),
+    ("upstream SSL certificate verify error", "nginx's upstream check after its own handshake: nginx-logs.md §3"),
+    ("upstream SSL certificate does not match", "nginx's upstream check after its own handshake: nginx-logs.md §3"),
+    ("Error getting ECH status", "ECH status notice: github.com/sftcd/openssl/issues/20"),
+    ("ECH ", "ECH/ESNI status notices of ECH-enabled builds (text unverified)"),
+]
+
+
+def failure_kind(message: str, action: str | None) -> bool | None:
+    """Is ``message`` (without its `` while ACTION``) a handshake failure, and of which side?
+
+    True: a client-side failure; False: nginx's own handshake as a TLS client
+    (``client_side`` false); None: not a handshake failure (the line is skipped).
+    """
+    if action == "reading PROXY protocol":
+        return True
+    if message.startswith("SSL_do_handshake() failed"):
+        return action == "SSL handshaking"
+    for prefix, where, _source in FAILURE_MESSAGES:
+        if not message.startswith(prefix):
+            continue
+        if where == "any":
+            return True
+        if where == "handshake" and action in ("SSL handshaking", "SSL handshaking to upstream"):
+            return action == "SSL handshaking"
+        if where == "no action" and action is None:
+            return False
+    return None

@@ -1,31 +1,46 @@
 """The data directory: Parquet datasets, the manifest of ingested sources, atomic commits.
 
-Layout::
+Layout (SPEC §4)::
 
-    DATA/manifest.json              what is committed, and what each source file gave
-    DATA/<table>/<commit>.parquet   one file per table per ingest run
+    DATA/manifest.json                                  what is committed, what each source gave
+    DATA/<table>/date=YYYY-MM-DD/<commit>-<n>.parquet   rows of that UTC day (by ``ts``)
 
-A commit writes its Parquet files under temporary names, renames them, and only then
-replaces ``manifest.json`` (``os.replace`` is atomic on POSIX).  Readers read only the
-files the manifest lists, so a run that dies half-way leaves what was stored before
-intact; its stray files are removed by the next commit.  One writer at a time
-(``fcntl.flock`` on ``DATA/.lock``).
+Partitions are hive style, so DuckDB (``read_parquet('DATA/tls_sessions/**/*.parquet',
+hive_partitioning=true)``), pyarrow (``pyarrow.dataset.dataset(DATA/'tls_sessions',
+partitioning='hive')``) and Spark read a table's folder as it is and get a ``date`` column
+from the path; the files themselves have no ``date`` column, and :meth:`Store.read` does
+not add one.  Rows without a ``ts`` go to ``date=__HIVE_DEFAULT_PARTITION__`` (read as
+null); ``rejects`` has no ``ts`` and is partitioned by the day it was ingested.
+
+A commit writes its Parquet files under hidden temporary names, renames them, and only then
+replaces ``manifest.json`` (``os.replace`` is atomic on POSIX).  Readers of the manifest
+read only the files it lists, so a run that dies half-way leaves what was stored before
+intact; its stray files are removed by the next commit.
+
+One writer at a time (``fcntl.flock`` on ``DATA/.lock``), and every commit re-reads the
+manifest under that lock and changes only what its caller owns (``update`` edits the fresh
+copy; ``replace`` names the tables the caller rewrites), so that a ``report`` that saves
+``matches`` never undoes an ``ingest`` that committed meanwhile.  Reading takes no lock and
+writes nothing: a read-only data directory can be reported on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from logcorr import schema
@@ -37,19 +52,54 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 PART_ROWS = 400_000  # rows per Parquet file written by one commit
 FORMAT = "logcorr-data"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark, pyarrow and DuckDB read as null
 
-
-def _write_parquet(job: tuple[pa.Table, Path]) -> None:
-    """Write under a temporary name, then rename: a reader never sees half a file."""
-    table, target = job
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, target)
+Update = Callable[[dict[str, Any]], None]
 
 
 def default_data_dir() -> Path:
     """``$LOGCORR_DATA`` when set, else ``./logcorr-data`` (SPEC §2)."""
     return Path(os.environ.get("LOGCORR_DATA") or "logcorr-data")
+
+
+def os_error(path: Path, exc: OSError, doing: str) -> DataError:
+    """One line for an OS error on the data directory: the path, what failed, what to do."""
+    code = exc.errno
+    if code is None:  # pyarrow's errors carry the errno in their text only
+        m = re.search(r"\[errno (\d+)\]", str(exc))
+        code = int(m.group(1)) if m else None
+    what = os.strerror(code) if code else (exc.strerror or str(exc))
+    hint = {
+        errno.ENOSPC: "free some space or use another --data directory",
+        errno.EDQUOT: "free some space or use another --data directory",
+        errno.EROFS: "the file system is read-only: use another --data directory",
+        errno.EACCES: "check its permissions or use another --data directory",
+        errno.EPERM: "check its permissions or use another --data directory",
+    }.get(code or 0, "check the data directory")
+    return DataError(f"{path}: cannot {doing}: {what}; {hint} (data stored before is intact)")
+
+
+def _write_parquet(job: tuple[pa.Table, Path]) -> None:
+    """Write under a hidden temporary name, then rename: nobody sees half a file."""
+    table, target = job
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name("." + target.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, target)
+
+
+def partitions(name: str, table: pa.Table, today: str) -> list[tuple[str, pa.Table]]:
+    """``(date=..., rows)`` for each UTC day of ``table`` (SPEC §4), days in order."""
+    if "ts" not in table.column_names:
+        return [(f"date={today}", table)]
+    days = pc.strftime(table.column("ts"), format="%Y-%m-%d")
+    if days.null_count == 0 and table.num_rows and pc.min_max(days)["min"] == pc.min_max(days)["max"]:
+        return [(f"date={days[0].as_py()}", table)]
+    out = []
+    for day in sorted(pc.unique(days).to_pylist(), key=lambda d: (d is None, d or "")):
+        mask = pc.is_null(days) if day is None else pc.equal(days, day)
+        out.append((f"date={day or NULL_PARTITION}", table.filter(mask)))
+    return out
 
 
 class Store:
@@ -58,11 +108,13 @@ class Store:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._manifest: dict[str, Any] | None = None
+        self._locked = False
 
     # -- manifest -------------------------------------------------------------------
 
     @property
     def manifest(self) -> dict[str, Any]:
+        """The manifest as read once (a reader's snapshot); commits re-read it."""
         if self._manifest is None:
             self._manifest = self._load_manifest()
         return self._manifest
@@ -72,14 +124,18 @@ class Store:
 
     def _load_manifest(self) -> dict[str, Any]:
         file = self.path / MANIFEST
-        if not file.is_file():
+        try:
+            text = file.read_text()
+        except FileNotFoundError:
             return {"format": FORMAT, "schema_version": schema.SCHEMA_VERSION, "commits": [],
                     "sources": [], "settings": {}}
+        except OSError as exc:
+            raise os_error(file, exc, "read the manifest") from exc
         try:
-            manifest: dict[str, Any] = json.loads(file.read_text())
-        except (OSError, ValueError) as exc:
+            manifest: dict[str, Any] = json.loads(text)
+        except ValueError as exc:
             raise DataError(f"{file}: unreadable manifest ({exc}); re-run `logcorr ingest` into a new --data directory") from exc
-        if manifest.get("format") != FORMAT:
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise DataError(f"{self.path} is not a logcorr data directory (no {FORMAT} manifest)")
         version = manifest.get("schema_version")
         if version != schema.SCHEMA_VERSION:
@@ -124,100 +180,136 @@ class Store:
     # -- writing --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "w") as fh:
+    def lock(self, wait: bool = False) -> Iterator[None]:
+        """Hold the one writer's lock (raises :class:`DataError` when another run has it)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fh = open(self.path / ".lock", "a")  # noqa: SIM115  (closed below)
+        except OSError as exc:
+            raise os_error(self.path, exc, "write the data directory") from exc
+        with fh:
             try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise DataError(f"{self.path} is being written by another logcorr run") from exc
-            yield
+            self._locked = True
+            try:
+                yield
+            finally:
+                self._locked = False
 
-    def commit(self, tables: dict[str, pa.Table], *, sources: list[dict[str, Any]],
-               settings: dict[str, Any] | None = None, replace: Sequence[str] = ()) -> str:
+    def commit(self, tables: dict[str, pa.Table], *, update: Update | None = None,
+               replace: Sequence[str] = ()) -> str:
         """Atomically add ``tables`` (appended) and replace the tables named in ``replace``.
 
-        ``sources`` replaces the manifest's source list; ``settings`` is merged into it.
-        Must be called under :meth:`lock`.
+        The manifest is re-read first; ``update(manifest)`` may then edit the parts the
+        caller owns (its sources, its settings).  Must be called under :meth:`lock`.
+        An OS error (disk full, read-only) removes what this commit wrote and raises a
+        one-line :class:`DataError`; what was committed before stays as it was.
         """
-        commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        manifest = json.loads(json.dumps(self.manifest))  # a copy to edit
+        assert self._locked, "Store.commit outside Store.lock"
+        now = datetime.now(UTC)
+        commit_id = now.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        manifest = self._load_manifest()
         written: dict[str, list[str]] = {}
         jobs: list[tuple[pa.Table, Path]] = []
         for name, table in tables.items():
-            if table.num_rows == 0 and name not in replace:
+            if table.num_rows == 0:
                 continue
             table = schema.conform(name, table)
-            (self.path / name).mkdir(parents=True, exist_ok=True)
-            # Big tables go into several files, encoded in parallel (Parquet encoding is
-            # single-threaded per file; this machine has two cores).
-            parts = max(1, -(-table.num_rows // PART_ROWS))
-            step = -(-table.num_rows // parts) if table.num_rows else 0
-            for i in range(parts):
-                rel = f"{name}/{commit_id}-{i}.parquet"
-                jobs.append((table.slice(i * step, step) if parts > 1 else table, self.path / rel))
-                written.setdefault(name, []).append(rel)
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(_write_parquet, jobs))
-        for name in replace:
-            for commit in manifest["commits"]:
-                commit["files"].pop(name, None)
-        manifest["commits"] = [c for c in manifest["commits"] if c["files"]]
-        manifest["commits"].append({"id": commit_id, "time": datetime.now(UTC).isoformat(), "files": written})
-        manifest["sources"] = sources
-        manifest["settings"] = {**manifest.get("settings", {}), **(settings or {})}
-        tmp_manifest = self.path / (MANIFEST + ".tmp")
-        with open(tmp_manifest, "w") as fh:
-            json.dump(manifest, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_manifest, self.path / MANIFEST)
-        self._manifest = manifest
-        self._sweep()
-        return commit_id
-
-    def adopt(self, name: str, staging: Path) -> str:
-        """Commit the Parquet files another writer (Spark) left under ``staging`` as table ``name``.
-
-        They replace the table's current files; ``staging``'s ``date=...`` folders are kept.
-        """
-        commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        rels: list[str] = []
-        with self.lock():
-            for i, f in enumerate(sorted(staging.rglob("*.parquet"))):
-                sub = f.parent.relative_to(staging)
-                rel = str(Path(name) / sub / f"{commit_id}-{i}.parquet")
-                (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(f, self.path / rel)
-                rels.append(rel)
-            manifest = json.loads(json.dumps(self.manifest))
-            for commit in manifest["commits"]:
-                commit["files"].pop(name, None)
+            i = 0
+            for part, rows in partitions(name, table, now.strftime("%Y-%m-%d")):
+                # Big tables go into several files, encoded in parallel (Parquet encoding is
+                # single-threaded per file; this machine has two cores).
+                pieces = max(1, -(-rows.num_rows // PART_ROWS))
+                step = -(-rows.num_rows // pieces)
+                for k in range(pieces):
+                    rel = f"{name}/{part}/{commit_id}-{i}.parquet"
+                    i += 1
+                    jobs.append((rows.slice(k * step, step) if pieces > 1 else rows, self.path / rel))
+                    written.setdefault(name, []).append(rel)
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(_write_parquet, jobs))
+            for name in replace:
+                for commit in manifest["commits"]:
+                    commit["files"].pop(name, None)
             manifest["commits"] = [c for c in manifest["commits"] if c["files"]]
-            if rels:
-                manifest["commits"].append({"id": commit_id, "time": datetime.now(UTC).isoformat(),
-                                            "files": {name: rels}})
-            self._write_manifest(manifest)
+            if written:
+                manifest["commits"].append({"id": commit_id, "time": now.isoformat(), "files": written})
+            if update is not None:
+                update(manifest)
+            tmp_manifest = self.path / ("." + MANIFEST + ".tmp")
+            with open(tmp_manifest, "w") as fh:
+                json.dump(manifest, fh, indent=1, sort_keys=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_manifest, self.path / MANIFEST)
+        except OSError as exc:
+            self._manifest = None
+            self._sweep(self._load_manifest())
+            raise os_error(self.path, exc, "write the data directory") from exc
+        self._manifest = manifest
+        self._sweep(manifest)
         return commit_id
 
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        tmp_manifest = self.path / (MANIFEST + ".tmp")
-        with open(tmp_manifest, "w") as fh:
-            json.dump(manifest, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_manifest, self.path / MANIFEST)
-        self._manifest = manifest
-        self._sweep()
-
-    def _sweep(self) -> None:
-        """Remove Parquet files that no committed manifest entry lists (a crashed run's)."""
-        listed = {str(self.path / f) for c in self.manifest["commits"] for fs in c["files"].values() for f in fs}
+    def _sweep(self, manifest: dict[str, Any]) -> None:
+        """Remove table files that ``manifest`` does not list (a crashed run's, replaced ones)."""
+        listed = {os.path.normpath(self.path / f) for c in manifest["commits"]
+                  for fs in c["files"].values() for f in fs}
         for name in schema.TABLES:
             folder = self.path / name
             if not folder.is_dir():
                 continue
-            for f in folder.rglob("*"):  # date=... folders too
-                if f.suffix in (".parquet", ".tmp") and f.is_file() and str(f) not in listed:
+            for root, dirs, files in os.walk(folder, topdown=False):
+                for f in files:
+                    full = os.path.normpath(os.path.join(root, f))
+                    if f.endswith((".parquet", ".tmp")) and full not in listed:
+                        with contextlib.suppress(OSError):
+                            os.unlink(full)
+                for d in dirs:
                     with contextlib.suppress(OSError):
-                        f.unlink()
+                        os.rmdir(os.path.join(root, d))  # only empty partitions go
+        with contextlib.suppress(OSError):
+            (self.path / ("." + MANIFEST + ".tmp")).unlink()
+
+    def adopt(self, name: str, staging: Path) -> str | None:
+        """Make the Parquet files another writer (Spark) left under ``staging`` table ``name``.
+
+        They replace the table's files; ``staging``'s ``date=...`` folders are kept.  Returns
+        ``None`` when saved, else one line saying why not (as :meth:`replace_table`).
+        """
+        try:
+            with self.lock():
+                commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+                rels: list[str] = []
+                for i, f in enumerate(sorted(staging.rglob("*.parquet"))):
+                    rel = str(Path(name) / f.parent.relative_to(staging) / f"{commit_id}-{i}.parquet")
+                    (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(f, self.path / rel)  # unlisted until the commit: swept if it fails
+                    rels.append(rel)
+
+                def add(manifest: dict[str, Any]) -> None:
+                    if rels:
+                        manifest["commits"].append({"id": commit_id, "time": datetime.now(UTC).isoformat(),
+                                                    "files": {name: rels}})
+
+                self.commit({}, update=add, replace=[name])
+        except OSError as exc:
+            return f"{name} not saved: {os_error(self.path, exc, 'write the data directory')}"
+        except DataError as exc:
+            return f"{name} not saved: {exc}"
+        return None
+
+    def replace_table(self, name: str, table: pa.Table) -> str | None:
+        """Replace table ``name`` (``report``'s ``matches``) if the directory can be written now.
+
+        Returns ``None`` when saved, else one line saying why not (read-only, another run
+        writing): the caller reports from what it read and says so.
+        """
+        try:
+            with self.lock():
+                self.commit({name: table}, replace=[name])
+        except DataError as exc:
+            return f"{name} not saved: {exc}"
+        return None

@@ -48,6 +48,10 @@ def print_ingest_summary(result: IngestResult, file: object = None) -> None:
         table.add_row(escape(clean(f.path)), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}",
                       f"{f.skipped:,}", f"{f.rejected:,}")
     console.print(table)
+    for f in result.files:
+        if len(f.formats) > 1:  # a log_format change inside the file (nginx -s reload)
+            runs = ", ".join(f"{escape(clean(name))} lines {a:,}-{b:,}" for name, a, b in f.formats)
+            console.print(f"{escape(clean(f.path))}: log_format changes: {runs}")
     rows = ", ".join(f"{n} {k}" for k, n in sorted(result.rows.items()) if n)
     console.print(f"stored: {escape(rows) if rows else 'nothing new'}")
     if result.error_tz:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from logcorr.errors import InputError
@@ -84,7 +84,7 @@ def test_time_local_with_offset_to_utc() -> None:
     batch = read(line * 3, COMBINED)
     assert (batch.lines, batch.skipped) == (3, 3)
     assert batch.meta["utc_offsets"] == {"+0530": 3}
-    assert batch.warnings == ["the log_format has no $ssl_protocol, so TLS and plain requests "
+    assert batch.warnings == ["the log_format combined has no $ssl_protocol, so TLS and plain requests "
                               "cannot be told apart: lines counted, not stored"]
     fmt = COMBINED + " $ssl_protocol"
     batch = read(line.replace(b'"\n', b'" TLSv1.2\n'), fmt)
@@ -219,3 +219,80 @@ def test_stream_500_entries_are_failures_that_wait_for_the_error_log() -> None:
         ("nginx_stream", "203.0.113.22", 36, "timeout", "stream_realip", 1)]
     assert batch.tables["tls_sessions"].column("client_addr").to_pylist() == ["203.0.113.20"]
     assert batch.lines == batch.parsed == 2
+
+
+# ------------------------------------------------------------ several formats in one file
+# Lines as nginx 1.22.1 writes them (reference/nginx-logs.md §6.4, §8): combined, the
+# recommended format, and the lab's stream JSON (tests/lab/nginx.py STREAM_FORMAT keys).
+C_LINE = '192.0.2.7 - - [26/Nov/2026:23:02:50 +0530] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"'
+R_LINE = ('192.0.2.8 - - [26/Nov/2026:23:02:51 +0530] "GET / HTTP/1.1" 200 5 "-" "curl" TLSv1.3 '
+          'TLS_AES_256_GCM_SHA384 "-" . - 192.0.2.8 7 1 1795714371.860 0.000')
+J_LINE = ('{"time_iso8601":"2026-11-26T23:02:52+05:30","msec":"1795714372.000","remote_addr":"192.0.2.9",'
+          '"connection":"8","status":"200","ssl_protocol":"TLSv1.2","ssl_cipher":"ECDHE-RSA-AES128-GCM-SHA256"}')
+
+
+def test_each_line_gets_the_first_format_that_parses_it() -> None:
+    lines = [C_LINE] * 2 + [R_LINE] * 3 + ["", "not a log line", J_LINE, C_LINE]
+    batch = read(("\n".join(lines) + "\n").encode(), COMBINED)
+    assert (batch.lines, batch.parsed, batch.skipped, batch.rejected) == (9, 4, 4, 1)
+    assert batch.meta["format_runs"] == {(1, 2, "combined"), (3, 5, "recommended"), (8, 8, "json"),
+                                         (9, 9, "combined")}
+    assert rows(batch, "tls_sessions", "line", "client_addr", "ssl_protocol") == [
+        (3, "192.0.2.8", "TLSv1.3"), (4, "192.0.2.8", "TLSv1.3"), (5, "192.0.2.8", "TLSv1.3"),
+        (8, "192.0.2.9", "TLSv1.2")]
+    assert rows(batch, "rejects", "line", "error") == [(7, "expected ' - ' at column 4 of the line")]
+    assert batch.meta["utc_offsets"] == {"+0530": 7}
+
+
+def test_format_runs_join_across_chunks() -> None:
+    from logcorr.sources.accesslog import merge_runs
+
+    data = ("\n".join([C_LINE] * 40 + [R_LINE] * 70 + [C_LINE] * 5) + "\n").encode()
+    reader = AccessLogReader("f.log", Options(), COMBINED)
+    whole = reader.feed(data, 1)
+    parts = data.split(b"\n")
+    split = Batch()
+    for start in range(0, 115, 30):  # chunks of 30 lines
+        split.add(reader.feed(b"\n".join(parts[start:start + 30]) + b"\n", start + 1))
+    expected = [("combined", 1, 40), ("recommended", 41, 110), ("combined", 111, 115)]
+    assert merge_runs(whole.meta["format_runs"]) == merge_runs(split.meta["format_runs"]) == expected
+    assert whole.tables["tls_sessions"].column("line").to_pylist() == \
+        split.tables["tls_sessions"].column("line").to_pylist() == list(range(41, 111))
+
+
+def test_text_lines_in_a_json_log() -> None:
+    batch = read(("\n".join([J_LINE, R_LINE, "garbage"]) + "\n").encode(), JSON_LINES)
+    assert (batch.parsed, batch.rejected) == (2, 1)
+    assert batch.meta["format_runs"] == {(1, 1, "json"), (2, 2, "recommended")}
+    assert rows(batch, "rejects", "line", "error") == [(3, "not a JSON object")]
+
+
+def test_sniff_takes_the_format_of_the_first_line_when_the_head_is_mixed() -> None:
+    head = [C_LINE.encode()] * 3 + [R_LINE.encode()] * 10
+    assert sniff(head, Options()) == COMBINED
+
+
+M_LINE = C_LINE + ' "203.0.113.9"'  # main: combined + "$http_x_forwarded_for" (nginx-logs.md §6.4)
+KINDS_OF_LINE = {"combined": C_LINE, "recommended": R_LINE, "main": M_LINE, "json": J_LINE,
+                 "reject": "garbage, not a log line", "blank": ""}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(sorted(KINDS_OF_LINE)), min_size=1, max_size=150),
+       st.integers(min_value=1, max_value=120))
+@example(kinds=["blank", "combined"], size=2)  # found by this test: an empty CSV for the 2nd format
+def test_every_line_gets_its_own_format_however_the_file_is_chunked(kinds: list[str], size: int) -> None:
+    from logcorr.sources.accesslog import merge_runs
+
+    data = [KINDS_OF_LINE[k].encode() for k in kinds]
+    reader = AccessLogReader("f.log", Options(), COMBINED)
+    got = Batch()
+    for start in range(0, len(data), size):
+        got.add(reader.feed(b"\n".join(data[start:start + size]) + b"\n", start + 1))
+    assert got.lines == len(kinds) == got.parsed + got.skipped + got.rejected
+    assert got.rejected == kinds.count("reject")
+    per_line = {n: name for name, a, b in merge_runs(got.meta.get("format_runs", set()))
+                for n in range(a, b + 1)}
+    expected = {n: k for n, k in enumerate(kinds, 1) if k not in ("reject", "blank")}
+    # a run spans the blank and rejected lines inside it; every parsed line has its format
+    assert {n: per_line.get(n) for n in expected} == expected

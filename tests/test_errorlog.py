@@ -23,6 +23,7 @@ from logcorr.sources.errorlog import ErrorLogReader, sniff
 def read(data: bytes | list[bytes], tz: Any = UTC, lb: tuple[str, ...] = ()) -> Batch:
     """Feed ``data`` (one chunk, or several chunks) and close; all batches added up."""
     reader = ErrorLogReader("error.log", Options(error_tz=tz, lb_networks=[ipaddress.ip_network(n) for n in lb]))
+    assert reader.tz_source == "machine"  # Options without tz_source (the lead adds it)
     total = Batch()
     line = 1
     for chunk in [data] if isinstance(data, bytes) else data:
@@ -129,9 +130,6 @@ FAILURE_LINES: list[tuple[bytes, dict[str, Any]]] = [
     # nginx-logs.md §3 stream proxy to a TLS upstream: upstream + bytes fields
     (b'2026/11/26 17:33:01 [error] 16574#16574: *121 SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream, client: 127.0.0.1, server: 127.0.0.1:9445, upstream: "127.0.0.1:8080", bytes from/to client:0/0, bytes from/to upstream:0/0',
      fail("2026-11-26 17:33:01", 121, "not_tls", "error:0A00010B:SSL routines::wrong version number", level="error", server="127.0.0.1:9445", action="SSL handshaking to upstream", client_side=False)),
-    # nginx-logs.md §3: upstream verify error (nginx is the client): kept, not client side
-    (b'2026/11/26 17:33:02 [error] 16574#16574: *122 upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: lab.test, request: "GET / HTTP/1.1", upstream: "https://127.0.0.1:8443/", host: "lab.test"',
-     fail("2026-11-26 17:33:02", 122, "other", "upstream SSL certificate verify error: (18:self-signed certificate)", level="error", server="lab.test", action="SSL handshaking to upstream", client_side=False)),
     # nginx-logs.md §1.5: raw bytes, NUL and non-UTF-8 in a quoted field; a '"' inside host
     (b'2026/11/26 17:33:03 [info] 13035#13035: *123 client sent plain HTTP request to HTTPS port while reading client request headers, client: 198.51.100.7, server: lab.test, request: "\x16\x03\x01\x00\xb7\x01\x00\x00\xb3\x03\x03\xc5 \xff", host: "a"b"',
      fail("2026-11-26 17:33:03", 123, "plain_http", "client sent plain HTTP request to HTTPS port", client="198.51.100.7", server="lab.test", action="reading client request headers")),
@@ -164,7 +162,9 @@ def test_failure_line(line: bytes, expected: dict[str, Any]) -> None:
     (row,) = rows(batch)
     assert {k: row[k] for k in expected} == expected
     assert (row["source"], row["file"], row["line"], row["ts_precision_s"]) == ("nginx_error", "error.log", 1, 1.0)
-    assert (row["client_is_real"], row["attribution"], row["lb_addr"]) == (True, "error_log_client", None)
+    # evidence only: the line cannot tell a client from a load balancer (issue 10 item 1)
+    assert (row["client_is_real"], row["attribution"], row["lb_addr"]) == (None, "error_log_client", None)
+    assert (row["ts_wall"], row["tz_source"]) == (row["ts"], "machine")  # read in UTC here
     assert (batch.lines, batch.parsed, batch.skipped, batch.rejected) == (1, 1, 0, 0)
 
 
@@ -179,6 +179,9 @@ SKIPPED_LINES = [
     b"2026/11/26 17:32:03 [info] 16574#16574: *72 proxy 127.0.0.1:41000 connected to 127.0.0.1:8080",
     # debug lines carry no context (level debug skips the log handler, ngx_log.c)
     b"2026/11/26 17:32:03 [debug] 16574#16574: *72 SSL_do_handshake: -1",
+    # nginx-logs.md §3: upstream verify error after nginx's own handshake (was counted as a
+    # client_side-false failure before issue 10 item 6: now skipped)
+    b'2026/11/26 17:33:02 [error] 16574#16574: *122 upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream, client: 127.0.0.1, server: lab.test, request: "GET / HTTP/1.1", upstream: "https://127.0.0.1:8443/", host: "lab.test"',
     # startup line without *N
     b"2026/11/26 17:00:00 [notice] 1#1: using the \"epoll\" event method",
     b"   ",
@@ -279,22 +282,25 @@ def test_stream_realip_names_the_client() -> None:
                  # §8 *72: stream without realip (same address on both lines)
                  b"2026/11/26 17:32:03 [info] 16574#16574: *72 client [::1]:33878 connected to [::1]:9443\n"
                  b"2026/11/26 17:32:03 [info] 16574#16574: *72 SSL_do_handshake() failed (SSL: error:0A00009C:SSL routines::http request) while SSL handshaking, client: ::1, server: [::1]:9443\n",
-                 lb=("127.0.0.0/29",))
+                 )
     r94, r72 = rows(batch)
     assert (r94["client_addr"], r94["client_is_real"], r94["attribution"], r94["lb_addr"]) == (
         "127.0.0.9", True, "stream_realip", "127.0.0.5")
-    assert (r72["client_addr"], r72["attribution"], r72["lb_addr"]) == ("::1", "error_log_client", None)
+    assert (r72["client_addr"], r72["client_is_real"], r72["attribution"], r72["lb_addr"]) == (
+        "::1", None, "error_log_client", None)
     assert batch.meta["lb_candidates"] == {"127.0.0.5"}
     assert batch.meta["stream"] == {"connections": 2, "realip": 1}
     assert (batch.lines, batch.parsed, batch.skipped) == (4, 2, 2)
 
 
-def test_load_balancer_client_is_not_real() -> None:
-    # nginx-logs.md §8 *82: http behind the PROXY LB shows the LB address
+def test_load_balancer_networks_are_not_applied() -> None:
+    # nginx-logs.md §8 *82: http behind the PROXY LB shows the LB address.  The reader keeps
+    # the evidence; the report decides what 127.0.0.5 is (issue 10 item 1, SPEC §4).  Before,
+    # --lb-cidr made this row client_is_real false / attribution "lb" at ingest.
     line = b"2026/11/26 17:32:23 [info] 16574#16574: *82 SSL_do_handshake() failed (SSL: error:0A000102:SSL routines::unsupported protocol) while SSL handshaking, client: 127.0.0.5, server: 127.0.0.1:8444\n"
     (row,) = rows(read(line, lb=("127.0.0.4/30",)))
     assert (row["client_addr"], row["client_is_real"], row["attribution"], row["lb_addr"]) == (
-        "127.0.0.5", False, "lb", "127.0.0.5")
+        "127.0.0.5", None, "error_log_client", None)
 
 
 def test_syslog_prefixed_lines() -> None:

@@ -147,7 +147,7 @@ def test_a_failed_run_leaves_stored_data_intact(logdir: Path, tmp_path: Path, mo
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pq, "write_table", boom)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(logcorr.LogcorrError, match=r"data: cannot write the data directory: No space left on device; free some space"):
         logcorr.ingest([str(logdir)], data)
     monkeypatch.undo()
     assert json.loads((data / "manifest.json").read_text()) == before

@@ -1,7 +1,7 @@
 """``logcorr schema``: the documented schema, and DDL that Spark runs over a real data directory.
 
-The data directory is the committed samples ingested, in the hive layout of SPEC §4
-(``tests/datasets.py``); DuckDB and Spark read its table folders as they are.
+The data directory is the committed samples ingested (the store writes the hive layout of
+SPEC §4); DuckDB and Spark read its table folders as they are.
 """
 
 from __future__ import annotations
@@ -17,18 +17,23 @@ import logcorr
 from logcorr import ddl, schema
 from logcorr.cli import app
 from logcorr.store import Store
-from tests.datasets import partitioned_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def samples_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
-    tmp = tmp_path_factory.mktemp("schema")
-    logcorr.ingest([str(ROOT / "sample_logs")], tmp / "ingested")
-    logcorr.open(tmp / "ingested").report(window="5m")  # writes matches
-    counts = partitioned_copy(Store(tmp / "ingested"), tmp / "data")
-    return tmp / "data", counts
+    """The samples ingested and reported on (``matches`` written): the store's own layout."""
+    data = tmp_path_factory.mktemp("schema") / "data"
+    logcorr.ingest([str(ROOT / "sample_logs")], data)
+    logcorr.open(data).report(window="5m")
+    store = Store(data)
+    counts = {name: store.count(name) for name in schema.TABLES}
+    for name in schema.TABLES:
+        # A table nothing was ingested into has no folder yet; Spark's MSCK REPAIR TABLE
+        # needs its LOCATION to exist.
+        (data / name).mkdir(exist_ok=True)
+    return data, counts
 
 
 def test_json_lists_every_table_and_column_with_type_and_meaning() -> None:

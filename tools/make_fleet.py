@@ -172,7 +172,7 @@ def write_fleet_store(data: Path, n_sessions: int, n_failures: int, hosts: int =
 
     store = Store(data)
     with store.lock():
-        store.commit(fleet_tables(n_sessions, n_failures, hosts, seed=seed), sources=[])
+        store.commit(fleet_tables(n_sessions, n_failures, hosts, seed=seed))
 
 
 def main() -> None:

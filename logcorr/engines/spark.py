@@ -78,6 +78,7 @@ class SparkPlan:
         self.spark = spark
         self.dataset = dataset
         self.store = dataset.store
+        self.notes: list[str | None] = []  # why matches were not saved, for the report
 
     def read(self, table: str, columns: Sequence[str]) -> DataFrame:
         """The committed files of ``table`` (the manifest's list), only ``columns``."""
@@ -176,7 +177,7 @@ class SparkPlan:
             table = (ds.dataset(files, schema=schema.MATCHES, format="parquet").to_table()
                      if files else schema.empty("matches"))
             if save:
-                self.store.adopt("matches", staging)
+                self.notes.append(self.store.adopt("matches", staging))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         frame = to_pandas(table)
@@ -232,4 +233,4 @@ def spark_work(plan: SparkPlan, save: bool) -> Work:
     def matches(window_s: int, min_protocol: str) -> Any:
         return plan.computed_matches(window_s, min_protocol, save=save)
 
-    return Work(matches=matches, sessions=plan.session_summary, save=None)
+    return Work(matches=matches, sessions=plan.session_summary, save=None, notes=plan.notes)

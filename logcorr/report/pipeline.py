@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -27,12 +27,14 @@ class Work:
     ``matches(window_s, min_protocol)``: the ``matches`` rows (``correlate``'s columns);
     ``sessions(since, until, clients)``: the :class:`SessionSummary` of every session, with
     ``succeeded`` among ``clients``; ``save(matches)``: store them (None: the engine stored
-    them itself while computing).
+    them itself while computing); ``save`` returns None, or why the table was not saved.
     """
 
     matches: Callable[[int, str], pd.DataFrame]
     sessions: Callable[[Any, Any, list[str]], SessionSummary]
-    save: Callable[[pd.DataFrame], None] | None
+    save: Callable[[pd.DataFrame], str | None] | None
+    notes: list[str | None] = field(default_factory=list)
+    """Lines for the report's ``notes`` (``matches`` not saved, and why)."""
 
 
 def embedded_work(dataset: Dataset) -> Work:
@@ -78,11 +80,10 @@ def attributed_failures(dataset: Dataset) -> pd.DataFrame:
     return judge_evidence(evidence.failures, evidence.headers, evidence)
 
 
-def save_matches(store: Store, matches: pd.DataFrame) -> None:
-    with store.lock():
-        table = pa.Table.from_pandas(matches, preserve_index=False)
-        store.commit({"matches": schema.conform("matches", table)},
-                     sources=store.manifest["sources"], replace=["matches"])
+def save_matches(store: Store, matches: pd.DataFrame) -> str | None:
+    """Replace the stored ``matches``; None, or one line saying why they were not saved."""
+    table = pa.Table.from_pandas(matches, preserve_index=False)
+    return store.replace_table("matches", schema.conform("matches", table))
 
 
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
@@ -126,7 +127,10 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
     if save_matches and work.save is not None:
-        work.save(matches)
+        work.notes.append(work.save(matches))
+    for note in work.notes:
+        if note:
+            report.data.setdefault("notes", []).append(note)
     return report
 
 

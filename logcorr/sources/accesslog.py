@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,22 +36,25 @@ import pyarrow.compute as pc
 import pyarrow.json as pjson
 
 from logcorr import schema
-from logcorr.errors import FormatSyntaxError, InputError
+from logcorr.errors import InputError
 from logcorr.sources import Batch, Options, printable, rejects_table
-from logcorr.sources.accesstiers import divert, line_starts, read_csv, read_regex
-from logcorr.sources.logformat import (
-    BUILTIN,
-    FAMILIES,
-    TS,
-    VARIABLES,
-    CompiledFormat,
-    compile_format,
-    convert_columns,
+from logcorr.sources.accessformats import (
+    JSON_LINES,
+    Candidate,
+    assign,
+    candidates,
+    compile_spec,
+    merge_runs,
+    resolve_format,
+    sniff,
 )
+from logcorr.sources.accesstiers import line_starts, vector
+from logcorr.sources.logformat import FAMILIES, TS, VARIABLES, CompiledFormat, convert_columns
+
+__all__ = ["JSON_ALIASES", "JSON_LINES", "KIND", "AccessLogReader", "candidates", "merge_runs",
+           "resolve_format", "sniff"]
 
 KIND = "nginx_access"
-JSON_LINES = "json"
-"""The format name of JSON lines whose template is unknown: keys are read by name."""
 
 # JSON keys that are not variable names but commonly stand for one (our choice; the
 # README lists them).  "time"-like keys are typed by what their values look like.
@@ -67,67 +71,11 @@ _TIME_SHAPES = (("msec", re.compile(r"^\d{9,}(\.\d+)?$")),
                 ("time_iso8601", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")),
                 ("time_local", re.compile(r"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$")))
 _NULL = pa.scalar(None, pa.string())
-
-
-def resolve_format(spec: str, options: Options) -> str:
-    """A ``--log-format`` value (a name from nginx.conf, a built-in name, or a format)."""
-    if spec in options.formats:
-        return _text(options.formats[spec])
-    return BUILTIN.get(spec, spec)
-
-
-def _text(fmt: Any) -> str:
-    return str(fmt.format) if hasattr(fmt, "escape") else str(fmt)
-
-
-def _compile(fmt: Any) -> CompiledFormat:
-    text = _text(fmt)
-    escape = getattr(fmt, "escape", None) or ("json" if text.lstrip().startswith("{") else "default")
-    return compile_format(text, escape)
-
-
-def candidates(options: Options) -> list[Any]:
-    """Formats to try, in order: ``--log-format``, nginx.conf's, recommended, main, combined."""
-    out: list[Any] = []
-    if options.log_format:
-        out.append(options.formats.get(options.log_format) or resolve_format(options.log_format, options))
-    out.extend(options.formats.values())
-    out.extend(BUILTIN[n] for n in ("recommended", "main", "combined"))
-    return out
-
-
-def sniff(head: list[bytes], options: Options) -> str | None:
-    """The format string that parses most of ``head`` (at least half), ``"json"``, or None."""
-    lines = [ln.rstrip(b"\r").decode("utf-8", "backslashreplace") for ln in head[:50] if ln.strip()]
-    if not lines:
-        return None
-    if lines[0].lstrip().startswith("{"):
-        try:
-            keys = set(json.loads(lines[0]))
-        except (ValueError, TypeError):
-            return None
-        best = max(((len(keys & set(c.json_keys)), _text(f)) for f in candidates(options)
-                    if (c := _try_compile(f)) is not None and c.is_json), default=(0, JSON_LINES))
-        return best[1] if best[0] else JSON_LINES
-    best_fmt, best_n = None, 0
-    for fmt in candidates(options):
-        compiled = _try_compile(fmt)
-        if compiled is None or compiled.is_json:
-            continue
-        n = sum(compiled.regex.match(ln) is not None for ln in lines)
-        if n > best_n:
-            best_fmt, best_n = _text(fmt), n
-    return best_fmt if best_n * 2 >= len(lines) else None
-
-
-def _try_compile(fmt: Any) -> CompiledFormat | None:
-    try:
-        return _compile(fmt)
-    except FormatSyntaxError:
-        return None
+_MAX_REQUEST_TIME_S = 366 * 86400.0
 
 
 Rows = dict[str, pa.Array]
+Reject = tuple[str, int, str, str, str]
 
 
 def _plain(values: pa.Array) -> pa.Array:
@@ -135,20 +83,63 @@ def _plain(values: pa.Array) -> pa.Array:
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
+class _Lines:
+    """A chunk's lines, split only when one is looked at (a chunk that one format
+    parses in its vector tier never is)."""
+
+    def __init__(self, data: bytes, n: int) -> None:
+        self.data = data
+        self.n = n
+        self._split: list[bytes] | None = None
+
+    def __getitem__(self, i: int | np.integer[Any]) -> bytes:
+        if self._split is None:
+            self._split = self.data.split(b"\n")[:self.n]
+        return self._split[int(i)]
+
+
+@dataclass
+class _Group:
+    """The lines of one chunk that one format parsed: raw columns and 0-based line indexes."""
+
+    cand: Candidate
+    cols: Rows
+    idx: np.ndarray
+
+
 class AccessLogReader:
     """Reader of one nginx access log (see the module docstring)."""
 
     stateless_feed = True  # after the first chunk, feed() keeps no state: chunks may run in parallel
 
-    def __init__(self, file: str, options: Options, fmt: str | None = None) -> None:
+    def __init__(self, file: str, options: Options, fmt: Any = None) -> None:
         self.file = file
         self.options = options
         if fmt is None and options.log_format:
-            fmt = resolve_format(options.log_format, options)
-            fmt = options.formats.get(options.log_format, fmt)
-        self.json = fmt == JSON_LINES
-        self.fmt: CompiledFormat | None = None if fmt is None or self.json else _compile(fmt)
-        self._warned = False
+            fmt = options.formats.get(options.log_format) or resolve_format(options.log_format, options)
+            compile_spec(fmt)  # a bad --log-format is the user's error, with a caret
+        self._primary = fmt
+        self._notes: list[str] = []
+        self._warned: set[str] = set()
+        self.cands: list[Candidate] = []
+        if fmt is not None:
+            self._set_candidates(fmt)
+
+    def _set_candidates(self, fmt: Any) -> None:
+        self.cands, self._notes = candidates(self.options, fmt)
+        self._text_cands = [c for c in self.cands if not c.is_json]
+        # JSON lines: the file's own template, else the first template of the
+        # configuration, else keys by name
+        self._json_cand = next((c for c in self.cands if c.is_json), Candidate(JSON_LINES, None))
+
+    @property
+    def fmt(self) -> CompiledFormat | None:
+        """The file's own format (the first candidate), None for JSON lines by key."""
+        return self.cands[0].fmt if self.cands else None
+
+    @property
+    def json(self) -> bool:
+        return bool(self.cands) and self.cands[0].is_json
 
     # ------------------------------------------------------------------ driving
 
@@ -161,42 +152,68 @@ class AccessLogReader:
             data = data.replace(b"\r\n", b"\n")
         nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         batch.lines = nlines
-        if self.fmt is None and not self.json:
+        if not self.cands:
             self._detect(data, first_line)
-        rejects: list[tuple[str, int, str, str, str]] = []
-        if self.json or (self.fmt is not None and self.fmt.is_json):
-            raw, idx, skipped = self._json(data, nlines, first_line, rejects)
-            escape = "none"
+        if self._notes:
+            batch.warnings.extend(self._notes)
+            self._notes = []
+        rejects: list[Reject] = []
+        lines = _Lines(data, nlines)
+        groups: list[_Group] = []
+        if self.json:
+            todo = np.arange(nlines, dtype=np.int64)
         else:
-            assert self.fmt is not None
-            raw, idx, skipped = self._text(data, nlines, first_line, rejects)
-            escape = self.fmt.escape
-        batch.skipped += skipped
+            groups, todo = self._vector(data, lines, nlines)
+        # lines the vector tiers turned down: blank, JSON, or one by one (RE2) per format
+        blank = np.array([not lines[i].strip() for i in todo], dtype=np.bool_)
+        batch.skipped += int(blank.sum())
+        todo = todo[~blank]
+        is_obj = np.array([lines[i].lstrip().startswith(b"{") for i in todo], dtype=np.bool_)
+        if is_obj.any():
+            groups.append(self._json(lines, todo[is_obj], first_line, rejects))
+        groups.extend(self._by_line(lines, todo[~is_obj], first_line, rejects))
+        hit = None
+        if b"\\" in data:
+            pos = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 92)
+            hit = np.unique(np.searchsorted(line_starts(data), pos, side="right") - 1)
+        runs: list[tuple[np.ndarray, str]] = []
+        for g in groups:
+            if not len(g.idx):
+                continue
+            kept = self._typed(batch, g, lines, hit, first_line, rejects)
+            runs.append((kept, g.cand.name))
+        batch.rejected = len(rejects)
+        if rejects:
+            batch.tables["rejects"] = rejects_table(sorted(rejects, key=lambda r: r[1]))
+        if len(groups) > 1:
+            batch.tables = {k: _by_line_order(t) for k, t in batch.tables.items()}
+        batch.meta["format_runs"] = _runs(runs, first_line)
+        return batch
+
+    def _typed(self, batch: Batch, g: _Group, lines: _Lines, hit: np.ndarray | None,
+               first_line: int, rejects: list[Reject]) -> np.ndarray:
+        """Convert one group's columns, reject the rows with bad values, emit the rest."""
+        escape = "none" if g.cand.is_json else (g.cand.fmt.escape if g.cand.fmt else "none")
         escaped = None
         if escape != "none":
-            escaped = np.zeros(len(idx), dtype=bool)
-            if b"\\" in data:
-                pos = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 92)
-                hit = np.unique(np.searchsorted(line_starts(data), pos, side="right") - 1)
-                escaped = np.isin(idx, hit)
-        typed, bad = convert_columns(raw, escape, escaped)
-        keep = np.ones(len(idx), dtype=bool)
+            escaped = np.isin(g.idx, hit) if hit is not None else np.zeros(len(g.idx), dtype=bool)
+        typed, bad = convert_columns(g.cols, escape, escaped)
+        keep = np.ones(len(g.idx), dtype=bool)
         keep[list(bad.errors)] = False
-        offsets = _offsets(raw, keep)
+        sub = Batch()
+        offsets = _offsets(g.cols, keep)
         if offsets:
-            batch.meta["utc_offsets"] = offsets
+            sub.meta["utc_offsets"] = offsets
+        idx = g.idx
         if bad.errors:
-            lines = data.split(b"\n")
             for i, msg in sorted(bad.errors.items()):
                 n = int(idx[i])
                 rejects.append((self.file, first_line + n, KIND, msg, printable(lines[n])))
             typed = {k: v.filter(pa.array(keep)) for k, v in typed.items()}
             idx = idx[keep]
-        batch.rejected = len(rejects)
-        if rejects:
-            batch.tables["rejects"] = rejects_table(sorted(rejects, key=lambda r: r[1]))
-        self._emit(batch, typed, idx + first_line)
-        return batch
+        self._emit(sub, typed, idx + first_line, g.cand.name)
+        batch.add(sub)
+        return idx
 
     def close(self) -> Batch:
         """Nothing is buffered between chunks."""
@@ -211,78 +228,57 @@ class AccessLogReader:
                     raise InputError(f"no known log_format fits; first line that did not parse: "
                                      f"{printable(ln, 300)!r}", file=self.file, line=first_line + n)
             raise InputError("no known log_format fits", file=self.file, line=first_line)
-        self.json = fmt == JSON_LINES
-        self.fmt = None if self.json else _compile(fmt)
+        self._set_candidates(fmt)
 
     # ------------------------------------------------------------------ text formats
 
-    def _text(self, data: bytes, nlines: int, first_line: int,
-              rejects: list[tuple[str, int, str, str, str]]) -> tuple[Rows, np.ndarray, int]:
-        """Raw columns of the lines that fit, their 0-based line indexes, blank-line count."""
-        fmt = self.fmt
-        assert fmt is not None
-        diverted = divert(data, fmt.escape)
-        if diverted:
-            buf = bytearray(data)
-            starts = line_starts(data)
-            for i in diverted:
-                end = data.find(b"\n", starts[i])
-                end = len(data) if end < 0 else end
-                buf[starts[i]:end] = b"-" * (end - starts[i])
-            clean = bytes(buf)
-        else:
-            clean = data
-        got = read_csv(clean, fmt, nlines) if fmt.csv is not None else None
-        if got is None:
-            got = read_regex(clean, fmt, nlines)
-        cols, idx, slow = got
-        if diverted:
-            keep = ~np.isin(idx, np.fromiter(diverted, dtype=np.int64))
-            cols = {k: v.filter(pa.array(keep)) for k, v in cols.items()}
-            idx = idx[keep]
-            slow = sorted(set(slow) | diverted)
-        # tier 3: Python regex for the lines the vector tiers turned down
-        lines = data.split(b"\n") if slow else []
-        skipped = 0
-        extra: dict[str, list[str | None]] = {v: [] for v in fmt.variables}
-        extra_idx: list[int] = []
-        for i in slow:
-            raw = lines[i]
-            if not raw.strip():
-                skipped += 1
+    def _vector(self, data: bytes, lines: _Lines, nlines: int) -> tuple[list[_Group], np.ndarray]:
+        """Tiers 1-2, format after format: the first on the whole chunk, each next one on
+        the lines the previous ones turned down.  Returns the groups and those left."""
+        groups: list[_Group] = []
+        todo = np.arange(nlines, dtype=np.int64)
+        for cand in self._text_cands:
+            if not len(todo):
+                break
+            assert cand.fmt is not None
+            sub = data if len(todo) == nlines else b"\n".join(lines[i] for i in todo)
+            cols, idx, slow = vector(sub, cand.fmt, len(todo))
+            if len(idx):
+                groups.append(_Group(cand, cols, todo[idx]))
+            todo = todo[np.asarray(slow, dtype=np.int64)]
+            if len(todo) * 20 < nlines:
+                break  # a few lines left: one by one is cheaper than a pass per format
+        return groups, todo
+
+    def _by_line(self, lines: _Lines, todo: np.ndarray, first_line: int,
+                 rejects: list[Reject]) -> list[_Group]:
+        """Tier 3 (RE2 over the decoded lines) for each format in order; the rest rejected."""
+        texts = [lines[i].decode("utf-8", "backslashreplace") for i in todo]
+        which = assign(texts, self._text_cands)
+        groups = []
+        for k, cand in enumerate(self._text_cands):
+            mine = [j for j, w in enumerate(which) if w == k]
+            if not mine:
                 continue
-            text = raw.decode("utf-8", "backslashreplace")
-            m = fmt.match(text)
-            if m is None:
-                rejects.append((self.file, first_line + i, KIND, fmt.diagnose(text), printable(raw)))
-                continue
-            for v in fmt.variables:
-                extra[v].append(m[v])
-            extra_idx.append(i)
-        if extra_idx:
-            cols = {v: pa.concat_arrays([_plain(cols[v]), pa.array(extra[v], pa.string())])
-                    for v in fmt.variables}
-            idx = np.concatenate([idx, np.asarray(extra_idx, dtype=np.int64)])
-            order = np.argsort(idx, kind="stable")
-            cols = {k: v.take(pa.array(order)) for k, v in cols.items()}
-            idx = idx[order]
-        return cols, idx, skipped
+            assert cand.fmt is not None
+            got = pc.extract_regex(pa.array([texts[j] for j in mine], pa.string()), cand.fmt.pattern)
+            groups.append(_Group(cand, {v: got.field(v) for v in cand.fmt.variables},
+                                 todo[np.asarray(mine, dtype=np.int64)]))
+        left = [j for j, w in enumerate(which) if w is None]
+        if left:
+            first = self._text_cands[0].fmt if self._text_cands and not self.json else None
+            msgs = (first.diagnose_many([texts[j] for j in left]) if first is not None
+                    else ["not a JSON object"] * len(left))
+            for j, msg in zip(left, msgs, strict=True):
+                n = int(todo[j])
+                rejects.append((self.file, first_line + n, KIND, msg, printable(lines[n])))
+        return groups
 
     # ------------------------------------------------------------------ JSON lines
 
-    def _json(self, data: bytes, nlines: int, first_line: int,
-              rejects: list[tuple[str, int, str, str, str]]) -> tuple[Rows, np.ndarray, int]:
-        lines = data.split(b"\n")[:nlines]
-        good: list[int] = []
-        skipped = 0
-        for i, raw in enumerate(lines):
-            s = raw.strip()
-            if not s:
-                skipped += 1
-            elif s.startswith(b"{"):
-                good.append(i)
-            else:
-                rejects.append((self.file, first_line + i, KIND, "not a JSON object", printable(raw)))
+    def _json(self, lines: _Lines, todo: np.ndarray, first_line: int,
+              rejects: list[Reject]) -> _Group:
+        good: list[int] = [int(i) for i in todo]
         table: pa.Table | None = None
         if good:
             try:
@@ -311,7 +307,7 @@ class AccessLogReader:
             for i in good:
                 try:
                     obj = json.loads(lines[i].decode("utf-8", "backslashreplace"))
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     rejects.append((self.file, first_line + i, KIND, f"not valid JSON: {exc}",
                                     printable(lines[i])))
                     continue
@@ -325,10 +321,11 @@ class AccessLogReader:
             keys = list(dict.fromkeys(k for o in objs for k in o))
             table = pa.table({k: pa.array([o.get(k) for o in objs], pa.string()) for k in keys})
         idx = np.asarray(good, dtype=np.int64)
-        return (self._json_columns(table) if table is not None else {}), idx, skipped
+        return _Group(self._json_cand, self._json_columns(table) if table is not None else {}, idx)
 
     def _json_columns(self, table: pa.Table) -> Rows:
-        template = self.fmt.json_keys if self.fmt is not None else {}
+        jf = self._json_cand.fmt
+        template = jf.json_keys if jf is not None else {}
         out: Rows = {}
         for key in table.column_names:
             var = template.get(key) or (key if key in VARIABLES or key.startswith(FAMILIES) else
@@ -353,7 +350,7 @@ class AccessLogReader:
 
     # ------------------------------------------------------------------ output tables
 
-    def _emit(self, batch: Batch, typed: Rows, lines: np.ndarray) -> None:
+    def _emit(self, batch: Batch, typed: Rows, lines: np.ndarray, name: str = "") -> None:
         n = len(lines)
         if not n:
             return
@@ -369,7 +366,10 @@ class AccessLogReader:
                                 col.get("time_local", TS))
         ts = ts_logged
         if "msec" in typed and "request_time" in typed:
-            took = pc.cast(pc.round(pc.multiply(col.get("request_time", pa.float64()), 1e6)), pa.int64())
+            rt = col.get("request_time", pa.float64())
+            # a request time beyond a year is garbage: no start time, rather than an overflow
+            rt = pc.if_else(pc.less(rt, _MAX_REQUEST_TIME_S), rt, pa.scalar(None, pa.float64()))
+            took = pc.cast(pc.round(pc.multiply(rt, 1e6)), pa.int64())
             start = pc.subtract(pc.cast(typed["msec"], pa.int64()), took).cast(TS)
             ts = pc.coalesce(start, ts_logged)
         stream = "session_time" in typed
@@ -379,10 +379,10 @@ class AccessLogReader:
                 "status": col.get("status", pa.int64()), "line": pa.array(lines, pa.int64())}
         if "ssl_protocol" not in typed:
             batch.skipped += n
-            if not self._warned:
-                self._warned = True
-                batch.warnings.append("the log_format has no $ssl_protocol, so TLS and plain "
-                                      "requests cannot be told apart: lines counted, not stored")
+            if name not in self._warned:
+                self._warned.add(name)
+                batch.warnings.append(f"the log_format {name} has no $ssl_protocol, so TLS and "
+                                      "plain requests cannot be told apart: lines counted, not stored")
             return
         proto = typed["ssl_protocol"]
         cipher = col.get("ssl_cipher")
@@ -441,6 +441,30 @@ class AccessLogReader:
         table = pa.table({k: pc.filter(v, failed) for k, v in rows.items()})
         table = table.filter(pc.equal(table["status"], 500)).drop_columns(["status"])
         return schema.conform("handshake_failures", _with_file(table, self.file))
+
+
+def _runs(groups: list[tuple[np.ndarray, str]], first_line: int) -> set[tuple[int, int, str]]:
+    """``{(first_line, last_line, format name)}``: runs of consecutive parsed lines of one
+    format (1-based line numbers; blank and rejected lines do not break a run)."""
+    if not groups:
+        return set()
+    if len(groups) == 1:  # one format: its indexes are in line order
+        g, name = groups[0]
+        return {(int(g[0]) + first_line, int(g[-1]) + first_line, name)} if len(g) else set()
+    idx = np.concatenate([g for g, _ in groups])
+    names = np.concatenate([np.full(len(g), k) for k, (g, _) in enumerate(groups)])
+    order = np.argsort(idx, kind="stable")
+    idx, names = idx[order] + first_line, names[order]
+    cut = np.flatnonzero(np.diff(names)) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut - 1, [len(idx) - 1]])
+    return {(int(idx[a]), int(idx[b]), groups[int(names[a])][1]) for a, b in zip(starts, ends, strict=True)}
+
+
+def _by_line_order(table: pa.Table) -> pa.Table:
+    if "line" not in table.column_names or table.num_rows < 2:
+        return table
+    return table.take(pc.sort_indices(table, [("line", "ascending")]))
 
 
 def _offsets(raw: Rows, keep: np.ndarray) -> dict[str, int]:

@@ -76,9 +76,12 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
                                                 quoted_strings_can_be_null=False))
 
     # Threads are faster but do not tell the numbers of invalid rows: then read again.
-    table = read(True)
-    if invalid:
-        table = read(False)
+    try:
+        table = read(True)
+        if invalid:
+            table = read(False)
+    except pa.ArrowInvalid:  # "Empty CSV file", ...: tier 2 takes the chunk
+        return None
     if table.num_rows + len(invalid) != nlines:
         return None
     keep = np.ones(nlines, dtype=bool)
@@ -144,3 +147,61 @@ def read_regex(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.
     good = got.filter(pa.array(ok))
     cols: Rows = {v: good.field(v) for v in fmt.variables}
     return cols, np.flatnonzero(ok).astype(np.int64), [int(i) for i in np.flatnonzero(~ok)]
+
+
+def vector(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndarray, list[int]]:
+    """Tiers 1 (CSV, when the format has a plan) or 2 (RE2) over whole lines of ``data``.
+
+    Lines :func:`divert` names are blanked for the vector pass and returned among the
+    turned-down ones, like the lines that do not fit.
+    """
+    if not data.strip():  # blank lines only: nothing for a vector tier
+        return {}, np.zeros(0, dtype=np.int64), list(range(nlines))
+    diverted = divert(data, fmt.escape)
+    clean = data
+    if diverted:
+        buf = bytearray(data)
+        starts = line_starts(data)
+        for i in diverted:
+            end = data.find(b"\n", starts[i])
+            end = len(data) if end < 0 else end
+            buf[starts[i]:end] = b"-" * (end - starts[i])
+        clean = bytes(buf)
+    # pyarrow's CSV reader is fast on lines that fit and slow on lines that do not (each
+    # one goes through a Python handler): when a sample of the chunk says many lines are
+    # in another format (a log_format change, issue 10.2), RE2 takes the chunk.
+    # A sample where no line fits: the chunk is in other formats, skip the pass (the
+    # lines are tried one by one later, so a rare line of this format is still read).
+    share = _sample_share(clean, fmt, nlines)
+    if share == 0:
+        return {}, np.zeros(0, dtype=np.int64), list(range(nlines))
+    use_csv = fmt.csv is not None and share >= 0.9
+    got = read_csv(clean, fmt, nlines) if use_csv else None
+    if got is None:
+        got = read_regex(clean, fmt, nlines)
+    cols, idx, slow = got
+    if diverted:
+        keep = ~np.isin(idx, np.fromiter(diverted, dtype=np.int64))
+        cols = {k: v.filter(pa.array(keep)) for k, v in cols.items()}
+        idx = idx[keep]
+        slow = sorted(set(slow) | diverted)
+    return cols, idx, slow
+
+
+SAMPLE = 33
+
+
+def _sample_share(data: bytes, fmt: CompiledFormat, nlines: int) -> float:
+    """The share of :data:`SAMPLE` evenly spread lines that fit ``fmt`` (RE2); 1.0 for a
+    chunk of fewer lines."""
+    if nlines <= SAMPLE:
+        return 1.0
+    starts = line_starts(data)
+    pick = np.unique(np.linspace(0, nlines - 1, num=SAMPLE).astype(np.int64))
+    texts = []
+    for i in pick:
+        end = int(starts[i + 1]) - 1 if i + 1 < len(starts) else len(data)
+        texts.append(data[int(starts[i]):end].decode("utf-8", "replace"))
+    hits = pc.sum(pc.cast(pc.match_substring_regex(pa.array(texts, pa.string()), fmt.pattern),
+                          pa.int64())).as_py() or 0
+    return float(hits) / len(texts)

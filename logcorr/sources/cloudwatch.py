@@ -33,7 +33,7 @@ import io
 import itertools
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ import pyarrow as pa
 from logcorr import schema
 from logcorr.errors import InputError
 from logcorr.sources import Batch, Options, printable, rejects_table
+from logcorr.sources.logformat import TS_MAX_US, TS_MIN_US
 
 KIND = "cloudwatch"
 
@@ -131,7 +132,7 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value
         try:
-            return datetime.fromtimestamp(seconds, UTC)
+            return _sane(datetime.fromtimestamp(seconds, UTC))
         except (OverflowError, OSError, ValueError):
             return None
     if not isinstance(value, str) or not value.strip()[:1].isdigit():
@@ -146,7 +147,29 @@ def parse_time(value: Any) -> datetime | None:
             ts = dateparser.parse(text)
         except (ValueError, OverflowError):
             return None
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    try:
+        return _sane(ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC))
+    except (ValueError, OverflowError):  # an offset that takes it out of datetime's range
+        return None
+
+
+# the times a log can hold (logformat.TS_MIN_US..TS_MAX_US); outside, a datapoint is a reject
+_TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MIN_US)
+_TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MAX_US)
+MAX_PERIOD_S = 31 * 86400  # CloudWatch keeps data for 15 months; a longer "period" is a gap
+
+
+def _sane(ts: datetime) -> datetime | None:
+    return ts if _TS_MIN <= ts < _TS_MAX else None
+
+
+def _json_string(quoted: str) -> str:
+    """A JSON string literal found by a regex in a cut file (raw TABs and bad escapes allowed)."""
+    try:
+        value = json.loads(quoted, strict=False)
+    except ValueError:
+        return quoted[1:-1]
+    return value if isinstance(value, str) else ""
 
 
 def _tokens(label: str) -> list[str]:
@@ -296,7 +319,7 @@ class CloudWatchReader:
         label = doc.get("Label") if doc is not None else None
         if doc is None:
             m = re.search(r'"Label"\s*:\s*("(?:[^"\\]|\\.)*")', text)
-            label = json.loads(m.group(1)) if m else None
+            label = _json_string(m.group(1)) if m else None
         if not isinstance(label, str) or not label.strip():
             label = self.metric or next((m for m in METRICS if m in Path(self.file).name), "")
         lb, metric, _ = self._series(label)
@@ -358,8 +381,8 @@ class CloudWatchReader:
         if end is None:  # recover what the cut result holds before the break
             m = re.search(r'"Label"\s*:\s*("(?:[^"\\]|\\.)*")', text[broke:])
             id_ = re.search(r'"Id"\s*:\s*("(?:[^"\\]|\\.)*")', text[broke:])
-            partial = {"Label": json.loads(m.group(1)) if m else "",
-                       "Id": json.loads(id_.group(1)) if id_ else None}
+            partial = {"Label": _json_string(m.group(1)) if m else "",
+                       "Id": _json_string(id_.group(1)) if id_ else None}
             self._result(text, broke, len(text), partial, complete=False)
         token = doc.get("NextToken") if doc is not None else (
             "?" if '"NextToken"' in text else None)
@@ -493,6 +516,10 @@ class CloudWatchReader:
             period = min((g for g in gaps if g > 0), default=None)
             if period is None:
                 self._batch.warnings.append("a single timestamp: the metric period is unknown")
+            elif period > MAX_PERIOD_S:
+                self._batch.warnings.append(f"datapoints {period} s apart at the closest: the "
+                                            "metric period is unknown")
+                period = None
         cols: dict[str, list[Any]] = {k: [] for k in ("ts", "load_balancer", "metric", "statistic",
                                                       "value", "unit", "period_s", "namespace",
                                                       "file", "line")}

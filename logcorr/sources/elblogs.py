@@ -35,6 +35,11 @@ import pyarrow as pa
 from logcorr import schema
 from logcorr.reasons import ALERTS
 from logcorr.sources import Batch, Options, printable, rejects_table
+from logcorr.sources.logformat import MAX_OFFSET_H, TS_MAX_US, TS_MIN_US
+
+# the times a log can hold (logformat.TS_MIN_US..TS_MAX_US): outside, the line is a reject
+TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MIN_US)
+TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MAX_US)
 
 KIND_ALB_ACCESS = "alb_access"
 KIND_ALB_CONNECTION = "alb_connection"
@@ -97,18 +102,21 @@ def parse_iso(text: str) -> datetime | None:
     try:
         ts = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s),
                       int((frac or "0")[:6].ljust(6, "0")), tzinfo=UTC)
-    except ValueError:
+        if zone and zone != "Z":
+            oh, om = int(zone[1:3]), int(zone[-2:])
+            if oh > MAX_OFFSET_H or om > 59:
+                return None
+            sign = 1 if zone[0] == "+" else -1
+            ts -= sign * timedelta(hours=oh, minutes=om)
+    except (ValueError, OverflowError):
         return None
-    if zone and zone != "Z":
-        sign = 1 if zone[0] == "+" else -1
-        ts -= sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
-    return ts
+    return ts if TS_MIN <= ts < TS_MAX else None
 
 
 def split_host_port(text: str) -> tuple[str, int] | None:
     """``1.2.3.4:443`` or ``[fe80::1]:443`` → (address, port)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not _PORT.match(port) or not host:
+    if not sep or not _PORT.match(port) or int(port) > 65535 or not host:
         return None
     if host.startswith("["):
         host = host[1:-1] if host.endswith("]") else ""
@@ -128,10 +136,12 @@ def alert_number(text: str) -> int | None:
     """``incoming_tls_alert``: AWS documents an integer (48); ``0x30`` hex is accepted too."""
     try:
         if text.lower().startswith("0x"):
-            return int(text, 16)
-        return int(text) if text.isdigit() else int(text, 16)
+            n = int(text, 16)
+        else:
+            n = int(text) if text.isdigit() else int(text, 16)
     except ValueError:
         return None
+    return n if 0 <= n <= 255 else None  # an alert is one byte (RFC 8446 §6)
 
 
 class LineError(ValueError):
@@ -215,7 +225,7 @@ def parse_nlb_tls(f: list[str]) -> Parsed:
     end = _ts(f, 2, "time")
     client = _addr(f, 5, "client:port")
     _addr(f, 6, "destination:port")
-    if not f[7].isdigit():
+    if not f[7].isdigit() or len(f[7]) > 12:  # 12 digits: 31 years of milliseconds
         raise LineError(f"field 8 (connection_time) {f[7][:20]!r} is not milliseconds")
     start = _ts(f, 21, "tls_connection_creation_time") if len(f) > 21 else (
         end - timedelta(milliseconds=int(f[7])))
@@ -272,8 +282,15 @@ def parse_line(kind: str, line: str) -> Parsed:
 
 
 def sniff(head: list[bytes]) -> str | None:
-    """Which of the four kinds the first lines are (§5), or None."""
-    for raw in head[:5]:
+    """Which of the four kinds the first lines are (§5), or None.
+
+    Every non-blank line of the head must start like an AWS log (an ALB type, ``tls`` or an
+    ISO time), and one of them must parse: a file whose first lines use an older layout
+    (an ALB connection log before ``conn_trace_id``) is still this kind, read line by line,
+    its old lines rejected.
+    """
+    found: str | None = None
+    for raw in head[:20]:
         if _CONTROL.match(raw) or not raw.strip():
             continue
         text = raw.decode("utf-8", "replace").strip()
@@ -286,14 +303,16 @@ def sniff(head: list[bytes]) -> str | None:
             candidates = (KIND_ALB_CONNECTION, KIND_CLB_ACCESS)
         else:
             return None
+        if found is not None:
+            continue
         for kind in candidates:
             try:
                 parse_line(kind, text)
-            except (LineError, IndexError):
+            except (LineError, IndexError, ValueError, OverflowError):
                 continue
-            return kind
-        return None
-    return None
+            found = kind
+            break
+    return found
 
 
 class ElbLogReader:
@@ -326,7 +345,8 @@ class ElbLogReader:
             text = raw.decode("utf-8", "backslashreplace")
             try:
                 what, row = parse_line(self.kind, text)
-            except (LineError, IndexError) as exc:
+            except (LineError, IndexError, ValueError, OverflowError) as exc:
+                # ValueError/OverflowError: a value our checks let through (a bug), this line only
                 rejects.append((self.file, n, self.kind, str(exc), printable(raw)))
                 batch.rejected += 1
                 continue

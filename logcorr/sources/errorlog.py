@@ -5,49 +5,62 @@ Line grammar: ``reference/nginx-logs.md`` §1 (``ngx_log_error_core()``, unchang
 
     YYYY/MM/DD HH:MM:SS [LEVEL] PID#TID: *N MESSAGE[ (ERRNO: TEXT)][ while ACTION][CONTEXT]
 
-Rows:
+Rows (evidence only: what the line says, judged at report time):
 
-* ``handshake_failures``: ``SSL_do_handshake() failed`` lines and nginx's own
-  handshake-time texts (every non-debug line ``while SSL handshaking``, ``while SSL
-  handshaking to upstream`` with ``client_side`` false, ``while reading PROXY protocol``,
-  and ``client sent plain HTTP request to HTTPS port``), classified by
-  :mod:`logcorr.reasons`.
+* ``handshake_failures``: the lines :func:`logcorr.reasons.failure_kind` calls failures
+  (``reasons.FAILURE_MESSAGES``: ``SSL_do_handshake() failed``, nginx's own handshake-time
+  texts ``while SSL handshaking``, every line ``while reading PROXY protocol``, ``client sent
+  plain HTTP request to HTTPS port``), classified by :mod:`logcorr.reasons`.  ``client_side``
+  is false when nginx was the TLS client (``while SSL handshaking to upstream``, or no
+  action at all: a Lua cosocket).  Other lines that say ``while SSL handshaking``
+  (``SSL_shutdown() failed``, session-cache alerts, ECH notices, ``reasons.NOT_FAILURES``)
+  are skipped.
 * ``proxy_headers``: the debug lines ``PROXY protocol [v2 ]src: A P, dst: B Q`` (1.17.6+)
   and ``PROXY protocol [v2 ]address: A P`` (1.10–1.17.5), §4.3.
-* ``rejects``: lines that start with an error-log timestamp but do not parse, and garbage.
+* ``rejects``: lines that start with an error-log timestamp but do not parse, lines longer
+  than nginx writes, and garbage that is not the continuation of an entry.
 
 Every other well-formed line is ``skipped`` (the stream ``client A:P connected to L:P``
 info lines too: they produce no row, but are remembered, see below).
 
 Decisions where the references are silent:
 
-* Times are nginx's local wall clock (no offset, §1.1), read in ``options.error_tz``
-  (``None``: this machine's zone).  A wall time that a DST change makes ambiguous is read
-  with ``fold=0`` (the first, pre-change occurrence); a time in a DST gap gets the offset
-  from before the gap (``zoneinfo``'s rule for ``fold=0``).
-* Stream realip hook (SPEC §6, "a stream-module log whose realip already names the
-  client"): stream writes ``*N client A:P connected to L:P`` *before* the PROXY header is
-  read and realip runs (§4.2), so when the failure line of the same ``*N`` shows another
-  ``client:``, realip replaced the address: the row gets ``attribution`` ``stream_realip``,
-  ``lb_addr`` = A, and A goes into ``meta["lb_candidates"]``.  ``meta["stream"]`` counts
-  the ``connected to`` lines seen and the failures so attributed
-  (``{"connections": n, "realip": m}``).
-* Multi-line ``broken header: "…"`` entries (nginx < 1.23.2, §1.5) are joined until their
+* Times are nginx's local wall clock (no offset, §1.1).  ``ts_wall`` keeps the digits as
+  logged (labelled UTC); ``ts`` reads them in ``options.error_tz`` (``None``: this machine's
+  zone) and ``tz_source`` says which (``options.tz_source``: ``given`` | ``machine``), so that
+  the report can re-derive ``ts`` from the access logs' offset.  A wall time that a DST
+  change makes ambiguous is read with ``fold=0`` (the first occurrence); a time in a DST gap
+  gets the offset from before the gap (``zoneinfo``'s rule for ``fold=0``).
+* ``client_is_real`` is null (the line alone cannot tell a load balancer from a client: the
+  report decides, from ``--lb-cidr`` and the access logs), except for the stream realip
+  hook: stream writes ``*N client A:P connected to L:P`` *before* the PROXY header is read
+  and realip runs (§4.2), so when the failure line of the same ``*N`` shows another
+  ``client:``, realip named the client: ``client_is_real`` true, ``attribution``
+  ``stream_realip``, ``lb_addr`` = A, and A goes into ``meta["lb_candidates"]``.
+  ``meta["stream"]`` counts the ``connected to`` lines and the failures so attributed.
+* Multi-line entries.  ``broken header: "…"`` (nginx < 1.23.2, §1.5) is joined until its
   ``" while reading PROXY protocol`` tail, the next timestamped line, 2048 bytes or the end
-  of the file; every physical line of one is counted ``parsed``, the row's ``line`` is the
-  first.  Lines written through syslog (``<PRI>Mon DD HH:MM:SS host tag: `` or an RFC 3339
-  stamp, ``src/core/ngx_syslog.c``) are read after their prefix.
+  of the file; the row's ``line`` is the first.  Other entries whose first line has no
+  context yet (``, client: …``; Lua's ``stack traceback:``, FastCGI's ``PHP message:``
+  lines, debug dumps) continue on the following lines without a timestamp, up to
+  ``MAX_ENTRY`` bytes and until a line brings the context; such a line is text (no control
+  bytes but TAB and CR).  Continuation lines are counted like their entry (parsed or
+  skipped), never rejected.  Lines written through syslog (``<PRI>Mon DD HH:MM:SS host
+  tag: `` or an RFC 3339 stamp, ``src/core/ngx_syslog.c``) are read after their prefix.
+* Big chunks go through :mod:`logcorr.sources.errortier` (vectorised; see there); the
+  per-line path below reads the lines it leaves, with the same rules.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import calendar
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from logcorr import reasons, schema
 from logcorr.sources import Batch, Options, printable, rejects_table
@@ -57,23 +70,31 @@ KIND = "nginx_error"
 LEVELS = ("emerg", "alert", "crit", "error", "warn", "notice", "info", "debug")  # ngx_log.c
 _LEVEL_NAMES = {lv.encode(): lv for lv in LEVELS}
 _LEVEL_SET = frozenset(_LEVEL_NAMES)
-MAX_LINE = 2048  # NGX_MAX_ERROR_STR, including the final LF (§1.5)
+MAX_LINE = 2048  # NGX_MAX_ERROR_STR, including the final LF (§1.5): one entry, all its lines
+MAX_ENTRY = 2 * MAX_LINE  # continuation lines are taken up to this (syslog prefixes, slack)
+MAX_PHYSICAL = 4 * MAX_LINE  # a longer physical line is not something nginx wrote: rejected
 _INT64_MAX = 2**63 - 1
+PARSED, SKIPPED, REJECTED = 0, 1, 2
+_TIME_ERRORS = (ValueError, OverflowError, OSError)  # month 13, year 0, beyond the C library
 
 _HEAD = re.compile(rb"(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[([a-z]+)\] \d+#\d+: (?:\*(\d+) )?")
 _STAMP = re.compile(rb"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ")
 _SYSLOG = re.compile(rb"(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ [^\s:]+: ")
 _SERVER_END = re.compile(rb', (?:request|subrequest|upstream|host|referrer): "|, bytes from/to ')
-_PROXY = re.compile(rb"PROXY protocol (v2 )?(?:src: (\S+) (\d+), dst: (\S+) (\d+)|address: (\S+) (\d+))")
+_CONTEXT = re.compile(rb", (?:udp )?client: ")
+_PROXY = re.compile(rb"PROXY protocol (v2 )?(?:src: (\S+) (\d{1,5}), dst: (\S+) (\d{1,5})|address: (\S+) (\d{1,5}))")
 _STREAM = re.compile(rb"(?:udp )?client (\S+) connected to (\S+)\Z")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not in a continuation line
+_CLOSES = (b", client: ", b", udp client: ", b", context: ")  # an entry's context: it is complete
 _BROKEN = b'broken header: "'
 _BROKEN_TAIL = b'" while reading PROXY protocol'
+_REOPEN = b"reopening logs"  # USR1 (logrotate): master and workers, [notice]
 _STREAM_MEMORY = 200_000  # stream connections remembered for the realip hook
-_FAILURE_COLUMNS = ("ts", "client_addr", "client_is_real", "reason", "reason_text", "conn_id",
-                    "server_addr", "line", "level", "alert", "alert_name", "client_side",
-                    "action", "lb_addr", "attribution")
-_HEADER_COLUMNS = ("ts", "conn_id", "version", "src_addr", "src_port", "dst_addr", "dst_port",
-                   "line")
+_FAILURE_COLUMNS = ("ts", "ts_wall", "client_addr", "client_is_real", "reason", "reason_text",
+                    "conn_id", "server_addr", "line", "level", "alert", "alert_name",
+                    "client_side", "action", "lb_addr", "attribution")
+_HEADER_COLUMNS = ("ts", "ts_wall", "conn_id", "version", "src_addr", "src_port", "dst_addr",
+                   "dst_port", "line")
 
 
 class _Message(NamedTuple):
@@ -90,25 +111,27 @@ def _text(raw: bytes) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _failure_message(part: bytes) -> _Message | None:
+def failure_message(part: bytes) -> _Message | None:
     """Parse ``MESSAGE[ (ERRNO: TEXT)][ while ACTION]``; None when it is not a failure."""
     wi = part.rfind(b" while ")
-    # An action has no comma; one here means the line was cut inside the context (§1.5).
-    action = part[wi + 7:].split(b",")[0].decode("utf-8", "backslashreplace") if wi >= 0 else None
-    message = part[:wi] if wi >= 0 else part
-    by_action = action is not None and (action.startswith("SSL handshaking")
-                                        or action == "reading PROXY protocol")
-    if not (by_action or message.startswith((b"SSL_do_handshake() failed",
-                                              b"client sent plain HTTP request to HTTPS port"))):
-        return None
+    action: str | None = None
+    message = part
+    if wi >= 0:
+        # An action has no comma (one here means the line was cut inside the context, §1.5)
+        # and no parenthesis (" while reading)" is inside an SSL text, not an action).
+        act = part[wi + 7:].split(b",")[0]
+        if b"(" not in act and b")" not in act:
+            action, message = act.decode("utf-8", "backslashreplace"), part[:wi]
     text = _text(message)
+    side = reasons.failure_kind(text, action)
+    if side is None:
+        return None
     ssl = reasons.ssl_part(text)
     if ssl is not None:
         cls, reason_text = reasons.classify_ssl(ssl), ssl
     else:
         cls, reason_text = reasons.classify_nginx(text), text
-    client_side = not (action or "").endswith("to upstream")  # §1.4: nginx is the client
-    return _Message(action, client_side, cls, reason_text)
+    return _Message(action, side, cls, reason_text)
 
 
 @lru_cache(maxsize=65536)  # a log repeats the same few clients and listen addresses
@@ -133,26 +156,28 @@ def _context(ctx: bytes) -> tuple[str | None, str | None]:
 
 
 def _split_context(body: bytes) -> tuple[bytes, bytes]:
-    """(message part, context) of the text after ``*N ``."""
+    """(message part, context) of the text after ``*N ``: the context starts at the first
+    ``, client: `` or ``, udp client: ``."""
     if body.startswith(_BROKEN):  # raw bytes may hold anything: anchor on the fixed tail
         ti = body.rfind(_BROKEN_TAIL)
         if ti < 0:
             return body, b""
         cut = ti + len(_BROKEN_TAIL)
         return body[:cut], body[cut:]
-    ci = body.find(b", client: ")
-    if ci < 0:
-        ci = body.find(b", udp client: ")
-    return (body, b"") if ci < 0 else (body[:ci], body[ci:])
+    m = _CONTEXT.search(body)
+    return (body, b"") if m is None else (body[:m.start()], body[m.start():])
 
 
 def _match_head(line: bytes) -> tuple[re.Match[bytes] | None, bytes]:
+    """The head of ``line``, after a syslog prefix if there is one (then the rest is returned)."""
     m = _HEAD.match(line)
     if m is None and line[:1] in b"<ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789":
         s = _SYSLOG.match(line)
         if s is not None:
-            line = line[s.end():]
-            m = _HEAD.match(line)
+            rest = line[s.end():]
+            m2 = _HEAD.match(rest)
+            if m2 is not None:
+                return m2, rest
     return m, line
 
 
@@ -175,23 +200,29 @@ def sniff(head: list[bytes]) -> bool:
     return good >= 1 and good >= bad
 
 
-class _Clock:
-    """Wall-clock ``YYYY/MM/DD HH:MM:SS`` in one zone → UTC epoch microseconds, cached."""
+class Clock:
+    """Wall-clock ``YYYY/MM/DD HH:MM:SS`` → (UTC epoch µs in one zone, the digits as UTC µs)."""
 
     def __init__(self, tz: Any) -> None:
         self.tz = tz
-        self.cache: dict[bytes, int] = {}
+        self.cache: dict[bytes, tuple[int, int]] = {}
 
-    def epoch_us(self, stamp: bytes) -> int:
+    def times(self, stamp: bytes) -> tuple[int, int]:
         v = self.cache.get(stamp)
         if v is None:
-            dt = datetime(int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]), int(stamp[11:13]),
-                          int(stamp[14:16]), int(stamp[17:19]), tzinfo=self.tz)  # fold=0
-            v = int(dt.timestamp()) * 1_000_000
+            fields = (int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10]), int(stamp[11:13]),
+                      int(stamp[14:16]), int(stamp[17:19]))
+            dt = datetime(*fields, tzinfo=self.tz)  # fold=0; ValueError for month 13 &c.
+            v = (int(dt.timestamp()) * 1_000_000, calendar.timegm(dt.timetuple()) * 1_000_000)
             if len(self.cache) > 100_000:
                 self.cache.clear()
             self.cache[stamp] = v
         return v
+
+    def offset_s(self, wall_s: int) -> int:
+        """Seconds to subtract from the wall clock ``wall_s`` (digits read as UTC) for UTC."""
+        dt = datetime.fromtimestamp(wall_s, UTC).replace(tzinfo=self.tz)
+        return wall_s - int(dt.timestamp())
 
 
 class _Pending:
@@ -206,21 +237,37 @@ class _Pending:
         return _BROKEN_TAIL in self.parts[-1]
 
 
+class _Entry:
+    """The last timestamped entry, for the continuation lines that may follow it."""
+
+    __slots__ = ("open", "parsed", "size")
+
+    def __init__(self, raw: bytes, parsed: bool) -> None:
+        self.parsed = parsed
+        self.size = len(raw)
+        self.open = not any(c in raw for c in _CLOSES)
+
+
 class ErrorLogReader:
     """Reader of one nginx error log (http and stream), fed whole lines."""
 
+    stateless_feed = False  # the stream hook and multi-line entries carry over between chunks
+
     def __init__(self, file: str, options: Options) -> None:
         self.file = file
-        self.clock = _Clock(options.error_tz)
-        self.networks = list(options.lb_networks)
-        self.lb_cache: dict[str, bool] = {}
+        self.clock = Clock(options.error_tz)
+        self.tz_source = options.tz_source or "machine"  # given (--error-tz) | machine
         self.stream: dict[int, str] = {}  # *N -> peer address of "client A:P connected to"
         self.pending: _Pending | None = None
+        self.entry: _Entry | None = None
+        self.last: tuple[bytes, bool] | None = None  # the last entry's line, and whether it was parsed
         self.levels: dict[str, int] = {}
+        self.reopen = 0  # "reopening logs" notices (not evidence of the error_log level)
         self._reset()
 
     def _reset(self) -> None:
         self.failures: list[tuple[Any, ...]] = []  # in _FAILURE_COLUMNS order
+        self.fast: list[pa.Table] = []  # failure rows built by the vector tier
         self.headers: list[tuple[Any, ...]] = []  # in _HEADER_COLUMNS order
         self.rejects: list[tuple[str, int, str, str, str]] = []
         self.lb_candidates: set[str] = set()
@@ -229,77 +276,114 @@ class ErrorLogReader:
 
     def feed(self, data: bytes, first_line: int) -> Batch:
         """Read ``data`` (whole lines; the file's last chunk may lack the final LF)."""
-        lines = data.split(b"\n")
-        if data.endswith(b"\n") or not data:
-            lines.pop()
-        levels: dict[bytes, int] = {}
-        parsed = skipped = 0
-        match_head = _HEAD.match
-        for i, raw in enumerate(lines):
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            m = match_head(raw)
-            if m is None:
-                m, raw = _match_head(raw)
-            if m is None:
-                p = self.pending
-                if p is not None and not p.complete() and p.size < MAX_LINE:
-                    p.parts.append(lines[i])  # raw bytes as logged, CR included
-                    p.size += len(lines[i]) + 1
-                    parsed += 1
-                elif not raw.strip():
-                    skipped += 1
-                else:
-                    why = ("starts like an nginx error-log line but does not parse"
-                           if _STAMP.match(raw) else "not an nginx error-log line")
-                    self.rejects.append((self.file, first_line + i, KIND, why, printable(raw)))
-                continue
-            if self.pending is not None:
-                self._finish_pending()
-            level = m.group(2)
-            if level not in _LEVEL_SET:
-                self.rejects.append((self.file, first_line + i, KIND,
-                                     f"unknown level [{printable(level)}]", printable(raw)))
-                continue
-            levels[level] = levels.get(level, 0) + 1
-            if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw
-                    or b" connected to " in raw or b"broken header" in raw):
-                skipped += 1
-                continue
-            error = self._line(raw, m, first_line + i)
-            if (self.pending is not None and self.pending.line_no == first_line + i
-                    and lines[i].endswith(b"\r")):
-                self.pending.parts[0] += b"\r"  # the dump's CR, stripped above for parsing
-            if error is None:
-                parsed += 1
-            elif error == "":
-                skipped += 1
-            else:
-                self.rejects.append((self.file, first_line + i, KIND, error, printable(raw)))
+        from logcorr.sources import errortier
+
+        levels: dict[str, int] = {}
+        if errortier.worth_it(data):
+            n, parsed, skipped = errortier.feed(self, data, first_line, levels)
+        else:
+            lines = data.split(b"\n")
+            if data.endswith(b"\n") or not data:
+                lines.pop()
+            n, parsed, skipped = len(lines), 0, 0
+            for i, raw in enumerate(lines):
+                outcome = self.line(raw, first_line + i, levels)
+                parsed += outcome == PARSED
+                skipped += outcome == SKIPPED
         for k, v in levels.items():
-            name = k.decode()
-            self.levels[name] = self.levels.get(name, 0) + v
-        batch = self._batch(len(lines), parsed, skipped)
-        batch.meta["levels"] = {k.decode(): v for k, v in levels.items()}
+            self.levels[k] = self.levels.get(k, 0) + v
+        batch = self._batch(n, parsed, skipped)
+        batch.meta["levels"] = levels
         return batch
 
     def close(self) -> Batch:
-        """Flush a pending multi-line entry; warn when no line was at info or debug level."""
+        """Flush a pending multi-line entry; warn when no line was at info or debug level.
+
+        ``reopening logs`` notices do not count: a file that logrotate just rotated holds
+        only those, whatever the level (issue 10 item 10).
+        """
         if self.pending is not None:
             self._finish_pending()
         batch = self._batch(0, 0, 0)
-        if sum(self.levels.values()) and not (self.levels.get("info") or self.levels.get("debug")):
+        if (sum(self.levels.values()) > self.reopen
+                and not (self.levels.get("info") or self.levels.get("debug"))):
             batch.warnings.append(
                 "no info-level lines: nginx is hiding handshake failures at this error_log level "
                 "(most are logged at info; set 'error_log <file> info')")
         return batch
 
-    def _line(self, raw: bytes, m: re.Match[bytes], line_no: int) -> str | None:
-        """Handle one candidate line: None = parsed, "" = skipped, else the reject reason."""
+    def line(self, raw_cr: bytes, line_no: int, levels: dict[str, int]) -> int:
+        """Read one physical line (without its LF): PARSED, SKIPPED or REJECTED."""
+        raw = raw_cr[:-1] if raw_cr.endswith(b"\r") else raw_cr
+        if len(raw) > MAX_PHYSICAL:
+            self.end_entry()
+            return self._reject(line_no, f"line of {len(raw)} bytes, longer than nginx writes "
+                                         f"({MAX_LINE})", raw)
+        m = _HEAD.match(raw)
+        if m is None:
+            m, raw = _match_head(raw)
+            if m is None:
+                return self._continuation(raw_cr, raw, line_no)
+        if self.pending is not None:
+            self._finish_pending()
+        self.entry = self.last = None
+        level = m.group(2)
+        if level not in _LEVEL_SET:
+            return self._reject(line_no, f"unknown level [{printable(level)}]", raw)
+        name = _LEVEL_NAMES[level]
+        levels[name] = levels.get(name, 0) + 1
+        if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw
+                or b" connected to " in raw or b"broken header" in raw):  # not about TLS
+            if raw.endswith(_REOPEN):
+                self.reopen += 1
+            self.last = (raw, False)
+            return SKIPPED
+        error = self._entry(raw, m, line_no)
+        if (self.pending is not None and self.pending.line_no == line_no
+                and raw_cr.endswith(b"\r")):
+            self.pending.parts[0] += b"\r"  # the dump's CR, stripped above for parsing
+        if error is not None and error != "":
+            return self._reject(line_no, error, raw)
+        if self.pending is None:
+            self.last = (raw, error is None)  # becomes an _Entry if a continuation follows
+        return PARSED if error is None else SKIPPED
+
+    def end_entry(self) -> None:
+        """A new entry starts: the previous one (and its continuation lines) is complete."""
+        if self.pending is not None:
+            self._finish_pending()
+        self.entry = self.last = None
+
+    def _reject(self, line_no: int, why: str, raw: bytes) -> int:
+        self.rejects.append((self.file, line_no, KIND, why, printable(raw)))
+        return REJECTED
+
+    def _continuation(self, raw_cr: bytes, raw: bytes, line_no: int) -> int:
+        p = self.pending
+        if p is not None and not p.complete() and p.size < MAX_LINE:
+            p.parts.append(raw_cr)  # raw bytes as logged, CR included
+            p.size += len(raw_cr) + 1
+            return PARSED
+        if self.entry is None and self.last is not None:
+            self.entry, self.last = _Entry(*self.last), None
+        e = self.entry
+        if e is not None and e.open and e.size + len(raw) < MAX_ENTRY and not _CONTROL.search(raw):
+            e.size += len(raw) + 1
+            e.open = not any(c in raw for c in _CLOSES)
+            return PARSED if e.parsed else SKIPPED
+        if not raw.strip():
+            return SKIPPED
+        why = ("starts like an nginx error-log line but does not parse"
+               if _STAMP.match(raw) else "not an nginx error-log line")
+        return self._reject(line_no, why, raw)
+
+    def _entry(self, raw: bytes, m: re.Match[bytes], line_no: int) -> str | None:
+        """Handle one timestamped line: None = parsed, "" = skipped, else the reject reason."""
         level = _LEVEL_NAMES[m.group(2)]
-        conn = int(m.group(3)) if m.group(3) is not None else None
-        if conn is not None and conn > _INT64_MAX:
+        digits = m.group(3)
+        if digits is not None and (len(digits) > 19 or int(digits) > _INT64_MAX):
             return "connection number *N out of range"
+        conn = int(digits) if digits is not None else None
         body = raw[m.end():]
         if level == "debug":
             pm = _PROXY.match(body)
@@ -317,13 +401,13 @@ class ErrorLogReader:
             return ""
         if body.startswith(_BROKEN) and _BROKEN_TAIL not in body:
             try:
-                self.clock.epoch_us(m.group(1))
-            except ValueError as exc:
+                self.clock.times(m.group(1))
+            except _TIME_ERRORS as exc:
                 return f"bad time {m.group(1).decode()!r}: {exc}"
             self.pending = _Pending(line_no, m.group(1), level, conn, body)
             return None
         part, ctx = _split_context(body)
-        msg = _failure_message(part)
+        msg = failure_message(part)
         if msg is None:
             return ""
         return self._failure(msg, ctx, m.group(1), level, conn, line_no)
@@ -332,69 +416,64 @@ class ErrorLogReader:
         p, self.pending = self.pending, None
         assert p is not None
         part, ctx = _split_context(b"\n".join(p.parts))
-        msg = _failure_message(part) or _Message("reading PROXY protocol", True,
-                                                  reasons.classify_nginx("broken header"),
-                                                  _text(part))
+        msg = failure_message(part) or _Message("reading PROXY protocol", True,
+                                                reasons.classify_nginx("broken header"),
+                                                _text(part))
         self._failure(msg, ctx, p.stamp, p.level, p.conn, p.line_no)  # time checked at start
+        self.entry = None
 
     def _failure(self, msg: _Message, ctx: bytes, stamp: bytes, level: str, conn: int | None,
                  line_no: int) -> str | None:
         try:
-            ts = self.clock.epoch_us(stamp)
-        except ValueError as exc:
+            ts, wall = self.clock.times(stamp)
+        except _TIME_ERRORS as exc:
             return f"bad time {stamp.decode()!r}: {exc}"
         client, server = _context(ctx)
-        attribution, lb_addr, real = "error_log_client", None, True
+        attribution, lb_addr, real = "error_log_client", None, None
         peer = self.stream.pop(conn, None) if conn is not None else None
         if peer is not None and client is not None and peer != client:
-            attribution, lb_addr = "stream_realip", peer  # realip replaced the LB's address
+            attribution, lb_addr, real = "stream_realip", peer, True  # realip named the client
             self.stream_realip += 1
             self.lb_candidates.add(peer)
-        elif client is not None and self._is_lb(client):
-            attribution, lb_addr, real = "lb", client, False
         cls = msg.reason
-        self.failures.append((ts, client, real, cls.reason, msg.reason_text, conn, server, line_no,
-                              level, cls.alert, cls.alert_name, msg.client_side, msg.action,
-                              lb_addr, attribution))
+        self.failures.append((ts, wall, client, real, cls.reason, msg.reason_text, conn, server,
+                              line_no, level, cls.alert, cls.alert_name, msg.client_side,
+                              msg.action, lb_addr, attribution))
         return None
 
     def _proxy(self, pm: re.Match[bytes], stamp: bytes, conn: int | None, line_no: int) -> str | None:
         try:
-            ts = self.clock.epoch_us(stamp)
-        except ValueError as exc:
+            ts, wall = self.clock.times(stamp)
+        except _TIME_ERRORS as exc:
             return f"bad time {stamp.decode()!r}: {exc}"
         g = pm.groups()
         src, sport = (g[1], g[2]) if g[1] is not None else (g[5], g[6])
         dst, dport = (g[3], g[4]) if g[1] is not None else (None, None)
         if int(sport) > 65535 or (dport is not None and int(dport) > 65535):
             return "PROXY protocol port out of range"
-        self.headers.append((ts, conn, 2 if g[0] else 1, src.decode("utf-8", "backslashreplace"), int(sport),
-                             dst.decode("utf-8", "backslashreplace") if dst is not None else None,
+        self.headers.append((ts, wall, conn, 2 if g[0] else 1, src.decode("utf-8", "backslashreplace"),
+                             int(sport), dst.decode("utf-8", "backslashreplace") if dst is not None else None,
                              int(dport) if dport is not None else None, line_no))
         return None
 
-    def _is_lb(self, addr: str) -> bool:
-        if not self.networks:
-            return False
-        hit = self.lb_cache.get(addr)
-        if hit is None:
-            try:
-                ip = ipaddress.ip_address(addr)
-                hit = any(ip in net for net in self.networks)
-            except ValueError:
-                hit = False
-            self.lb_cache[addr] = hit
-        return hit
-
     def _batch(self, lines: int, parsed: int, skipped: int) -> Batch:
         batch = Batch(lines=lines, parsed=parsed, skipped=skipped, rejected=len(self.rejects))
-        if self.failures:
-            batch.tables["handshake_failures"] = _table(
-                "handshake_failures", _FAILURE_COLUMNS, self.failures,
-                {"source": KIND, "file": self.file, "ts_precision_s": 1.0})
+        constants = {"source": KIND, "file": self.file, "tz_source": self.tz_source}
+        if self.failures or self.fast:
+            parts = list(self.fast)
+            if self.failures:
+                parts.append(_table("handshake_failures", _FAILURE_COLUMNS, self.failures, {}))
+            table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            if len(parts) > 1:
+                table = table.take(pc.sort_indices(table, [("line", "ascending")]))
+            n = table.num_rows
+            for c, value in {**constants, "ts_precision_s": 1.0}.items():
+                table = table.set_column(table.schema.get_field_index(c), c,
+                                         pa.repeat(pa.scalar(value, table.schema.field(c).type), n))
+            batch.tables["handshake_failures"] = table
         if self.headers:
             batch.tables["proxy_headers"] = _table("proxy_headers", _HEADER_COLUMNS, self.headers,
-                                                   {"source": KIND, "file": self.file})
+                                                   constants)
         if self.rejects:
             batch.tables["rejects"] = rejects_table(self.rejects)
         if self.lb_candidates:

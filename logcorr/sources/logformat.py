@@ -15,6 +15,7 @@ Variables not in the table are string columns.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -156,8 +157,15 @@ class CompiledFormat:
 
     def match(self, line: str) -> dict[str, str] | None:
         """Field texts of one line exactly as logged (escapes and ``-`` kept), or None."""
-        m = self.regex.match(line)
-        return None if m is None else {name: m.group(name) for name in self.variables}
+        return self.match_many([line])[0]
+
+    def match_many(self, lines: list[str]) -> list[dict[str, str] | None]:
+        """:meth:`match` for many lines at once, with RE2 (linear time in the line length:
+        Python's ``re`` backtracks exponentially over several unquoted free-text fields)."""
+        if not lines:
+            return []
+        got = pc.extract_regex(pa.array(lines, pa.string()), self.pattern)
+        return [None if v is None else {k: v[k] for k in self.variables} for v in got.to_pylist()]
 
     def parse(self, line: str) -> dict[str, object] | None:
         """Typed values of one line (datetimes in UTC), or None when it does not fit."""
@@ -172,17 +180,33 @@ class CompiledFormat:
 
     def diagnose(self, line: str) -> str:
         """Why ``line`` does not fit: the first part that fails, with its column."""
-        pos = 0
+        return self.diagnose_many([line])[0]
+
+    def diagnose_many(self, lines: list[str]) -> list[str]:
+        """:meth:`diagnose` for many lines: one RE2 pass per part of the format."""
+        out: list[str] = [""] * len(lines)
+        todo = list(range(len(lines)))
+        pos = [0] * len(lines)
         sofar = "^"
         for i, part in enumerate(self.parts):
+            if not todo:
+                break
             sofar += _part_regex(part, self.parts[i + 1] if i + 1 < len(self.parts) else None,
                                  self.escape, named=False)
-            m = re.match(sofar, line)
-            if m is None:
-                what = f"${part.name}" if isinstance(part, Var) else repr(part)
-                return f"expected {what} at column {pos + 1} of the line"
-            pos = m.end()
-        return f"unexpected text at column {pos + 1} after the last field of the log_format"
+            got = pc.extract_regex(pa.array([lines[j] for j in todo], pa.string()),
+                                   f"(?P<m>{sofar})").to_pylist()
+            what = f"${part.name}" if isinstance(part, Var) else repr(part)
+            left = []
+            for j, m in zip(todo, got, strict=True):
+                if m is None:
+                    out[j] = f"expected {what} at column {pos[j] + 1} of the line"
+                else:
+                    pos[j] = len(m["m"])
+                    left.append(j)
+            todo = left
+        for j in todo:
+            out[j] = f"unexpected text at column {pos[j] + 1} after the last field of the log_format"
+        return out
 
 
 def not_found(escape: str) -> str:
@@ -208,6 +232,11 @@ def unescape(text: str, escape: str) -> str:
     return text
 
 
+# nginx variable names: ASCII letters, digits and '_' (ngx_http_log_compile_format stops
+# at the first other byte)
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
 def parse_format(text: str) -> list[Part]:
     """Split a format into literal text and variables (nginx ``ngx_http_log_compile_format``).
 
@@ -229,15 +258,20 @@ def parse_format(text: str) -> list[Part]:
             if end < 0:
                 raise FormatSyntaxError("'${' without a closing '}'", text, start)
             name = text[i + 2:end]
-            if not re.fullmatch(r"\w+", name):
+            if not _NAME.fullmatch(name):
                 raise FormatSyntaxError("invalid variable name inside ${...}", text, start + 2)
             i = end + 1
         else:
-            m = re.compile(r"\w+").match(text, i + 1)
+            m = _NAME.match(text, i + 1)
             if m is None:
                 raise FormatSyntaxError("'$' without a variable name", text, start)
             name = m.group(0)
             i = m.end()
+        if name[0].isdigit():
+            # $1..$9 are regex captures (ngx_http_variables.c): empty in a log_format, and
+            # not a name a column can have
+            raise FormatSyntaxError(f"${name} is a regex capture, not a variable a log line "
+                                    "can be read back by", text, start)
         if lit:
             parts.append(lit)
             lit = ""
@@ -343,6 +377,7 @@ def _csv_plan(parts: list[Part], escape: str) -> CsvPlan | None:
 _JSON_TEMPLATE = re.compile(r'"([^"\\]+)"\s*:\s*"?\$\{?(\w+)\}?"?\s*[,}]')
 
 
+@functools.lru_cache(maxsize=256)
 def compile_format(fmt: str, escape: str = "default") -> CompiledFormat:
     """Compile an nginx ``log_format`` string (see the module docstring).
 
@@ -358,8 +393,13 @@ def compile_format(fmt: str, escape: str = "default") -> CompiledFormat:
     if not variables:
         raise FormatSyntaxError("a log_format without variables logs nothing we can use", fmt, 0)
     pattern = _line_pattern(parts, escape)
+    try:
+        regex = re.compile(pattern)
+        pc.extract_regex(pa.array([""], pa.string()), pattern)  # RE2 (the vector tiers) too
+    except (re.error, pa.ArrowInvalid) as exc:  # a bug of ours, but it must cost this format only
+        raise FormatSyntaxError(f"cannot be compiled ({exc})", fmt, 0) from exc
     json_keys = dict(_JSON_TEMPLATE.findall(fmt)) if fmt.lstrip().startswith("{") else {}
-    return CompiledFormat(fmt, escape, parts, variables, pattern, re.compile(pattern),
+    return CompiledFormat(fmt, escape, parts, variables, pattern, regex,
                           _csv_plan(parts, escape), json_keys)
 
 
@@ -372,15 +412,22 @@ class BadRows:
 
     errors: dict[int, str] = field(default_factory=dict)
 
-    def flag(self, mask: np.ndarray, var: str, values: pa.Array) -> None:
+    def flag(self, mask: np.ndarray, var: str, values: pa.Array, why: str = "") -> None:
+        why = why or f"is not a valid {kind_of(var)} value"
         for i in np.flatnonzero(mask):
-            self.errors.setdefault(int(i), f"${var} {str(values[int(i)].as_py())[:60]!r} "
-                                           f"is not a valid {kind_of(var)} value")
+            self.errors.setdefault(int(i), f"${var} {str(values[int(i)].as_py())[:60]!r} {why}")
 
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 _EPOCH = datetime(1970, 1, 1)
+# UTC offsets in use run from -12:00 to +14:00 (IANA tzdata); ±14:59 is the most we accept.
+MAX_OFFSET_H = 14
+# Times a log can hold: 1970-01-01 to 2200-01-01 UTC.  Outside it a value is garbage (a
+# flipped digit, an epoch in ms or ns), and pandas' datetime64[ns] ends in 2262: such a
+# row is a reject, not a stored time that breaks every later report.
+TS_MIN_US = 0
+TS_MAX_US = (datetime(2200, 1, 1) - _EPOCH) // timedelta(microseconds=1)
 
 
 def _time_us(text: str, kind: str) -> int | None:
@@ -397,8 +444,11 @@ def _time_us(text: str, kind: str) -> int | None:
         local = datetime(y, mo, d, hh, mi, ss)
     except (ValueError, KeyError, IndexError):
         return None
+    if sign not in "+-" or oh > MAX_OFFSET_H or om > 59:
+        return None
     delta = timedelta(hours=oh, minutes=om) * (1 if sign == "+" else -1)
-    return (local - delta - _EPOCH) // timedelta(microseconds=1)
+    us = (local - delta - _EPOCH) // timedelta(microseconds=1)
+    return us if TS_MIN_US <= us < TS_MAX_US else None
 
 
 def utc_offset(text: str, kind: str) -> str:
@@ -426,13 +476,23 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
             values = pc.if_else(pa.array(ok), values, _NULL)
         return pc.equal(values, "r")
     if kind in ("int", "float", "msec"):
+        target = pa.int64() if kind == "int" else pa.float64()
         try:
-            num = pc.cast(values, pa.int64() if kind == "int" else pa.float64())
-            return _msec_ts(num) if kind == "msec" else num
+            num = pc.cast(values, target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            ok = _valid(values, spec.regex or "")
+            # value by value: the shape (regex), then the range (an int wider than int64)
+            ok = _valid(values, spec.regex or "") & _fits(values, kind)
             bad.flag(~ok, var, values)
-            return _convert_one(var, pc.if_else(pa.array(ok), values, _NULL), bad, escape, escaped)
+            num = pc.cast(pc.if_else(pa.array(ok), values, _NULL), target)
+        if kind == "msec":
+            ok = np.asarray(pc.fill_null(pc.and_(pc.greater_equal(num, TS_MIN_US / 1e6),
+                                                 pc.less(num, TS_MAX_US / 1e6)), True)
+                            .to_numpy(zero_copy_only=False), dtype=bool)
+            if not ok.all():
+                bad.flag(~ok, var, values, "is outside 1970-2200")
+                num = pc.if_else(pa.array(ok), num, pa.scalar(None, pa.float64()))
+            return _msec_ts(num)
+        return num
     # time_local / time_iso8601: parse each distinct text once (timestamps repeat a lot)
     enc = values if pa.types.is_dictionary(values.type) else pc.dictionary_encode(values)
     texts = enc.dictionary.to_pylist()
@@ -446,6 +506,20 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
 
 
 _NULL = pa.scalar(None, pa.string())
+_INT64_MAX = 2**63 - 1
+
+
+def _fits(values: pa.Array, kind: str) -> np.ndarray:
+    """Per value: does it convert (an int within int64, a finite float)?"""
+    out = np.ones(len(values), dtype=bool)
+    for i, v in enumerate(values.to_pylist()):
+        if v is None:
+            continue
+        try:
+            out[i] = abs(int(v)) <= _INT64_MAX if kind == "int" else np.isfinite(float(v))
+        except (ValueError, OverflowError):
+            out[i] = False
+    return out
 
 
 def _unescape_column(values: pa.Array, escape: str, escaped: np.ndarray | None) -> pa.Array:

@@ -188,6 +188,8 @@ def _read_xml(data: bytes, file: str) -> dict[str, ServerProfile]:
     except ET.ParseError as exc:
         line = exc.position[0] if getattr(exc, "position", None) else None
         raise InputError(f"not well-formed XML: {exc}", file=file, line=line) from None
+    except LookupError as exc:  # <?xml encoding="..."?> names a codec Python does not have
+        raise InputError(f"XML in an unknown encoding ({exc})", file=file) from None
     profiles: dict[str, ServerProfile] = {}
     if root.tag == "script":
         if root.get("id") == SCRIPT:

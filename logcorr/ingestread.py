@@ -1,0 +1,344 @@
+"""Reading planned input files into bounded commits (the second half of ``logcorr ingest``).
+
+Rows are held in :class:`Pending` until about :data:`COMMIT_ROWS` have gathered, then
+committed with the offsets they reached (``Store.commit``), so memory stays flat in input
+size and a run that dies keeps what it committed.  Readers that keep no state between
+chunks (the access log) may commit in the middle of a file; the others at its end.
+
+A last line without its newline is left for the next run unless the file is final:
+compressed, or not written for :data:`FINAL_AFTER_S` seconds (nginx writes whole lines,
+so a half line at the end is one being written; a file idle for a minute whose last line
+has no newline was cut, and that line is read as it is).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from logcorr import identity, inputs, schema
+from logcorr.errors import InputError, LogcorrError
+from logcorr.sources import Batch, Options
+from logcorr.store import Store
+
+if TYPE_CHECKING:
+    from logcorr.ingestion import FileResult, IngestResult
+
+COMMIT_ROWS = 100_000  # rows held before a commit: memory stays flat in input size
+CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
+FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
+INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
+Progress = Callable[[int], None]
+
+
+class Pending:
+    """Rows read but not yet committed, and the commit that stores them with their offsets."""
+
+    def __init__(self, store: Store, sources: list[dict[str, Any]], settings: dict[str, Any],
+                 result: IngestResult) -> None:
+        self.store, self.sources, self.settings, self.result = store, sources, settings, result
+        self.tables: dict[str, list[pa.Table]] = {name: [] for name in INGEST_TABLES}
+        self.rows = 0
+        self.flushes = 0
+        self.committed: dict[str, dict[str, Any]] = {}  # source id -> its entry as last committed
+
+    def add(self, batch: Batch, item: Item, options: Options) -> None:
+        for name, table in batch.tables.items():
+            if name in self.tables and table.num_rows:
+                table = with_host(schema.conform(name, table), item.host)
+                if item.kind == "nginx_error" and "ts_wall" in table.column_names:
+                    table = with_wall_clock(table, options.error_tz, options.tz_source)  # type: ignore[arg-type]
+                self.tables[name].append(table)
+                self.rows += table.num_rows
+
+    def mark(self) -> dict[str, int]:
+        return {n: len(t) for n, t in self.tables.items()}
+
+    def undo(self, mark: dict[str, int]) -> None:
+        for n, k in mark.items():
+            dropped = self.tables[n][k:]
+            self.rows -= sum(t.num_rows for t in dropped)
+            del self.tables[n][k:]
+
+    def flush(self, always: bool = False) -> None:
+        tables = {n: pa.concat_tables(t) for n, t in self.tables.items() if t}
+        if not tables and not always:
+            return
+        mine = [s for s in self.sources if int(s.get("bytes", 0)) or s.get("complete")]
+        ids = {s["id"] for s in mine}
+        settings = dict(self.settings)
+
+        def update(manifest: dict[str, Any]) -> None:
+            # Under the lock, on the manifest as it is now: only this run's sources and settings change.
+            kept = [s for s in manifest.get("sources", []) if s.get("id") and s["id"] not in ids]
+            manifest["sources"] = kept + json.loads(json.dumps(mine))
+            manifest["settings"] = settings  # ingest owns the settings (report writes none)
+
+        self.store.commit(tables, update=update)
+        self.flushes += 1
+        self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
+        for n, t in tables.items():
+            self.result.rows[n] = self.result.rows.get(n, 0) + t.num_rows
+        self.tables = {name: [] for name in INGEST_TABLES}
+        self.rows = 0
+
+
+def with_host(table: pa.Table, host: str) -> pa.Table:
+    """``table`` (conformed) with its ``host`` column set to ``host``."""
+    i = table.schema.get_field_index("host")
+    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
+
+
+def zone_name(zone: tzinfo) -> str:
+    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    delta = zone.utcoffset(None) or timedelta(0)
+    sign = "-" if delta < timedelta(0) else "+"
+    minutes = abs(int(delta.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
+    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
+
+    The reader placed the wall clock in ``zone``; converting back gives the logged digits
+    (a repeated hour reads back as its first occurrence, as the reader chose).
+    """
+    import pyarrow.compute as pc
+
+    if table.column("ts_wall").null_count < table.num_rows:
+        return table  # the reader filled it
+    ts = table.column("ts")
+    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=zone_name(zone))))
+    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
+    i = table.schema.get_field_index("ts_wall")
+    table = table.set_column(i, table.schema.field(i), wall)
+    j = table.schema.get_field_index("tz_source")
+    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
+
+
+def keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:
+    """Per-source evidence the report judges with: UTC offsets seen, load-balancer peers."""
+    offsets = dict(meta.get("utc_offsets", {}) or {})  # type: ignore[call-overload]
+    if offsets:
+        kept = dict(source.get("utc_offsets", {}))
+        for k, v in offsets.items():
+            kept[str(k)] = int(kept.get(str(k), 0)) + int(v)
+        source["utc_offsets"] = kept
+    peers = set(meta.get("lb_candidates", set()) or set())  # type: ignore[call-overload]
+    if peers:
+        source["lb_candidates"] = sorted(set(source.get("lb_candidates", [])) | {str(p) for p in peers})
+
+
+@dataclass
+class Item:
+    file: inputs.Opened
+    kind: str
+    fmt: str | None
+    start: int  # decompressed byte offset to resume from
+    start_line: int
+    source: dict[str, Any]
+    result: FileResult
+    host: str = ""
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
+
+
+def note_path(source: dict[str, Any], path: Path) -> None:
+    if str(path) not in source["paths"]:
+        source["paths"].append(str(path))
+
+
+def read_item(item: Item, options: Options, out: Pending, tick: Progress | None,
+          save_settings: Callable[[], None]) -> Batch:
+    """Read one file from its resume offset into ``out``; return its counts, meta and warnings."""
+    snapshot = json.loads(json.dumps(item.source))
+    mark, flushes = out.mark(), out.flushes
+    try:
+        return _read_file(item, options, out, tick, save_settings)
+    except LogcorrError:
+        raise
+    except Exception as exc:  # a reader bug must not take the other files down with it
+        if os.environ.get("LOGCORR_DEBUG"):
+            raise
+        if out.flushes != flushes:  # parts of this file were committed: keep them
+            snapshot = out.committed[item.source["id"]]
+            mark = dict.fromkeys(mark, 0)
+        out.undo(mark)
+        item.source.clear()
+        item.source.update(snapshot)
+        item.result.status = "error"
+        kept = int(item.source.get("lines", 0)) - item.start_line + 1
+        stored = f"its first {kept} new lines were stored" if kept > 0 else "nothing from this file was stored"
+        item.result.error = (f"{item.path}: internal error while reading ({type(exc).__name__}: {exc}); "
+                             f"{stored}; please report this as a bug")
+        return Batch()
+
+
+def _account(total: Batch, batch: Batch, out: Pending, item: Item, options: Options) -> None:
+    """Counts, meta and warnings of ``batch`` into ``total``; its rows into ``out``; its
+    evidence into the source entry (committed with the rows)."""
+    out.add(batch, item, options)
+    keep_evidence(item.source, batch.meta)
+    batch.tables = {}
+    total.add(batch)
+
+
+def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None,
+               save_settings: Callable[[], None]) -> Batch:
+    total = Batch()
+    fr, src, f = item.result, item.source, item.file
+    counted = {"lines": 0, "parsed": 0, "skipped": 0, "rejected": 0}  # already in src
+
+    def settle_source(end: int, line_no: int, tail: bytes) -> None:
+        identity.advance(src, f, end, tail)
+        src["lines"] = line_no - 1
+        for key in ("parsed", "skipped", "rejected"):
+            now = getattr(total, key)
+            src[key] = int(src.get(key, 0)) + now - counted[key]
+            counted[key] = now
+
+    try:
+        if item.kind in inputs.LINE_KINDS:
+            reader = _line_reader(item, options)
+            line_no = item.start_line
+            end = item.start
+            tail = b""
+            # A last line without its newline is read only once the file is final (SPEC §2).
+            final = f.gz or f.idle_for() >= FINAL_AFTER_S
+            stateless = getattr(reader, "stateless_feed", False)
+            # Chunks after the first are parsed two at a time by readers whose feed()
+            # keeps no state between chunks (the access log: pyarrow releases the GIL);
+            # results are taken in order, so rows and line numbers stay in file order.
+            pool = ThreadPoolExecutor(2) if stateless else None
+            pending: deque[tuple[Future[Batch], int, int, int, bytes]] = deque()
+
+            def settle(limit: int) -> None:
+                while len(pending) > limit:
+                    future, size, at, next_line, last = pending.popleft()
+                    _account(total, future.result(), out, item, options)
+                    if tick:
+                        tick(size)
+                    settle_source(at, next_line, last)
+                    if out.rows >= COMMIT_ROWS:  # a bounded part, committed with its offsets
+                        save_settings()
+                        out.flush()
+
+            try:
+                for data, rel_end in inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES):
+                    if not data.endswith(b"\n") and not final:
+                        break  # a half-written line: read next time
+                    n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                    chunk_end = item.start + rel_end
+                    last = data[-identity.TAIL:]
+                    if pool is not None and line_no > item.start_line:
+                        pending.append((pool.submit(reader.feed, data, line_no), len(data), chunk_end, line_no + n, last))
+                        settle(2)
+                    else:
+                        _account(total, reader.feed(data, line_no), out, item, options)
+                        if tick:
+                            tick(len(data))
+                        if stateless:
+                            settle_source(chunk_end, line_no + n, last)
+                    line_no += n
+                    end, tail = chunk_end, (tail + data)[-identity.TAIL:]
+                settle(0)
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+                settle(0)
+                if f.gz:
+                    fr.error = (f"{item.path}: truncated or corrupt compressed data after line {line_no - 1} "
+                                f"({exc}); the lines before it were ingested")
+                else:
+                    fr.error = f"{item.path}: cannot read after line {line_no - 1}: {getattr(exc, 'strerror', None) or exc}"
+                fr.status = "error"
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
+            _account(total, reader.close(), out, item, options)
+            settle_source(end, line_no, tail)
+        else:
+            stream = f.stream_at(0)
+            if item.kind == "nginx_conf":
+                from logcorr.sources import nginxconf
+
+                data = stream.read()
+                total.lines = total.parsed = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                notes: list[str] = []
+                nginxconf.directives(str(item.path), notes)
+                total.warnings.extend(notes)
+                if nginxconf.is_main(str(item.path)):  # sites-enabled fragments: formats only
+                    from logcorr.profile import from_nginx_conf, profile_to_json
+
+                    total.meta["server_profiles"] = {
+                        f"nginx.conf:{item.path}": profile_to_json(from_nginx_conf(str(item.path)))}
+            elif item.kind == "nmap":
+                from logcorr.profile import profile_to_json
+                from logcorr.sources.nmap import read_nmap
+
+                data = stream.read()
+                n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                for key, prof in read_nmap(data, str(item.path)).items():
+                    total.meta.setdefault("server_profiles", {})[key] = profile_to_json(prof)  # type: ignore[index]
+                total.lines = total.parsed = n_lines  # the whole report is one profile
+            elif item.kind == "pcap":
+                from logcorr.sources.pcap import PcapReader
+
+                _account(total, PcapReader(str(item.path), options).read(stream), out, item, options)
+            else:
+                from logcorr.sources.cloudwatch import CloudWatchReader
+
+                _account(total, CloudWatchReader(str(item.path), options).read(stream.read()), out, item, options)
+            src["complete"] = True
+            size = f.size()
+            # datapoints (JSON), rows (CSV), lines (nmap, nginx.conf)
+            settle_source(max(size, 1), total.lines + 1, b"")
+            if tick:
+                tick(f.st.st_size)
+    except InputError as exc:
+        fr.status, fr.error = "error", str(exc)
+    except (OSError, EOFError, zlib.error) as exc:
+        fr.status, fr.error = "error", f"{item.path}: cannot read: {getattr(exc, 'strerror', None) or exc}"
+    fr.lines, fr.parsed, fr.skipped, fr.rejected = total.lines, total.parsed, total.skipped, total.rejected
+    if total.meta.get("format_runs"):
+        from logcorr.sources.accessformats import merge_runs
+
+        fr.formats = merge_runs(total.meta["format_runs"])  # type: ignore[arg-type]
+    if fr.status == "grown" and total.lines == 0:
+        fr.status = "unchanged"
+    src["last_ingest"] = datetime.now(UTC).isoformat()
+    src["kind"] = item.kind
+    note_path(src, item.path)
+    if total.lines != total.parsed + total.skipped + total.rejected:
+        out.result.warnings.append(f"{item.path}: line accounting does not add up ({total.lines} read, "
+                                   f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
+                                   "please report this as a bug")
+    return total
+
+
+def _line_reader(item: Item, options: Options) -> Any:
+    if item.kind == "nginx_error":
+        from logcorr.sources.errorlog import ErrorLogReader
+
+        return ErrorLogReader(str(item.path), options)
+    if item.kind == "nginx_access":
+        from logcorr.sources.accesslog import AccessLogReader
+
+        return AccessLogReader(str(item.path), options, item.fmt)
+    from logcorr.sources.elblogs import ElbLogReader
+
+    return ElbLogReader(str(item.path), options, item.kind)
