@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 FAILURE_COLUMNS = ["ts", "source", "client_addr", "client_is_real", "reason", "reason_text",
                    "conn_id", "server_addr", "file", "line", "level", "alert", "alert_name",
                    "client_side", "lb_addr", "attribution", "ts_precision_s", "ts_wall",
-                   "tz_source", "host"]
+                   "tz_source", "host", "action"]
 SESSION_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "conn_id",
                    "file", "line", "is_connection", "status", "host"]
 
@@ -101,7 +101,8 @@ class Dataset:
     def sessions(self, clients: list[str] | None = None) -> pd.DataFrame:
         """TLS sessions; only those of ``clients`` when given (lean reads for reports)."""
         self.store.require()
-        flt = ds.field("client_addr").isin(clients) if clients is not None else None
+        # A typed value set: isin([]) would be of type null, which Arrow refuses to bind.
+        flt = ds.field("client_addr").isin(pa.array(clients, pa.string())) if clients is not None else None
         return to_pandas(self.store.read("tls_sessions", SESSION_COLUMNS, flt))
 
     def correlate(self, window: str | int = "5m", min_protocol: str = "TLSv1.2") -> pd.DataFrame:

@@ -9,9 +9,11 @@ Evidence that names the real client, strongest first:
 3. a stream-module line whose realip already names the client (the row itself is real);
 4. an error-log ``client:`` that is not a load balancer (``error_log_client``).
 
-A failure seen by the error log *and* by a capture is one failure: the two rows are
-merged into the capture's (it has the real client and microsecond time) and the merged
-row says ``seen_by`` both.  The join is by load-balancer address, time (the error log's
+A failure seen by the error log *and* by a capture is one failure: the nginx row is
+linked to the capture's (it has the real client and microsecond time), which becomes the
+failure's representative and says ``seen_by`` both.  No row is dropped: a linked row gets
+``merged_into`` (the index label of its representative; null on representatives), so that
+``matches`` keeps one row per stored failure row with a shared ``failure_key`` (SPEC §4).  The join is by load-balancer address, time (the error log's
 whole second, plus a clock tolerance) and a consistent reason.  Failures through one load
 balancer whose time windows overlap form a cluster; when the cluster and the capture
 connections in its window are as many, they are paired in order (nginx's ``*N`` is accept
@@ -21,6 +23,8 @@ line explains stays a failure of its own (the capture is a source like the other
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +50,11 @@ _COMPATIBLE = {
     ("plain_http", "plain_http"),
     ("not_tls", "not_tls"),
     ("not_tls", "plain_http"),
+    # bytes nginx calls not TLS ("wrong version number", an SSLv2 hello) that the capture
+    # parsed far enough to see the connection end or an alert (testssl's probes do this)
+    ("not_tls", "peer_closed"),
+    ("not_tls", "peer_alert"),
+    ("not_tls", "other"),
     ("other", "other"),
 }
 
@@ -91,6 +100,25 @@ def _conn_key(frame: pd.DataFrame) -> pd.Series:
 
 
 _REAL = ("error_log_client", "stream_realip", "proxy_debug_line")
+_EMPTY_HEADER = 'broken header: ""'
+
+
+def _with_links(failures: pd.DataFrame) -> pd.DataFrame:
+    out = failures.copy()
+    if "merged_into" not in out:
+        out["merged_into"] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    return out
+
+
+def _unlinked(frame: pd.DataFrame) -> pd.Series:
+    if "merged_into" not in frame:
+        return pd.Series(True, index=frame.index)
+    return frame["merged_into"].isna()
+
+
+def representatives(failures: pd.DataFrame) -> pd.DataFrame:
+    """The rows that stand for a failure: those not linked into another row."""
+    return failures[_unlinked(failures).to_numpy(dtype=bool)]
 
 
 def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S) -> pd.DataFrame:
@@ -104,11 +132,12 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     """
     if failures.empty:
         return failures
-    out = failures.copy()
+    out = _with_links(failures)
     if "seen_by" not in out:
         out["seen_by"] = out["source"].astype("string")
-    is_pcap = out["source"] == "pcap"
-    is_nginx = out["source"].isin(["nginx_error", "nginx_stream"])
+    free = _unlinked(out)
+    is_pcap = (out["source"] == "pcap") & free
+    is_nginx = out["source"].isin(["nginx_error", "nginx_stream"]) & free
     if not is_pcap.any() or not is_nginx.any():
         return out
     cap = out[is_pcap].sort_values("ts")
@@ -118,16 +147,26 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     nginx["_key"] = nginx["client_addr"].where(nginx["_real"], nginx["lb_addr"].fillna(nginx["client_addr"]))
     if "host" not in nginx:
         nginx["host"] = ""
+    cap_host = cap["host"].astype(object).fillna("").astype(str) if "host" in cap else pd.Series("", index=cap.index)
+    nginx_hosts = set(nginx["host"].astype(object).fillna("").astype(str)) if "host" in nginx else {""}
+    # nginx's `broken header: ""` on a PROXY listener is a close before any byte: the
+    # capture calls that peer_closed (a health check's connect-then-close).
+    text = nginx["reason_text"].astype(object).fillna("").astype(str) if "reason_text" in nginx else ""
+    nginx["_reason"] = nginx["reason"].where(~pd.Series(text, index=nginx.index).str.startswith(_EMPTY_HEADER),
+                                             "peer_closed")
     copy_key = ["host", "conn_id", "_second", "reason", "server_addr"]
     first = nginx.drop_duplicates(copy_key)
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
-    drop: list[object] = []
-    # Rows that name their client first: they are the most specific.
+    # Rows that name their client first: they are the most specific.  One host's nginx
+    # lines pair with the same host's capture only (when the capture's host is one of the
+    # logs' hosts: a capture file given apart may carry another name).
     for real in (True, False):
         part = first[first["_real"] == real]
-        for (reason, key), rows in part.groupby(["reason", "_key"], dropna=False):
+        for (reason, key, host), rows in part.groupby(["_reason", "_key", "host"], dropna=False):
             match = cap["client_addr"] == key if real else cap["lb_addr"].fillna(cap["client_addr"]) == key
+            # a capture whose host no nginx log shares (a file named apart) pairs with any
+            match &= (cap_host == str(host)) | ~cap_host.isin(nginx_hosts)
             ok = pd.Series([_consistent(str(reason), str(r)) for r in cap["reason"]], index=cap.index, dtype=bool)
             pool = cap[match.fillna(False).astype(bool) & ok & ~cap.index.isin(list(used))]
             if pool.empty:
@@ -138,17 +177,48 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
                 cand = pool[(pool["ts"] >= lo) & (pool["ts"] < hi) & ~pool.index.isin(list(used))]
                 if len(cand) == 0:
                     continue
-                if len(cand) != len(cluster):
+                pairs: list[tuple[Any, Any]] = []
+                if len(cand) == len(cluster):
+                    # As many on both sides: pair in accept order (*N) with capture time order.
+                    pairs = list(zip(cluster.index, cand.sort_values("ts").index, strict=True))
+                elif cand["client_addr"].nunique() == 1:
+                    # One real client behind every candidate (a scanner through the LB): the
+                    # client is certain whatever the pairing; pair each line with the
+                    # nearest unused capture row of its second, exact reason first.
+                    pairs = _nearest(cluster, cand, tolerance_s)
+                if not pairs:
                     if not real:
                         out.loc[cluster.index, "attribution"] = "ambiguous_capture"
                     continue
-                # As many on both sides: pair in accept order (*N) with capture time order.
-                for (_, row), target in zip(cluster.iterrows(), cand.sort_values("ts").index, strict=True):
+                for label, target in pairs:
+                    row = cluster.loc[label]
                     used.add(target)
                     keys = tuple(row[c] for c in copy_key)
-                    drop.extend(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+                    linked = list(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+                    out.loc[linked, "merged_into"] = target
                     _absorb(out, target, row)
-    return out.drop(index=drop)
+    return out
+
+
+def _nearest(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:
+    """Pairs (nginx label, capture label) when one client is behind every candidate.
+
+    Lines without a capture row of their own second stay unpaired (and unattributed).
+    """
+    free = cand.sort_values("ts")
+    taken: set[Any] = set()
+    pairs: list[tuple[Any, Any]] = []
+    for label, row in cluster.iterrows():
+        lo = row["_second"] - pd.Timedelta(seconds=tolerance_s)
+        hi = row["_second"] + pd.Timedelta(seconds=1 + tolerance_s)
+        near = free[(free["ts"] >= lo) & (free["ts"] < hi) & ~free.index.isin(list(taken))]
+        if near.empty:
+            continue
+        exact = near[near["reason"] == row["reason"]]
+        target = (exact if len(exact) else near).index[0]
+        taken.add(target)
+        pairs.append((label, target))
+    return pairs
 
 
 def _clusters(rows: pd.DataFrame, tolerance_s: float) -> list[pd.DataFrame]:
@@ -168,33 +238,40 @@ def _absorb(out: pd.DataFrame, target: object, row: pd.Series) -> None:
     out.loc[target, "seen_by"] = "nginx_error+pcap"
     if pd.isna(out.loc[target, "server_addr"]):
         out.loc[target, "server_addr"] = row["server_addr"]
-    if out.loc[target, "reason"] in ("other", "peer_alert"):
-        out.loc[target, "reason"] = row["reason"]  # nginx knows why it refused
+    out.loc[target, "reason"] = row["reason"]  # nginx knows why it refused
     out.loc[target, "reason_text"] = row["reason_text"]
     out.loc[target, "conn_id"] = row["conn_id"]
     out.loc[target, "level"] = row["level"]
 
 
 def merge_stream_access(failures: pd.DataFrame) -> pd.DataFrame:
-    """Drop stream access-log failures that the error log also has (same ``*N``, close in time).
+    """Link stream access-log failures to the error-log line of the same connection.
 
-    The error-log line says why; what is left is the stream handshake timeouts, which only
-    the access log records (nginx-logs.md §3, §5).
+    Same ``*N`` (and ``host`` when there is one: ``*N`` is per nginx instance), close in
+    time.  The error-log line says why and represents the failure; the stream entry gets
+    ``merged_into`` pointing at it.  What is left unlinked is the stream handshake
+    timeouts, which only the access log records (nginx-logs.md §3, §5).
     """
-    stream = failures["source"] == "nginx_stream"
+    if failures.empty:
+        return failures
+    out = _with_links(failures)
+    stream = (out["source"] == "nginx_stream") & _unlinked(out)
     if not stream.any():
-        return failures
-    errors = failures[(failures["source"] == "nginx_error") & failures["conn_id"].notna()]
+        return out
+    errors = out[(out["source"] == "nginx_error") & out["conn_id"].notna()]
     if errors.empty:
-        return failures
-    by_conn = errors.groupby(_conn_key(errors))["ts"].agg(["min", "max"])
-    keys = _conn_key(failures)
-    rows = failures[stream & keys.isin(by_conn.index)]
-    near = by_conn.loc[keys[rows.index]]
+        return out
+    key = _conn_key(out)
+    ekey = key[errors.index]
+    by_conn = errors.assign(_key=ekey).reset_index(names="_label").sort_values(["ts", "_label"])
+    agg = by_conn.groupby("_key").agg(lo=("ts", "min"), hi=("ts", "max"), target=("_label", "first"))
+    rows = out[stream & key.isin(agg.index)]
+    near = agg.loc[key[rows.index]]
     slack = pd.Timedelta(seconds=STREAM_SLACK_S)
-    dup = ((rows["ts"].to_numpy() >= (near["min"] - slack).to_numpy())
-           & (rows["ts"].to_numpy() <= (near["max"] + slack).to_numpy()))
-    return failures.drop(index=rows.index[dup])
+    dup = ((rows["ts"].to_numpy() >= (near["lo"] - slack).to_numpy())
+           & (rows["ts"].to_numpy() <= (near["hi"] + slack).to_numpy()))
+    out.loc[rows.index[dup], "merged_into"] = near["target"].to_numpy()[dup]
+    return out
 
 
 STREAM_SLACK_S = 5.0
@@ -202,6 +279,10 @@ STREAM_SLACK_S = 5.0
 
 
 def attribute_failures(failures: pd.DataFrame, headers: pd.DataFrame) -> pd.DataFrame:
-    """Apply every kind of evidence to ``failures``; returns one row per failure."""
+    """Apply every kind of evidence to ``failures``; returns every row, linked rows marked.
+
+    ``merged_into`` (index label of the representative row, null on representatives)
+    says which rows are one failure; :func:`representatives` gives one row per failure.
+    """
     named = from_debug_lines(merge_stream_access(failures), headers)
     return merge_capture(named)

@@ -163,6 +163,61 @@ def schema(
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
+@app.command(epilog="Example: logcorr watch /var/log/nginx --metrics-port 9469 --html /srv/www/tls.html")
+def watch(
+    paths: Annotated[list[str], typer.Argument(help="Log files or directories to follow.")],
+    data: DataOpt = None,
+    every: Annotated[str, typer.Option(help="Round period (file events start a round early): 10s, 1m.")] = "10s",
+    window: Annotated[str, typer.Option(help="How long a client has to come back: 90, 90s, 5m.")] = "5m",
+    last: Annotated[str, typer.Option(help="Period the verdict is about, ending at the newest event.")] = "1h",
+    min_protocol: Annotated[str, typer.Option(
+        "--min-protocol", help="Lowest protocol that counts as a recovery.")] = "TLSv1.2",
+    html: Annotated[Path | None, typer.Option(help="Rewrite this self-reloading HTML report each round.")] = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", help="Serve Prometheus metrics on 127.0.0.1:PORT/metrics.")] = None,
+    metrics_file: Annotated[Path | None, typer.Option(
+        "--metrics-file", help="Write metrics in node_exporter textfile form (name it *.prom).")] = None,
+    on_change: Annotated[str | None, typer.Option(
+        "--on-change", help="Command run when the verdict status changes, report JSON on stdin "
+        "(split like a shell, run without one: give 'sh -c ...' for shell syntax).")] = None,
+    on_change_timeout: Annotated[str, typer.Option(
+        "--on-change-timeout", help="Kill the --on-change command after this long.")] = "30s",
+    json_lines: Annotated[bool, typer.Option(
+        "--json", help="One JSON report per round on stdout even on a terminal.")] = False,
+    poll: Annotated[bool, typer.Option("--poll", help="No file-system events: a round every --every only.")] = False,
+    rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds.")] = None,
+    log_format: Annotated[str | None, typer.Option("--log-format", help="As for ingest.")] = None,
+    nginx_conf: Annotated[str | None, typer.Option("--nginx-conf", help="As for ingest.")] = None,
+    error_tz: Annotated[str | None, typer.Option("--error-tz", help="As for ingest.")] = None,
+    lb_cidr: Annotated[list[str] | None, typer.Option("--lb-cidr", help="As for ingest (repeatable).")] = None,
+    scanner: Annotated[list[str] | None, typer.Option("--scanner", help="As for ingest (repeatable).")] = None,
+    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="As for ingest (repeatable).")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="As for ingest.")] = None,
+) -> None:
+    """Follow the logs: ingest what is new each round, keep the verdict and metrics current."""
+    from logcorr.timewindow import parse_window
+    from logcorr.watch import WatchConfig, Watcher, parse_command
+    from logcorr.watchview import Output
+
+    try:
+        cfg = WatchConfig(
+            paths=paths, data=_data(data), every_s=max(1, parse_window(every)),
+            window_s=parse_window(window), last_s=max(1, parse_window(last)), min_protocol=min_protocol,
+            html=html, metrics_port=metrics_port, metrics_file=metrics_file,
+            on_change=parse_command(on_change) if on_change else None,
+            on_change_timeout_s=max(1, parse_window(on_change_timeout)),
+            ingest_options={"log_format": log_format, "nginx_conf": nginx_conf, "error_tz": error_tz,
+                            "lb_cidrs": lb_cidr or [], "scanner_cidrs": scanner or [],
+                            "ignore_cidrs": ignore or [], "host": host},
+            polling=poll, rounds=rounds, json_lines=True if json_lines else None)
+        with Output(cfg.json_lines) as out:
+            Watcher(cfg, out.emit, out.warn).run()
+    except LogcorrError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:  # a second Ctrl-C: the round is abandoned (commits are atomic)
+        raise typer.Exit(130) from None
+
+
 def _emit(rep: Any, fmt: str, output: Path | None) -> None:
     from logcorr.report import render
 

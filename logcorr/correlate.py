@@ -6,10 +6,15 @@ Pure functions, pandas in and pandas out, no I/O.  The steps, in the order
 1. upstream failures (``client_side`` false: nginx's own handshakes to a backend) are
    dropped: they say nothing about clients (:func:`client_side_only`);
 2. :func:`attribute` decides whether ``client_addr`` is the real client;
-3. :func:`dedupe_failures` merges copies of one nginx line written to several error logs;
-4. each attributable failure at ``t`` is matched with the client's first session of
+3. :func:`link_failures` gives rows that are one failure (copies of one nginx line written
+   to several error logs, rows that :mod:`logcorr.attribution` linked) one ``failure_key``;
+   nothing is dropped, the failure is judged on its representative row;
+4. :func:`logcorr.classify.classify` puts each failure in a class (client, scanner,
+   health_check, ignored);
+5. each attributable failure at ``t`` is matched with the client's first session of
    protocol ≥ ``min_protocol`` in ``[floor(t), t + window]`` (a sort-and-merge,
-   ``pd.merge_asof``: n log n, and each client is judged on its own rows only).
+   ``pd.merge_asof``: n log n, and each client is judged on its own rows only), among
+   completed sessions (a stream line with ``$status`` 400/500 is not one).
 """
 
 from __future__ import annotations
@@ -49,9 +54,9 @@ _LB_MARKERS = ("lb", "ambiguous_capture")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-MATCH_COLUMNS = ["failure_id", "ts", "source", "client_addr", "reason", "attributable",
+MATCH_COLUMNS = ["failure_id", "failure_key", "ts", "source", "client_addr", "reason", "attributable",
                  "attribution", "recovered", "recovered_at", "delay_s", "recovered_protocol",
-                 "recovered_cipher", "file", "line", "host"]
+                 "recovered_cipher", "class", "evidence", "file", "line", "host"]
 """The columns of ``schema.MATCHES``, in order."""
 
 _TS = "datetime64[us, UTC]"
@@ -237,29 +242,18 @@ def _strength(attribution: pd.Series, attributable: pd.Series) -> np.ndarray:
     return np.where(attributable.to_numpy(dtype=bool), rank, _UNATTRIBUTABLE)
 
 
-def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
-    """One row per failure when nginx wrote the same line to several error logs (SPEC §6).
+def _copy_groups(df: pd.DataFrame) -> np.ndarray:
+    """A group number per row: rows with the same number are copies of one nginx line.
 
-    Rows of nginx sources of one ``host`` with the same ``*N`` (``conn_id``), the same
-    second, reason and ``server_addr`` are one failure (``*N`` is unique for a master's lifetime, so two lines
-    that agree on all four are copies: a server-level ``error_log`` beside the main one).
-    The kept row is the one with the best attribution (:data:`ATTRIBUTION_STRENGTH`; run
-    :func:`attribute` first), ties broken by file and line; its ``source`` becomes the
-    merged sources (``a+b`` when they differ), ``copies`` counts the rows merged and
-    ``seen_in`` names their files (``a, b``; ``a, … (n files)`` beyond two).  Rows without a
-    ``conn_id`` cannot be told apart and are all kept.
+    Rows of nginx sources with the same ``*N`` (``conn_id``), the same second, reason,
+    ``server_addr`` (and ``host`` when there is one: ``*N`` is per instance) are one
+    failure; every other row is a group of its own (negative numbers).
     """
-    if failures.empty:
-        out = failures.copy()
-        out["copies"] = pd.Series([], dtype="int64")
-        out["seen_in"] = pd.Series([], dtype=pd.StringDtype())
-        return out
-    df = failures.reset_index(drop=True)
-    attributable = _column(df, "attributable", True).astype(bool)
-    rank = _strength(_column(df, "attribution"), attributable)
     source = _column(df, "source").astype(object).fillna("").astype(str)
     conn = _column(df, "conn_id")
     eligible = source.str.startswith("nginx").to_numpy() & conn.notna().to_numpy()
+    if "merged_into" in df:
+        eligible &= df["merged_into"].isna().to_numpy()
     key = -1 - np.arange(len(df), dtype=np.int64)  # unique unless eligible
     if eligible.any():
         parts = pd.DataFrame({
@@ -270,6 +264,32 @@ def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
             "server": _column(df, "server_addr")[eligible].astype(object).fillna("").to_numpy(),
         })
         key[eligible] = parts.groupby(["host", "conn", "sec", "reason", "server"], sort=True).ngroup()
+    return key
+
+
+def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """One row per failure when nginx wrote the same line to several error logs (SPEC §6).
+
+    Rows of nginx sources of one ``host`` with the same ``*N`` (``conn_id``), the same
+    second, reason and ``server_addr`` are one failure (``*N`` is unique for a master's lifetime, so two lines
+    that agree on all four are copies: a server-level ``error_log`` beside the main one).
+    The kept row is the one with the best attribution (:data:`ATTRIBUTION_STRENGTH`; run
+    :func:`attribute` first), ties broken by file and line; its ``source`` becomes the
+    merged sources (``a+b`` when they differ), ``copies`` counts the rows merged and
+    ``seen_in`` names their files (``a, b``; ``a, … (n files)`` beyond two).  Rows without a
+    ``conn_id`` cannot be told apart and are all kept.  :func:`correlate` keeps every row
+    and links copies by ``failure_key`` instead (:func:`link_failures`).
+    """
+    if failures.empty:
+        out = failures.copy()
+        out["copies"] = pd.Series([], dtype="int64")
+        out["seen_in"] = pd.Series([], dtype=pd.StringDtype())
+        return out
+    df = failures.reset_index(drop=True)
+    attributable = _column(df, "attributable", True).astype(bool)
+    rank = _strength(_column(df, "attribution"), attributable)
+    source = _column(df, "source").astype(object).fillna("").astype(str)
+    key = _copy_groups(df)
     file = _column(df, "file").astype(object).fillna("").astype(str)
     # Idempotent: rows merged by an earlier call keep their count and their files.
     seen = _column(df, "seen_in").astype(object).fillna(file).astype(str)
@@ -298,14 +318,60 @@ def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
 
 
 def _failure_ids(frame: pd.DataFrame) -> pd.Series:
-    """``file:line``; without them, ``source@time/client`` (stable across runs and orders)."""
+    """``file:line`` (``host:file:line`` when rows carry a host); without them,
+    ``source@time/client`` (stable across runs and orders).  Unique: a repeat gets ``#n``."""
     file = _column(frame, "file").astype(object)
     line = _column(frame, "line").astype("Int64")
     has = file.notna() & line.notna()
-    by_line = file.astype(str) + ":" + line.astype(str)
+    host = _column(frame, "host").astype(object).fillna("").astype(str)
+    prefix = np.where(host != "", host + ":", "")
+    by_line = prefix + file.astype(str) + ":" + line.astype(str)
     by_time = (_column(frame, "source").astype(object).astype(str) + "@"
                + frame["ts"].astype(str) + "/" + _column(frame, "client_addr").astype(object).astype(str))
-    return pd.Series(np.where(has.to_numpy(dtype=bool), by_line, by_time), index=frame.index)
+    ids = pd.Series(np.where(has.to_numpy(dtype=bool), by_line, by_time), index=frame.index)
+    # a repeat is numbered in an order of what the rows say, not of how they were read
+    order = pd.DataFrame({"id": ids, "ts": _utc(frame["ts"]),
+                          "text": _column(frame, "reason_text").astype(object).fillna("").astype(str),
+                          "client": _column(frame, "client_addr").astype(object).fillna("").astype(str)})
+    order = order.sort_values(["id", "ts", "client", "text"], kind="stable")
+    repeat = order.groupby("id").cumcount().reindex(ids.index)
+    return ids.where(repeat == 0, ids + "#" + repeat.astype(str))
+
+
+def link_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """Add ``failure_id`` and ``failure_key``: rows that are one failure share the key (SPEC §4).
+
+    The key is the ``failure_id`` of the failure's representative: the row that
+    :mod:`logcorr.attribution` linked the others to (``merged_into``), or among copies of one
+    nginx line (:func:`_copy_groups`) the best attributed (ties: file, line).  Run
+    :func:`attribute` first.  Nothing is dropped.
+    """
+    f = failures.copy()
+    f["ts"] = _utc(_column(f, "ts"))
+    f["failure_id"] = _failure_ids(f)
+    ids = f["failure_id"]
+    into = _column(f, "merged_into")
+    target = into.map(lambda label: ids.get(label) if label is not None and not pd.isna(label) else None)
+    key = target.where(target.notna(), ids).astype(object)
+    # copies of one nginx line: the best attributed represents them
+    groups = _copy_groups(f)
+    rank = _strength(_column(f, "attribution"), _column(f, "attributable", True).astype(bool))
+    work = pd.DataFrame({"g": groups, "rank": rank,
+                         "file": _column(f, "file").astype(object).fillna("").astype(str).to_numpy(),
+                         "line": _column(f, "line").astype("Float64").fillna(-1).to_numpy(),
+                         "id": ids.to_numpy()})
+    best = work.sort_values(["g", "rank", "file", "line", "id"], kind="stable").groupby("g")["id"].first()
+    grouped = pd.Series(work["g"].map(best).to_numpy(), index=f.index)
+    key = key.where(key != ids, grouped)
+    # follow links to the end (a copy linked to a row that was itself linked)
+    lookup = dict(zip(ids, key, strict=True))
+    for _ in range(4):
+        nxt = key.map(lambda k: lookup.get(k, k))
+        if nxt.equals(key):
+            break
+        key = nxt
+    f["failure_key"] = key.astype(str)
+    return f
 
 
 def _lower_bounds(frame: pd.DataFrame) -> pd.Series:
@@ -323,8 +389,24 @@ def _lower_bounds(frame: pd.DataFrame) -> pd.Series:
     return frame["ts"].where(~whole, frame["ts"].dt.floor("s"))
 
 
+FAILED_STREAM_STATUS = frozenset({400, 500})
+"""Stream ``$status`` values that mark a failed session even with ``$ssl_protocol`` set
+(nginx fills it once a ClientHello was read; nginx-logs.md §5, SPEC §6)."""
+
+
+def completed_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Sessions whose handshake completed: stream lines with ``$status`` 400/500 are not."""
+    if sessions.empty or "status" not in sessions:
+        return sessions
+    status = pd.to_numeric(sessions["status"], errors="coerce")
+    stream = _column(sessions, "source").astype(object).fillna("").astype(str) == "nginx_stream"
+    failed = stream.to_numpy(dtype=bool) & status.isin(FAILED_STREAM_STATUS).to_numpy(dtype=bool)
+    return sessions[~failed]
+
+
 def _good_sessions(sessions: pd.DataFrame, min_protocol: str) -> pd.DataFrame:
     """Sessions at ``min_protocol`` or above, one per (client, time): the best, deterministically."""
+    sessions = completed_sessions(sessions)
     rank = _column(sessions, "ssl_protocol").astype(object).map(PROTOCOL_ORDER).astype(float)
     keep = (rank >= PROTOCOL_ORDER[min_protocol]) & _column(sessions, "client_addr").notna()
     keep &= _column(sessions, "ts").notna()
@@ -345,24 +427,36 @@ def _good_sessions(sessions: pd.DataFrame, min_protocol: str) -> pd.DataFrame:
 
 def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
               min_protocol: str = "TLSv1.2", lb_networks: Sequence[Network | str] = (),
-              lb_addrs: Collection[str] | Mapping[str, Collection[str]] = ()) -> pd.DataFrame:
-    """One row per client-side failure (columns of ``schema.MATCHES``): was it recovered?
+              lb_addrs: Collection[str] | Mapping[str, Collection[str]] = (), *,
+              hellos: pd.DataFrame | None = None, scanner_cidrs: Sequence[Network | str] = (),
+              ignore_cidrs: Sequence[Network | str] = ()) -> pd.DataFrame:
+    """One row per stored client-side failure row (columns of ``schema.MATCHES``): was it recovered?
+
+    Rows that are one failure seen by several sources share ``failure_key``
+    (:func:`link_failures`); the failure is judged once, on its representative row, and
+    every row of it carries that judgement (``client_addr``, ``reason``, ``attribution``,
+    ``ts``, ``class`` are the failure's; ``failure_id``, ``source``, ``file``, ``line`` the
+    row's own).  Count failures by distinct ``failure_key``.  ``class`` comes from
+    :func:`logcorr.classify.classify` (``hellos``, ``scanner_cidrs``, ``ignore_cidrs``).
 
     An attributable failure at ``t`` is recovered when the same ``client_addr`` has a
-    session with ``ssl_protocol`` ≥ ``min_protocol`` at a time in ``[floor(t), t + window_s]``
-    (both ends included; ``floor`` only for whole-second sources, see :func:`_lower_bounds`).
+    completed session (:func:`completed_sessions`) with ``ssl_protocol`` ≥ ``min_protocol``
+    at a time in ``[floor(t), t + window_s]`` (both ends included; ``floor`` only for
+    whole-second sources, see :func:`_lower_bounds`).
     ``recovered_at``/``recovered_protocol``/``recovered_cipher`` describe the first such
     session; ``delay_s`` is ``recovered_at - t`` clamped at 0.0 (a session in the failure's
     second but before its logged time would be negative: the log cannot order them).
     Unattributable failures get ``recovered`` <NA> and are never matched.  Failures without
     a time cannot be placed and count as not recovered.  Each failure is judged on its own
-    (one session may recover several); rows come out sorted by time, client, file, line.
+    (one session may recover several); rows come out sorted by the failure's time, client,
+    key, then the row's file and line.
     """
+    from logcorr.classify import classify
+
     if min_protocol not in PROTOCOL_ORDER:
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
-    f = dedupe_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
-    f["ts"] = _utc(_column(f, "ts"))
-    f["failure_id"] = _failure_ids(f)
+    rows = link_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
+    f = rows[(rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)].copy()
     f["_client"] = _column(f, "client_addr").astype(object)
     f["_file"] = _column(f, "file").astype(object).fillna("").astype(str)
     f["_line"] = _column(f, "line").astype("Float64").fillna(-1).astype(float)
@@ -387,16 +481,18 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         hit = pd.merge_asof(left, good, left_on="_lo", right_on="_s_ts", by="client_addr",
                             direction="forward", allow_exact_matches=True)
         hit = hit[hit["_s_ts"].notna() & (hit["_s_ts"] <= hit["_hi"])]
-        rows = hit["_row"].to_numpy()
-        recovered[rows] = True
-        recovered_at.iloc[rows] = hit["_s_ts"].to_numpy()
-        protocol.iloc[rows] = hit["_s_protocol"].astype(object).to_numpy()
-        cipher.iloc[rows] = hit["_s_cipher"].astype(object).to_numpy()
+        hits = hit["_row"].to_numpy()
+        recovered[hits] = True
+        recovered_at.iloc[hits] = hit["_s_ts"].to_numpy()
+        protocol.iloc[hits] = hit["_s_protocol"].astype(object).to_numpy()
+        cipher.iloc[hits] = hit["_s_cipher"].astype(object).to_numpy()
     delay = ((recovered_at - f["ts"]).dt.total_seconds()).clip(lower=0.0).astype("float64")
-    return pd.DataFrame({
-        "failure_id": _text(f["failure_id"]),
+    classes = classify(f.set_index(f["failure_key"].to_numpy()), rows, hellos=hellos,
+                       scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
+    judged = pd.DataFrame({
+        "failure_key": f["failure_key"].to_numpy(),
+        "_order": np.arange(n),
         "ts": f["ts"],
-        "source": _text(_column(f, "source")),
         "client_addr": _text(_column(f, "client_addr")),
         "reason": _text(_column(f, "reason")),
         "attributable": attributable,
@@ -406,8 +502,21 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         "delay_s": delay,
         "recovered_protocol": protocol,
         "recovered_cipher": cipher,
-        "file": _text(_column(f, "file")),
-        "line": _column(f, "line").astype("Int64"),
+        "class": _text(pd.Series(classes["class"].to_numpy(), index=f.index)),
+        "evidence": _text(pd.Series(classes["evidence"].to_numpy(), index=f.index)),
         "host": _text(_column(f, "host")),
-    }, index=pd.RangeIndex(n))
+    })
+    own = pd.DataFrame({
+        "failure_id": _text(rows["failure_id"]).to_numpy(),
+        "failure_key": rows["failure_key"].to_numpy(),
+        "source": _text(_column(rows, "source")).to_numpy(),
+        "file": _text(_column(rows, "file")).to_numpy(),
+        "line": _column(rows, "line").astype("Int64").to_numpy(),
+    })
+    out = own.merge(judged, on="failure_key", how="left", validate="many_to_one")
+    out = out.sort_values(["_order", "file", "line", "failure_id"], kind="stable", na_position="last")
+    for name in ("failure_id", "failure_key", "source", "file"):
+        out[name] = _text(out[name])
+    out["line"] = out["line"].astype("Int64")
+    return out[MATCH_COLUMNS].reset_index(drop=True)
 

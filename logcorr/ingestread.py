@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,8 +57,6 @@ class Pending:
         for name, table in batch.tables.items():
             if name in self.tables and table.num_rows:
                 table = with_host(schema.conform(name, table), item.host)
-                if item.kind == "nginx_error" and "ts_wall" in table.column_names:
-                    table = with_wall_clock(table, options.error_tz, options.tz_source)  # type: ignore[arg-type]
                 self.tables[name].append(table)
                 self.rows += table.num_rows
 
@@ -98,36 +96,6 @@ def with_host(table: pa.Table, host: str) -> pa.Table:
     """``table`` (conformed) with its ``host`` column set to ``host``."""
     i = table.schema.get_field_index("host")
     return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
-
-
-def zone_name(zone: tzinfo) -> str:
-    """An Arrow time-zone name: the IANA key, else ``+HH:MM``."""
-    key = getattr(zone, "key", None)
-    if key:
-        return str(key)
-    delta = zone.utcoffset(None) or timedelta(0)
-    sign = "-" if delta < timedelta(0) else "+"
-    minutes = abs(int(delta.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-def with_wall_clock(table: pa.Table, zone: tzinfo, tz_source: str) -> pa.Table:
-    """Fill ``ts_wall`` (the wall clock nginx wrote, digits labelled UTC) and ``tz_source``.
-
-    The reader placed the wall clock in ``zone``; converting back gives the logged digits
-    (a repeated hour reads back as its first occurrence, as the reader chose).
-    """
-    import pyarrow.compute as pc
-
-    if table.column("ts_wall").null_count < table.num_rows:
-        return table  # the reader filled it
-    ts = table.column("ts")
-    local = pc.local_timestamp(ts.cast(pa.timestamp("us", tz=zone_name(zone))))
-    wall = local.cast(pa.timestamp("us")).cast(schema.TS)
-    i = table.schema.get_field_index("ts_wall")
-    table = table.set_column(i, table.schema.field(i), wall)
-    j = table.schema.get_field_index("tz_source")
-    return table.set_column(j, table.schema.field(j), pa.repeat(pa.scalar(tz_source), table.num_rows))
 
 
 def keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:

@@ -187,6 +187,7 @@ REJECTS = _table("one row per input line that could not be parsed", [
 
 MATCHES = _table("written by report: one row per client-side failure, with its judgement (SPEC §4, §6)", [
     ("failure_id", pa.string(), "file:line of the kept row (source@time/client without them)"),
+    ("failure_key", pa.string(), "equal for rows that are one failure seen by several sources (the failure_id of its representative): count distinct failure_key to count failures as the report does"),
     ("ts", TS, "when the failure happened"),
     ("source", pa.string(), "the sources that saw it, merged: 'a+b' when several"),
     ("client_addr", pa.string(), "the client as attributed (SPEC §6)"),
@@ -198,6 +199,8 @@ MATCHES = _table("written by report: one row per client-side failure, with its j
     ("delay_s", pa.float64(), "recovered_at - ts in seconds, at least 0"),
     ("recovered_protocol", pa.string(), "protocol of that session"),
     ("recovered_cipher", pa.string(), "cipher of that session"),
+    ("class", pa.string(), "client | scanner | health_check | ignored (logcorr.classify)"),
+    ("evidence", pa.string(), "why a failure is not a client's (null for clients)"),
     _FILE,
     _LINE,
     HOST,

@@ -9,6 +9,7 @@ from logcorr.attribution import (
     from_debug_lines,
     merge_capture,
     merge_stream_access,
+    representatives,
 )
 
 LB = "127.0.0.5"
@@ -55,7 +56,7 @@ def test_debug_line_of_another_nginx_lifetime_is_not_used() -> None:
 def test_capture_merges_with_the_error_log_line_once() -> None:
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback"},
                   capture("203.0.113.4", "2026-11-26T12:00:00.420Z")])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     assert len(out) == 1
     row = out.iloc[0]
     assert (row["client_addr"], row["attribution"], row["seen_by"]) == ("203.0.113.4", "pcap_proxy_header", "nginx_error+pcap")
@@ -66,7 +67,7 @@ def test_ambiguous_candidates_stay_unattributed() -> None:
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback"},
                   capture("203.0.113.4", "2026-11-26T12:00:00.100Z", line=1),
                   capture("203.0.113.5", "2026-11-26T12:00:00.900Z", line=2)])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     nginx = out[out["source"] == "nginx_error"]
     assert nginx["attribution"].tolist() == ["ambiguous_capture"]
     assert len(out) == 3
@@ -77,7 +78,7 @@ def test_equal_count_groups_merge_in_time_order() -> None:
                   {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "line": 2, "conn_id": 11},
                   capture("203.0.113.4", "2026-11-26T12:00:00.100Z", line=1),
                   capture("203.0.113.5", "2026-11-26T12:00:00.900Z", line=2)])
-    out = attribute_failures(f, headers([]))
+    out = representatives(attribute_failures(f, headers([])))
     assert sorted(out["client_addr"]) == ["203.0.113.4", "203.0.113.5"]
     assert set(out["seen_by"]) == {"nginx_error+pcap"}
 
@@ -86,7 +87,7 @@ def test_inconsistent_reason_or_other_lb_does_not_merge() -> None:
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "client_rejected_cert"},
                   capture("203.0.113.4", "2026-11-26T12:00:00.100Z", reason="inappropriate_fallback"),
                   {**capture("203.0.113.6", "2026-11-26T12:00:00.200Z", reason="client_rejected_cert"), "lb_addr": "127.0.0.6"}])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     assert len(out) == 3
     assert out[out["source"] == "nginx_error"]["attribution"].tolist() == ["lb"]
 
@@ -97,7 +98,7 @@ def test_copies_of_one_line_in_two_error_logs_join_one_capture_row() -> None:
                   {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 34,
                    "file": "proxy-debug.log"},
                   capture("203.0.113.4", "2026-11-26T12:00:00.100Z")])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     assert out["client_addr"].tolist() == ["203.0.113.4"]
 
 
@@ -107,7 +108,7 @@ def test_a_real_client_joins_on_its_own_address() -> None:
                    "conn_id": 36, "attribution": "stream_realip", "client_is_real": True},
                   capture("198.51.100.20", "2026-11-26T12:00:00.100Z", line=1),
                   capture("203.0.113.22", "2026-11-26T12:00:00.200Z", line=2)])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     assert sorted(out["client_addr"]) == ["198.51.100.20", "203.0.113.22"]
     assert out.set_index("client_addr").loc["203.0.113.22", "seen_by"] == "nginx_error+pcap"
 
@@ -119,7 +120,7 @@ def test_neighbouring_seconds_pair_in_order_instead_of_going_ambiguous() -> None
                   {"ts": "2026-11-26T12:00:01Z", "client_addr": LB, "reason": "inappropriate_fallback", "conn_id": 11},
                   capture("203.0.113.4", "2026-11-26T12:00:00.950Z", line=1),
                   capture("203.0.113.5", "2026-11-26T12:00:01.050Z", line=2)])
-    out = merge_capture(f)
+    out = representatives(merge_capture(f))
     assert out.sort_values("ts")["client_addr"].tolist() == ["203.0.113.4", "203.0.113.5"]
     assert out["conn_id"].tolist() == [10, 11]
 
@@ -133,5 +134,45 @@ def test_stream_access_failures_give_way_to_the_error_log_line() -> None:
                    "conn_id": 36, "source": "nginx_stream", "attribution": "stream_realip"},
                   {"ts": "2026-11-26T12:00:02.001Z", "client_addr": "203.0.113.23", "reason": "timeout",
                    "conn_id": 40, "source": "nginx_stream", "attribution": "stream_realip"}])
-    out = merge_stream_access(f)
+    linked = merge_stream_access(f)
+    out = representatives(linked)
     assert list(zip(out["conn_id"], out["reason"], strict=True)) == [(36, "inappropriate_fallback"), (40, "timeout")]
+    # nothing dropped: the stream entry of *36 points at its error-log line (SPEC §4 matches)
+    assert linked["merged_into"].tolist() == [None, 0, None]
+
+
+def test_capture_pairs_only_with_its_own_host() -> None:
+    # *N, zones and captures are per nginx instance: web-2's capture says nothing of web-1's line
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "inappropriate_fallback", "host": "web-1"},
+                  {**capture("203.0.113.4", "2026-11-26T12:00:00.420Z"), "host": "web-2"}])
+    g = pd.concat([f, failures([{"ts": "2026-11-26T12:00:05Z", "client_addr": LB, "reason": "no_shared_cipher",
+                                  "host": "web-2"}])], ignore_index=True)
+    assert len(representatives(merge_capture(g))) == 3  # web-2 has logs: its capture is web-2's
+    f.loc[1, "host"] = "web-1"
+    assert len(representatives(merge_capture(f))) == 1
+    f.loc[1, "host"] = "captures"  # a capture file named apart from every log: pairs with any
+    assert len(representatives(merge_capture(f))) == 1
+
+
+def test_a_scanner_behind_the_lb_is_named_even_when_counts_differ() -> None:
+    # testssl through the relay: 2 nginx lines in one second, 3 capture rows of one client
+    # (one probe nginx logged as something else): the client is certain, pairs by nearest time.
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "no_shared_cipher", "conn_id": 1},
+                  {"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "no_shared_cipher", "conn_id": 2, "line": 2},
+                  capture("127.0.0.1", "2026-11-26T12:00:00.100Z", "other", line=10),
+                  capture("127.0.0.1", "2026-11-26T12:00:00.300Z", "other", line=11),
+                  capture("127.0.0.1", "2026-11-26T12:00:00.500Z", "other", line=12)])
+    linked = merge_capture(f)
+    assert linked["merged_into"].tolist()[:2] == [2, 3]
+    out = representatives(linked)
+    assert out["client_addr"].tolist() == ["127.0.0.1"] * 3
+    assert out["reason"].tolist() == ["no_shared_cipher", "no_shared_cipher", "other"]  # nginx's word wins
+
+
+def test_an_empty_proxy_header_line_pairs_with_the_captures_no_byte_close() -> None:
+    # nginx `broken header: ""` while reading PROXY protocol = closed before any byte
+    f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "other",
+                   "reason_text": 'broken header: ""'},
+                  {**capture(LB, "2026-11-26T12:00:00.300Z", "peer_closed"), "client_is_real": None,
+                   "attribution": "pcap_tcp_peer", "action": "connect_close", "lb_addr": None}])
+    assert len(representatives(merge_capture(f))) == 1

@@ -39,7 +39,7 @@ def test_ingest_then_report_json(logs: Path, tmp_path: Path) -> None:
     rep = cli("report", "--data", str(data), "--window", "5m", "--format", "json")
     assert rep.returncode == 0, rep.stderr
     doc = json.loads(rep.stdout)
-    assert doc["schema"] == "logcorr.report/1"
+    assert doc["schema"] == "logcorr.report/2"
     assert doc["window_seconds"] == 300
     assert doc["totals"]["handshake_failures"] == 2
     by_reason = {r["reason"]: r for r in doc["reasons"]}

@@ -72,6 +72,7 @@ def test_whole_frame_for_a_small_case() -> None:
     log = "/var/log/nginx/error.log"
     expected = pd.DataFrame({
         "failure_id": pd.array([f"{log}:1", f"{log}:2", f"{log}:3"], dtype="string"),
+        "failure_key": pd.array([f"{log}:1", f"{log}:2", f"{log}:3"], dtype="string"),
         "ts": pd.Series([ts(0), ts(1), ts(2)], dtype="datetime64[us, UTC]"),
         "source": pd.array(["nginx_error"] * 3, dtype="string"),
         "client_addr": pd.array(["10.0.1.23", LB, "198.51.100.7"], dtype="string"),
@@ -83,6 +84,8 @@ def test_whole_frame_for_a_small_case() -> None:
         "delay_s": [0.4, float("nan"), float("nan")],
         "recovered_protocol": pd.array(["TLSv1.2", None, None], dtype="string"),
         "recovered_cipher": pd.array(["ECDHE-RSA-AES128-GCM-SHA256", None, None], dtype="string"),
+        "class": pd.array(["client"] * 3, dtype="string"),
+        "evidence": pd.array([None] * 3, dtype="string"),
         "file": pd.array([log] * 3, dtype="string"),
         "line": pd.array([1, 2, 3], dtype="Int64"),
         "host": pd.array([None] * 3, dtype="string"),
@@ -201,7 +204,13 @@ def test_same_line_in_two_error_logs_is_one_failure() -> None:
     pd.testing.assert_frame_equal(dedupe_failures(d), d)  # idempotent: a caller may dedupe first
     m = correlate(failures(main, debug, other), sessions({"ts": ts(3), "client_addr": "203.0.113.4"}),
                   300, lb_networks=LB_NETS)
-    assert (m["client_addr"].tolist(), recovered(m)) == ([LB, "203.0.113.4"], [None, True])
+    # every stored row stays, the two copies share one key and the failure's judgement
+    assert (m["client_addr"].tolist(), recovered(m)) == ([LB, "203.0.113.4", "203.0.113.4"], [None, True, True])
+    assert m["failure_key"].tolist() == ["/var/log/nginx/error.log:11", "/var/log/nginx/debug.log:99",
+                                         "/var/log/nginx/debug.log:99"]
+    assert m["failure_id"].tolist() == ["/var/log/nginx/error.log:11", "/var/log/nginx/debug.log:99",
+                                        "/var/log/nginx/error.log:10"]
+    assert m["failure_key"].nunique() == 2
 
 
 def test_copies_need_the_same_second_reason_and_server() -> None:

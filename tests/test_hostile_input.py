@@ -53,4 +53,4 @@ def test_mutated_sample_logs_never_crash(seed: int, tmp_path: Path) -> None:
         assert f.lines == f.parsed + f.skipped + f.rejected, f
     assert not [w for w in result.warnings if "does not add up" in w]
     report = logcorr.open(tmp_path / "data").report(window="5m")
-    assert report.data["schema"] == "logcorr.report/1"
+    assert report.data["schema"] == "logcorr.report/2"

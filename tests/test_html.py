@@ -87,7 +87,7 @@ def make_report(hostile: bool = False, frames: bool = True, lb: bool = True) -> 
          "last_seen": "2026-11-26T17:40:00Z", "ever_succeeded": False},
     ]
     data: dict[str, Any] = {
-        "schema": "logcorr.report/1",
+        "schema": "logcorr.report/2",
         "window_seconds": 300,
         "min_protocol": "TLSv1.2",
         "period": {"start": "2026-11-26T17:00:00Z", "end": "2026-11-26T18:00:00Z"},
@@ -109,9 +109,26 @@ def make_report(hostile: bool = False, frames: bool = True, lb: bool = True) -> 
             "status": "attention",
             "summary": "8 of 12 failures were fallback retries that recovered within 5 s; "
                        "3 clients never got in.",
-            "findings": [f"{client} offered only RC4-SHA; the server accepts none of its ciphers.",
-                         "192.0.2.66 sent bytes that are not TLS (a scanner)."],
+            "findings": [
+                {"kind": "client_needs", "text": f"{client} offered only RC4-SHA; the server accepts none of its ciphers.",
+                 "clients": [client], "counts": {"clients": 1}},
+                {"kind": "noise_only", "text": "192.0.2.66 sent bytes that are not TLS (a scanner).",
+                 "clients": ["192.0.2.66"], "counts": {"clients": 1}}],
+            "limited_by": [],
         },
+        "coverage": {"access_lines": 990, "access_lines_without_tls": 2, "access_lines_without_tls_answered": 0,
+                     "rejects": 1, "error_log_periods_without_access_log": [
+                         {"host": XSS_ATTR if hostile else "web-1", "start": "2026-11-26T16:00:00Z",
+                          "end": "2026-11-26T17:00:00Z", "failures": 4}],
+                     "unattributable_failures": 0, "ignored": 0},
+        "scanners": [{"client": XSS_SCRIPT if hostile else "192.0.2.200", "failures": 40,
+                      "reasons": {"peer_closed": 30, "unsupported_protocol": 6, "no_shared_cipher": 4},
+                      "first_seen": "2026-11-26T17:05:00Z", "last_seen": "2026-11-26T17:05:09Z",
+                      "evidence": (ANSI + MARKUP) if hostile else "40 failures of 3 reasons within 9 s",
+                      "tls_sessions": 0}],
+        "health_checks": {"count": 7, "by_lb": {XSS_ATTR if hostile else "10.0.1.23": 7}},
+        "hosts": [{"host": XSS_SCRIPT if hostile else "web-1", "handshake_failures": 12, "tls_sessions": 988,
+                   "scanner_failures": 40, "health_checks": 7}],
     }
     if hostile:
         data["reasons"].append({"reason": XSS_SCRIPT, "family": XSS_ATTR, "failures": 1,
@@ -157,7 +174,7 @@ def test_page_is_self_contained() -> None:
     assert page.count("<svg") == 4  # timeline, share failing, delays, one LB
     assert "<!DOCTYPE svg" not in page
     assert "<?xml" not in page
-    assert "logcorr.report/1 · window 300 s · min protocol TLSv1.2" in page
+    assert "logcorr.report/2 · window 300 s · min protocol TLSv1.2" in page
 
 
 def test_page_without_frames_derives_charts_from_matches() -> None:

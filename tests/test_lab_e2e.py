@@ -56,7 +56,7 @@ def test_report_equals_ground_truth(lab: LabRun, data: Path, window: str, second
                                     min_protocol: str) -> None:
     doc = report(data, window, min_protocol)
     want = expected_report(lab.truth, seconds, min_protocol)
-    assert doc["schema"] == "logcorr.report/1"
+    assert doc["schema"] == "logcorr.report/2"
     assert doc["window_seconds"] == seconds
     assert doc["min_protocol"] == min_protocol
     assert doc["totals"]["handshake_failures"] == want["totals"]["handshake_failures"]
@@ -107,7 +107,7 @@ def test_capture_names_the_clients_behind_the_load_balancer(lab: LabRun, data_wi
 
 def test_findings_name_what_non_recovering_clients_offered(data_with_capture: Path) -> None:
     doc = report(data_with_capture, "30s", "TLSv1.2")
-    findings = " ".join(doc["verdict"]["findings"])
+    findings = " ".join(f["text"] for f in doc["verdict"]["findings"])
     # the report's TLS 1.0 hello with 14 suites ending in TLS_FALLBACK_SCSV (client-fallback.md §6)
     assert "TLS_FALLBACK_SCSV" in findings
     assert "TLS 1.0" in findings or "TLSv1" in findings

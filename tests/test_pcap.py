@@ -242,7 +242,7 @@ def test_alert_outcomes(server: bytes, client_after: bytes, reason: str, alert_n
     batch = read(P.pcap_bytes(c.packets))
     (fail,) = rows(batch, "handshake_failures")
     assert (fail["reason"], fail["alert_name"], one_hello(batch)["outcome"]) == (reason, alert_name, outcome)
-    assert fail["client_is_real"] is True
+    assert fail["client_is_real"] is None  # no PROXY header: the capture cannot tell (SPEC §4)
 
 
 def test_unrecognized_name_warning_does_not_end_the_handshake() -> None:
@@ -324,11 +324,12 @@ def test_without_syn_the_hello_names_the_client() -> None:
     assert (h["client_addr"], h["server_addr"], h["outcome"]) == (LB, NGINX, "inappropriate_fallback")
 
 
-def test_lb_networks_mark_the_tcp_peer() -> None:
+def test_lb_networks_are_not_applied_by_the_reader() -> None:
+    # SPEC §4: tables hold evidence; which peers are load balancers is decided at report time
     batch = read(P.pcap_bytes(fallback_conv().packets), Options(lb_networks=[ipaddress.ip_network("10.0.1.0/24")]))
     (fail,) = rows(batch, "handshake_failures")
     assert (fail["client_addr"], fail["client_is_real"], fail["lb_addr"], fail["attribution"]) == (
-        LB, False, LB, "pcap_tcp_peer")
+        LB, None, None, "pcap_tcp_peer")
 
 
 def test_ports_option_and_non_tcp_packets_are_counted() -> None:
@@ -366,9 +367,21 @@ def test_vlan_tagged_ethernet() -> None:
     assert h["outcome"] == "inappropriate_fallback"
 
 
-def test_empty_connection_gives_no_failure() -> None:
-    # A TCP health check: connect, then close.  nginx logs no handshake error for it.
+def test_empty_connection_is_a_marked_row() -> None:
+    # A TCP health check: connect, then close, no byte.  Recorded (marked) so that the
+    # report counts health checks exactly when a capture exists (logcorr.classify).
     c = conv().handshake().fin("c").fin("s")
+    batch = read(P.pcap_bytes(c.packets))
+    (fail,) = rows(batch, "handshake_failures")
+    assert (fail["reason"], fail["action"], fail["client_addr"], fail["client_is_real"]) == (
+        "peer_closed", "connect_close", LB, None)
+    assert fail["reason_text"] == "connection closed (FIN) before the client sent a byte of TLS"
+    assert all(t.num_rows == 0 for name, t in batch.tables.items() if name != "handshake_failures")
+    assert batch.meta["pcap"]["empty"] == 1  # type: ignore[index]
+
+
+def test_empty_connection_still_open_at_the_end_gives_no_row() -> None:
+    c = conv().handshake()
     batch = read(P.pcap_bytes(c.packets))
     assert all(t.num_rows == 0 for t in batch.tables.values())
     assert batch.meta["pcap"]["empty"] == 1  # type: ignore[index]
@@ -412,3 +425,21 @@ def test_not_a_capture_is_an_input_error() -> None:
         read(b"\xd4\xc3\xb2\xa1" + b"\x00" * 5)
     with pytest.raises(InputError, match="link type 105 is not supported"):
         read(P.pcap_bytes([], link=105))
+
+
+def test_proxy_local_connection_is_a_marked_row() -> None:
+    # proxy-protocol.md §2.2: LOCAL is the proxy's own connection (an NLB-style health check)
+    c = conv().handshake().send("c", P.proxy_v2(command=0, fam=0x00)).fin("c").fin("s")
+    batch = read(P.pcap_bytes(c.packets))
+    (fail,) = rows(batch, "handshake_failures")
+    assert (fail["reason"], fail["action"], fail["client_addr"], fail["client_is_real"], fail["lb_addr"]) == (
+        "peer_closed", "proxy_local", LB, False, LB)
+    assert fail["reason_text"] == "connection closed (FIN) before the client sent a byte of TLS (PROXY v2 LOCAL)"
+
+
+def test_a_named_clients_no_byte_close_is_its_own() -> None:
+    # a scanner's connect-then-close through a PROXY relay: the header names it
+    c = conv().handshake().send("c", P.proxy_v2(CLIENT, "203.0.113.7", 40000, 443)).fin("c").fin("s")
+    (fail,) = rows(read(P.pcap_bytes(c.packets)), "handshake_failures")
+    assert (fail["client_addr"], fail["client_is_real"], fail["lb_addr"], fail["attribution"], fail["action"]) == (
+        CLIENT, True, LB, "pcap_proxy_header", "connect_close")

@@ -56,3 +56,36 @@ def test_report_counts_failures_by_attribution_method(tmp_path: Path) -> None:
     assert "unattributable_lb" not in with_pcap
     assert with_pcap["pcap_proxy_header"] > 0
     assert sum(plain.values()) == sum(with_pcap.values())
+
+
+def test_report_without_handshake_failures_in_every_format(tmp_path: Path) -> None:
+    # Issue 12.9: a data directory with sessions and 0 handshake failures (here the sample
+    # access logs alone) crashed every format; now each says so, with the session summary.
+    import io
+
+    from logcorr.report.html import render_html
+    from logcorr.report.render import render_json, render_markdown, render_text
+    from logcorr.report.terminal import print_report
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("access.log", "access.log.1"):
+        shutil.copy(SAMPLES / name, logs / name)
+    logcorr.ingest([str(logs)], tmp_path / "data")
+    ds = logcorr.open(tmp_path / "data")
+    assert ds.tables["handshake_failures"] == 0
+    report = ds.report(window="5m")
+    doc = json.loads(render_json(report))
+    n = doc["totals"]["tls_sessions"]
+    assert n > 0
+    assert doc["verdict"] == {"status": "benign", "findings": [], "limited_by": [],
+                              "summary": f"No handshake failures in this period; {n} TLS sessions (connections)."}
+    assert (doc["reasons"], doc["unrecovered_clients"], doc["scanners"]) == ([], [], [])
+    assert doc["health_checks"] == {"count": 0, "by_lb": {}}
+    assert doc["totals"]["failure_rate"] == 0.0
+    buf = io.StringIO()
+    print_report(report, file=buf)
+    for out in (render_text(report), render_markdown(report), render_html(report), buf.getvalue()):
+        assert "No handshake failures in this period" in out
+    assert ds.table("matches").empty
+    assert ds.correlate().empty  # the library's correlate too (isin([]) crashed)

@@ -26,10 +26,14 @@ def test_piped_output_is_plain_text_with_the_numbers(monkeypatch: pytest.MonkeyP
     assert "\x1b" not in out
     assert "ATTENTION" in out
     assert "8 of 12 failures were fallback retries that recovered within 5 s; 3 clients never got in." in out
-    assert "12 handshake failures · 988 TLS sessions · failure rate 1.20% · 3 clients never recovered" in out
+    assert ("12 handshake failures · 988 TLS sessions · failure rate 1.20%\n3 clients did not recover "
+            "within the window · 2 never got in\n") in out
     assert "period 2026-11-26 17:00:00 – 2026-11-26 18:00:00 UTC" in out
     # One line per reason at the piped width (120): every column, in order.
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines():  # first line of each row (a folded cell continues below)
+        if line.strip():
+            rows.setdefault(line.split()[0], line.split())
     assert rows["inappropriate_fallback"] == ["inappropriate_fallback", "retry", "8", "0.80%", "3",
                                               "8/8", "(100%)", "0", "2.0s", "4.3s"]
     assert rows["no_shared_cipher"] == ["no_shared_cipher", "incompatible", "3", "0.30%", "2",
@@ -37,10 +41,14 @@ def test_piped_output_is_plain_text_with_the_numbers(monkeypatch: pytest.MonkeyP
     assert rows["198.51.100.7"] == ["198.51.100.7", "2", "no_shared_cipher", "2", "2026-11-26",
                                     "17:12:30", "2026-11-26", "17:32:30", "no"]
     assert rows["203.0.113.9"][-1] == "yes"
+    assert rows["192.0.2.200"][:2] == ["192.0.2.200", "40"]  # scanners, apart
+    assert "health checks 7 (by peer: 10.0.1.23 7)" in out
+    assert "no access log 2026-11-26 16:00:00 to 2026-11-26 17:00:00 UTC on web-1: 4 error-log failures" in out
+    assert rows["web-1"] == ["web-1", "12", "988", "40", "7"]
     lb_rows = [line.split() for line in out.splitlines() if line.startswith(" 2026-11-26 17:")]
     assert lb_rows == [["2026-11-26", "17:00:00", "7", "510", "6", "503", "85.71%"],
                        ["2026-11-26", "17:30:00", "6", "490", "5", "485", "83.33%"]]
-    assert "logcorr.report/1 · window 300 s · min protocol TLSv1.2" in out
+    assert "logcorr.report/2 · window 300 s · min protocol TLSv1.2" in out
     assert max(len(line) for line in out.splitlines()) <= 120
 
 

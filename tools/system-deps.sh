@@ -2,7 +2,8 @@
 # Install the system packages the tests need, when missing: Debian's nginx (+ the stream
 # module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests;
 # nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py); Java 17 for the
-# Spark engine's local mode.
+# Spark engine's local mode; with the argument "bench", also GoAccess and lnav, the
+# baselines `make bench` measures beside logcorr.
 # Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
 # (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
 set -u
@@ -16,6 +17,10 @@ command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] 
 command -v nmap >/dev/null 2>&1 || [ -x /usr/bin/nmap ] || need+=(nmap)
 command -v testssl >/dev/null 2>&1 || [ -x /usr/bin/testssl ] || need+=(testssl.sh)
 command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
+if [ "${1:-}" = "bench" ]; then
+  command -v goaccess >/dev/null 2>&1 || need+=(goaccess)
+  command -v lnav >/dev/null 2>&1 || need+=(lnav)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} (run as root on Debian to install them)" >&2

@@ -1,8 +1,7 @@
 """Engines: where the report's heavy work runs (SPEC §2 ``--engine``).
 
-- ``embedded`` (default): in this process, no server: DuckDB over the sessions Parquet,
-  pandas (the pure functions) for the failures (:mod:`logcorr.engines.embedded`); the
-  all-pandas :func:`logcorr.report.pipeline.embedded_work` is the reference it is tested against;
+- ``embedded`` (default): in this process, pandas over the stored Parquet
+  (:func:`logcorr.report.pipeline.run_report`), the reference the others are tested against;
 - ``spark``: Apache Spark (:mod:`logcorr.engines.spark`): local mode, ``--spark-master`` or
   Spark Connect's ``SPARK_REMOTE``.
 
@@ -32,18 +31,15 @@ def report(dataset: Dataset, *, engine: str = "embedded", spark_master: str | No
     if engine not in ENGINES:
         raise LogcorrError(f"--engine {engine!r}: use {' or '.join(ENGINES)}")
     if engine == "embedded":
-        from logcorr.engines.embedded import duckdb_work
-
         if spark_master:
             raise LogcorrError("--spark-master needs --engine spark")
-        dataset.store.require()
         return run_report(dataset, window=window, min_protocol=min_protocol, since=since,
-                          until=until, save_matches=save_matches, work=duckdb_work(dataset))
-    from logcorr.engines.spark import SparkPlan, spark_work
+                          until=until, save_matches=save_matches)
+    from logcorr.engines.spark import SparkPlan, spark_correlate
     from logcorr.engines.sparksession import spark_session
 
     dataset.store.require()
     with spark_session(spark_master, spark) as session:
-        work = spark_work(SparkPlan(session, dataset), save=save_matches)
         return run_report(dataset, window=window, min_protocol=min_protocol, since=since,
-                          until=until, save_matches=save_matches, work=work)
+                          until=until, save_matches=save_matches,
+                          correlate_with=spark_correlate(SparkPlan(session, dataset)))

@@ -17,24 +17,20 @@ group as an Arrow table, cast to the stored schema and converted with
 the embedded engine passes.  ``applyInPandas`` would hand them Spark's own conversion
 (nullable ints as float64, naive nanosecond times), and the functions would not see the same
 values.  No rule is re-implemented in Spark SQL.  ``matches`` is written back as Parquet by
-Spark itself; the sessions (the big table) reach the driver only as a
-:class:`SessionSummary` per Arrow batch and the distinct failing clients that ever
-succeeded.  The one report builder then reads the ``matches`` rows Spark wrote (one per
-failure): splitting the failure-side aggregates out of the builder is the next step.
+Spark itself.  The report builder (schema 2) then runs on the driver as for the embedded
+engine: it reads the sessions there too.  Splitting its aggregates so that the sessions
+side runs on Spark is not done yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from logcorr import schema
 from logcorr.engines.sparksession import pandas_version_warning_ignored
-from logcorr.report.pipeline import Work
-from logcorr.report.sessionsummary import SessionSummary
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -130,7 +126,7 @@ class SparkPlan:
 
     def matches(self, window_s: int, min_protocol: str) -> DataFrame:
         """The ``matches`` rows (``schema.MATCHES``), computed client by client."""
-        from logcorr.api import SESSION_COLUMNS
+        from logcorr.api import SESSION_COLUMNS, to_pandas
         from logcorr.evidence import evidence_settings
 
         failures, f_fields = self.attributed_failures()
@@ -140,6 +136,9 @@ class SparkPlan:
         m_schema = _arrow_schema(m_fields)
         evidence = evidence_settings(self.store.manifest)
         sessions = self.read("tls_sessions", SESSION_COLUMNS)
+        # Captured hellos (capture-sized, small) go to every client partition, as they are
+        # to the embedded engine's correlate.
+        hellos = (to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None)
         # Only the sessions of clients that failed take part (the embedded engine's lean read).
         failing = failures.select("client_addr").where("client_addr IS NOT NULL").distinct()
         sessions = sessions.join(failing, on="client_addr", how="left_semi")
@@ -150,7 +149,8 @@ class SparkPlan:
             if f.num_rows == 0:
                 return m_schema.empty_table()
             m = correlate(_to_pandas(f, f_schema), _to_pandas(s, s_schema), window_s, min_protocol,
-                          lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
+                          lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
+                          scanner_cidrs=evidence.scanner_networks, ignore_cidrs=evidence.ignore_networks)
             return _from_pandas(m, m_schema)
 
         with pandas_version_warning_ignored():
@@ -184,53 +184,12 @@ class SparkPlan:
         return frame.sort_values(["ts", "client_addr", "file", "line", "failure_id"], kind="stable",
                                  na_position="last").reset_index(drop=True)
 
-    def session_summary(self, since: Any, until: Any, clients: list[str]) -> SessionSummary:
-        """:func:`summarise_sessions` on every Arrow batch where it is, then combined."""
-        from logcorr.report.sessionsummary import combine, summarise_sessions
 
-        cols = ["ts", "client_addr", "is_connection"]
-        in_schema = _arrow_schema(_fields("tls_sessions", cols))
-        part_fields = [pa.field("requests", pa.int64()), pa.field("connections", pa.int64()),
-                       # epoch µs: a collected Spark timestamp would be naive local time
-                       pa.field("first", pa.int64()), pa.field("last", pa.int64()),
-                       pa.field("any_sessions", pa.bool_())]
-        part_schema = _arrow_schema(part_fields)
-        sessions = self.read("tls_sessions", cols)
+def spark_correlate(plan: SparkPlan) -> Any:
+    """``run_report``'s ``correlate_with``: matches computed (and saved) by Spark."""
 
-        def per_batch(batches: Any) -> Any:
-            for batch in batches:
-                s = summarise_sessions(_to_pandas(pa.Table.from_batches([batch]), in_schema), since, until, [])
-                yield pa.RecordBatch.from_pylist([{
-                    "requests": s.requests, "connections": s.connections, "first": _us(s.first),
-                    "last": _us(s.last), "any_sessions": s.any_sessions}], schema=part_schema)
+    def run(window_s: int, min_protocol: str, *, save: bool) -> tuple[Any, str | None]:
+        frame = plan.computed_matches(window_s, min_protocol, save=save)
+        return frame, next((n for n in plan.notes if n), None)
 
-        with pandas_version_warning_ignored():
-            rows = sessions.mapInArrow(per_batch, schema=_spark_type(part_fields)).collect()
-        parts = [SessionSummary(requests=r["requests"], connections=r["connections"],
-                                first=_ts(r["first"]), last=_ts(r["last"]), any_sessions=r["any_sessions"])
-                 for r in rows]
-        succeeded: frozenset[str] = frozenset()
-        if clients:
-            asked = self.spark.createDataFrame([(c,) for c in clients], "client_addr string")
-            got = sessions.join(asked, on="client_addr", how="left_semi").select("client_addr").distinct()
-            succeeded = frozenset(r["client_addr"] for r in got.collect())
-        return replace(combine(parts), succeeded=succeeded)
-
-
-def _us(value: Any) -> int | None:
-    return None if value is None else int(value.value // 1000)
-
-
-def _ts(value: int | None) -> Any:
-    import pandas as pd
-
-    return None if value is None else pd.Timestamp(value, unit="us", tz="UTC")
-
-
-def spark_work(plan: SparkPlan, save: bool) -> Work:
-    """The report's heavy part on Spark; ``matches`` written by Spark, read back for the builder."""
-
-    def matches(window_s: int, min_protocol: str) -> Any:
-        return plan.computed_matches(window_s, min_protocol, save=save)
-
-    return Work(matches=matches, sessions=plan.session_summary, save=None, notes=plan.notes)
+    return run

@@ -4,21 +4,36 @@ Renderers (``render``, ``terminal``, ``html``) only format what :func:`build_rep
 computed, so every format carries the same numbers.  Counting rules where SPEC §7 leaves
 room:
 
-- failures are the rows of ``matches`` (client side, copies merged: SPEC §6) whose ``ts``
-  is in ``[since, until)``; sessions are counted in the same period;
-- ``tls_sessions`` and the rate's denominator count sessions that are connections: rows
-  with ``is_connection`` true, plus rows where it is unknown (null, or no such column:
-  there a request is all we can count);
+- a failure is a distinct ``failure_key`` of ``matches`` (rows that are one failure seen by
+  several sources share it: SPEC §4) whose ``ts`` is in ``[since, until)``; sessions are
+  counted in the same period;
+- the headline (``totals.handshake_failures``, ``reasons``, ``unrecovered_clients``, the
+  verdict) counts class ``client`` only; scanners, health checks and ignored traffic are
+  counted beside it (``totals.scanner_failures``, ``health_checks``, ``coverage.ignored``);
+- ``tls_sessions`` and the rate's denominator count completed sessions that are
+  connections: rows with ``is_connection`` true, plus rows where it is unknown (null, or no
+  such column: there a request is all we can count); sessions of scanner and ignored
+  addresses are left out of it (``failure_rate_with_scanners`` puts scanners back);
+- access lines without TLS fields (``plain_requests``; the ``combined`` format) answered
+  with any status but 400 (nginx's answer to plain HTTP on a TLS port) or a redirect (what a
+  port-80 server block answers, in the same ``combined`` log) show the client got an answer
+  on the TLS port (SPEC §6): they count in the rate's denominator as requests
+  (``totals.unlabelled_requests``: that format cannot tell connections apart, so the rate
+  is then a lower bound) and make ``ever_succeeded`` true, but never recover a failure;
 - a reason's ``clients`` counts distinct *attributable* client addresses (a load
   balancer's address is not a client);
 - ``unrecovered_clients`` lists attributable clients with at least one unrecovered
   failure; ``failures``, ``reasons``, ``first_seen`` and ``last_seen`` are about those
-  unrecovered failures; ``ever_succeeded`` looks at every session in the data, any protocol.
+  unrecovered failures; ``ever_succeeded`` looks at every completed session and every
+  unlabelled answer in the data, any protocol, any time.  "Never got in" is
+  ``ever_succeeded`` false, and only that.
+
+Sections are built by small functions over one :class:`Context`; a new section is one
+more function and one more line in :func:`build_report`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +42,25 @@ import numpy as np
 import pandas as pd
 
 from logcorr.reasons import FAMILY
-from logcorr.report.sessionsummary import SessionSummary, summarise_sessions
+from logcorr.report.sections import (
+    NO_HOST,
+    SCANNER_KEYS,
+    SECTIONS,
+    Context,
+    _answers,
+    _bool,
+    _connections,
+    _of,
+    _per_client,
+    _round,
+    _text_col,
+    _totals,
+    _utc,
+    iso,
+)
 from logcorr.report.verdict import judge
 
-SCHEMA = "logcorr.report/1"
+SCHEMA = "logcorr.report/2"
 
 # Reason code → family (SPEC §5), kept once, beside the reason table.
 FAMILIES = FAMILY
@@ -43,8 +73,6 @@ REASON_KEYS = ["reason", "family", "failures", "clients", "attributable", "recov
                "unrecovered", "recovery_rate", "median_recovery_s", "p90_recovery_s",
                "failure_rate"]
 CLIENT_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "ever_succeeded"]
-
-
 @dataclass
 class Report:
     """A built report: ``data`` is the SPEC §7 object, ``frames`` the tables behind it.
@@ -63,28 +91,6 @@ def family_of(reason: str | None) -> str:
     return FAMILIES.get(reason or "other", "other")
 
 
-def iso(ts: Any) -> str | None:
-    """UTC ``2026-11-26T17:00:00Z`` (fraction kept when there is one); None for NaT/None."""
-    if ts is None or pd.isna(ts):
-        return None
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if t.microsecond:
-        text += f".{t.microsecond:06d}".rstrip("0")
-    return str(text) + "Z"
-
-
-def _round(x: Any, digits: int) -> float | None:
-    if x is None or pd.isna(x) or not math.isfinite(float(x)):
-        return None
-    return round(float(x), digits)
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
-
-
 def _in_period(frame: pd.DataFrame, since: pd.Timestamp | None,
                until: pd.Timestamp | None) -> pd.DataFrame:
     keep = pd.Series(True, index=frame.index)
@@ -95,13 +101,14 @@ def _in_period(frame: pd.DataFrame, since: pd.Timestamp | None,
     return frame[keep.to_numpy(dtype=bool)]
 
 
-def _bool(values: pd.Series, missing: bool) -> np.ndarray:
-    out: np.ndarray = values.astype("boolean").fillna(missing).to_numpy(dtype=bool)
-    return out
-
-
 def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
     m = matches.copy()
+    if "failure_key" not in m:
+        m["failure_key"] = m["failure_id"] if "failure_id" in m else pd.Series(range(len(m)), index=m.index).astype(str)
+    m["failure_key"] = m["failure_key"].astype(object).astype(str)
+    m["class"] = _text_col(m, "class", "client").fillna("client")
+    m["evidence"] = _text_col(m, "evidence")
+    m["host"] = _text_col(m, "host").fillna(NO_HOST)
     m["ts"] = _utc(m["ts"])
     m["reason"] = m["reason"].astype(object).fillna("other")
     m["client_addr"] = m["client_addr"].astype(object)
@@ -140,15 +147,7 @@ def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> list[dict[str, Any]]:
     unrec = m[m["attributable"] & ~_bool(m["recovered"], True)]
     if unrec.empty:
         return []
-    client = unrec["client_addr"].astype(str)
-    span = unrec.groupby(client, sort=True)["ts"].agg(["size", "min", "max"])
-    # (client, reason) counts, most frequent reason first within each client
-    pairs = pd.DataFrame({"client": client, "reason": unrec["reason"].astype(str)})
-    counts = pairs.value_counts().reset_index(name="n")
-    counts = counts.sort_values(["client", "n", "reason"], ascending=[True, False, True])
-    reasons: dict[str, dict[str, int]] = {}
-    for c, r, n in zip(counts["client"], counts["reason"], counts["n"], strict=True):
-        reasons.setdefault(c, {})[r] = int(n)
+    span, reasons = _per_client(unrec)
     rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
              "last_seen": iso(hi), "ever_succeeded": c in succeeded}
             for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
@@ -178,13 +177,11 @@ def _delays(m: pd.DataFrame) -> pd.DataFrame:
                          "delay_s": rec["delay_s"].to_numpy(dtype=float)})
 
 
-def _period(m: pd.DataFrame, s: SessionSummary, since: pd.Timestamp | None,
+def _period(m: pd.DataFrame, s: pd.DataFrame, since: pd.Timestamp | None,
             until: pd.Timestamp | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    m_ts = m["ts"].dropna()
-    firsts = [t for t in (m_ts.min() if len(m_ts) else None, s.first) if t is not None]
-    lasts = [t for t in (m_ts.max() if len(m_ts) else None, s.last) if t is not None]
-    start = since if since is not None else (min(firsts) if firsts else None)
-    end = until if until is not None else (max(lasts) if lasts else None)
+    stamps = pd.concat([m["ts"], s["ts"]]).dropna() if len(m) + len(s) else pd.Series([], dtype=object)
+    start = since if since is not None else (stamps.min() if len(stamps) else None)
+    end = until if until is not None else (stamps.max() if len(stamps) else None)
     return start, end
 
 
@@ -195,40 +192,80 @@ def _ts_or_none(value: Any) -> pd.Timestamp | None:
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("us")
 
 
-def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | SessionSummary, matches: pd.DataFrame, *,
+def _frame_of(frame: pd.DataFrame | None) -> pd.DataFrame:
+    if frame is None:
+        return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[us, UTC]"),
+                             "client_addr": pd.Series([], dtype=object)})
+    return frame.assign(ts=_utc(frame["ts"]), client_addr=frame["client_addr"].astype(object))
+
+
+def _finding(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    """A finding object (SPEC §7); a bare sentence from an older producer becomes ``kind`` ``note``."""
+    if isinstance(item, Mapping):
+        return {"kind": str(item.get("kind", "note")), "text": str(item.get("text", "")),
+                "clients": list(item.get("clients") or []), "counts": dict(item.get("counts") or {}),
+                **{k: v for k, v in item.items() if k not in ("kind", "text", "clients", "counts")}}
+    return {"kind": "note", "text": str(item), "clients": [], "counts": {}}
+
+
+def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.DataFrame, *,
                  window_s: int, min_protocol: str, since: Any = None, until: Any = None,
-                 lb: dict[str, Any] | None = None, extra_findings: Iterable[str] = ()) -> Report:
+                 lb: dict[str, Any] | None = None,
+                 extra_findings: Iterable[str | Mapping[str, Any]] = (),
+                 plain: pd.DataFrame | None = None, rejects: int = 0,
+                 ignore_cidrs: Sequence[Any] = ()) -> Report:
     """The report of ``matches`` (from :func:`logcorr.correlate.correlate`) in ``[since, until)``.
 
-    ``sessions`` needs ``ts`` and ``client_addr`` (``is_connection`` when known): every
-    session of the data, for the rate and for ``ever_succeeded``; or the
-    :class:`SessionSummary` of them that an engine computed where the rows are.  Every count comes from
-    ``matches`` (copies merged, upstream rows dropped); ``failures`` (the raw table) is
-    accepted so that callers pass what they have, and is not counted again.
+    ``sessions`` needs ``ts`` and ``client_addr`` (``is_connection``, ``source``, ``status``,
+    ``host`` when known): every session of the data, for the rate and for ``ever_succeeded``.
+    ``plain``: the ``plain_requests`` table (access lines without TLS fields); ``rejects``:
+    the number of rejected input lines; ``ignore_cidrs``: ``--ignore`` blocks (their
+    sessions are left out too).  Every count comes from ``matches``; ``failures`` (the raw
+    table) is accepted so that callers pass what they have, and is not counted again.
     ``lb`` is the load-balancer section (``logcorr.report.lb``), passed through;
-    ``extra_findings`` are appended to the verdict's findings.
+    ``extra_findings`` (objects, or sentences) are appended to the verdict's findings.
     """
+    from logcorr.classify import in_networks, networks
+    from logcorr.correlate import completed_sessions
+
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
     m = _in_period(_normalise_matches(matches), t0, t1)
-    ss = sessions if isinstance(sessions, SessionSummary) else summarise_sessions(sessions, t0, t1)
-    n_fail = len(m)
-    n_conn = ss.connections
-    denominator = n_fail + n_conn
-    judged = ss.any_sessions
-    succeeded = set(ss.succeeded)
-    reasons = _reason_rows(m, denominator, judged)
-    clients = _client_rows(m, succeeded)
-    start, end = _period(m, ss, t0, t1)
-    rate = n_fail / denominator if denominator else None
-    recovered = int(_bool(m["recovered"], False).sum())
-    attributable = int(m["attributable"].sum())
-    totals = {"handshake_failures": n_fail, "tls_sessions": n_conn,
-              "failure_rate": _round(rate, 4), "tls_requests": ss.requests,
-              "attributable": attributable, "unattributable": n_fail - attributable,
-              "recovered": recovered, "unrecovered": attributable - recovered}
-    verdict = judge(m, succeeded, window_s=window_s, min_protocol=min_protocol,
-                    judged=judged, failure_rate=rate)
-    verdict["findings"] = [*verdict["findings"], *extra_findings]
+    fails = m.drop_duplicates("failure_key", keep="first")
+    client = _of(fails, "client")
+    raw_all = _frame_of(sessions)
+    plain_all = _frame_of(plain)
+    nets = networks(list(ignore_cidrs))
+    away = set(_of(fails, "scanner")["client_addr"].dropna().astype(str))
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[~frame["client_addr"].astype(str).isin(away).to_numpy()]
+        return out[~in_networks(out["client_addr"], nets).to_numpy(dtype=bool)]
+
+    raw_all = raw_all[~in_networks(raw_all["client_addr"], nets).to_numpy(dtype=bool)]
+    plain_all = plain_all[~in_networks(plain_all["client_addr"], nets).to_numpy(dtype=bool)]
+    done_all = completed_sessions(raw_all)
+    s = keep(_in_period(done_all, t0, t1))
+    plain_in = _in_period(plain_all, t0, t1)
+    answers = keep(_answers(plain_in))
+    # unique() first: iterating a million-row Arrow string column into a set costs seconds
+    succeeded = (set(done_all["client_addr"].dropna().astype(str).unique())
+                 | set(_answers(plain_all)["client_addr"].dropna().astype(str).unique()))
+    start, end = _period(m, s, t0, t1)
+    ctx = Context(m=m, fails=fails, client=client, sessions=s, all_sessions=done_all,
+                  raw_sessions=_in_period(raw_all, t0, t1), plain=plain_in, answers=answers,
+                  succeeded=succeeded, denominator=len(client) + _connections(s) + len(answers),
+                  rejects=rejects, window_s=int(window_s), min_protocol=min_protocol,
+                  start=start, end=end)
+    judged = len(done_all) + len(_answers(plain_all)) > 0
+    totals = _totals(ctx)
+    reasons = _reason_rows(client, ctx.denominator, judged)
+    clients = _client_rows(client, succeeded)
+    sections = {key: build(ctx) for key, build in SECTIONS}
+    verdict = judge(client, succeeded, window_s=window_s, min_protocol=min_protocol,
+                    judged=judged, failure_rate=totals["failure_rate"], totals=totals,
+                    coverage=sections["coverage"], scanners=sections["scanners"],
+                    health_checks=sections["health_checks"])
+    verdict["findings"] = [*verdict["findings"], *(_finding(f) for f in extra_findings)]
     data: dict[str, Any] = {
         "schema": SCHEMA,
         "window_seconds": int(window_s),
@@ -238,14 +275,17 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | SessionSummary
         "reasons": reasons,
         "unrecovered_clients": clients,
         "lb": lb,
+        **sections,
         "verdict": verdict,
     }
+    scanners = sections["scanners"]
     frames = {
         "reasons": pd.DataFrame(reasons, columns=REASON_KEYS),
         "unrecovered_clients": _clients_frame(clients),
+        "scanners": pd.DataFrame(scanners, columns=SCANNER_KEYS),
         "matches": m.drop(columns=["family"]).reset_index(drop=True),
-        "timeline": _timeline(m, start, end),
-        "delays": _delays(m),
+        "timeline": _timeline(client, start, end),
+        "delays": _delays(client),
     }
     return Report(data=data, frames=frames)
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from logcorr.report import charts
+from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line
 from logcorr.textsafe import clean
 
 
@@ -145,7 +146,8 @@ def _verdict(data: Mapping[str, Any]) -> str:
     verdict = data.get("verdict") or {}
     status = str(verdict.get("status") or "attention")
     colour = _STATUS_COLOUR.get(status, "#59636e")
-    findings = "".join(f"<li>{_e(f)}</li>" for f in verdict.get("findings") or [])
+    findings = "".join(f'<li data-kind="{_e(f.get("kind") if isinstance(f, Mapping) else "note")}">'
+                       f"{_e(finding_text(f))}</li>" for f in verdict.get("findings") or [])
     return (f'<section class="verdict" id="verdict" style="--status: {colour}">'
             f'<span class="badge">{_e(status)}</span>'
             f'<p id="summary">{_e(verdict.get("summary"))}</p>'
@@ -158,7 +160,10 @@ def _kpis(data: Mapping[str, Any]) -> str:
     items = [("handshake failures", _num(totals.get("handshake_failures"))),
              ("TLS sessions", _num(totals.get("tls_sessions"))),
              ("failure rate", _pct(totals.get("failure_rate"))),
-             ("clients that never recovered", _num(len(data.get("unrecovered_clients") or [])))]
+             ("clients not recovered within the window", _num(client_counts(data)[0])),
+             ("clients that never got in", _num(client_counts(data)[1]))]
+    if totals.get("scanner_failures"):
+        items.append(("scanner failures (apart)", _num(totals.get("scanner_failures"))))
     return '<div class="kpis">' + "".join(
         f'<div class="kpi"><b>{_e(v)}</b><span class="muted">{_e(k)}</span></div>' for k, v in items
     ) + "</div>"
@@ -199,8 +204,37 @@ def _clients_table(data: Mapping[str, Any]) -> str:
                      (_when(c.get("last_seen")), c.get("last_seen"), "t"),
                      ("yes" if c.get("ever_succeeded") else "no", None, None)])
     return (f'<p class="muted">{len(clients):,} clients failed and did not come back inside the '
-            "window. Click a header to sort.</p>"
+            f"window; {client_counts(data)[1]:,} of them never got in at all. Click a header to sort.</p>"
             + _table(headers, rows, sortable=True, table_id="clients"))
+
+
+def _scanners_table(data: Mapping[str, Any]) -> str:
+    scanners = data.get("scanners") or []
+    if not scanners:
+        return '<p class="muted">No scanners.</p>'
+    headers = [("scanner", False), ("failures", True), ("reasons", False), ("first seen (UTC)", False),
+               ("last seen (UTC)", False), ("evidence", False)]
+    rows = [[(x.get("client"), None, "addr"), (_num(x.get("failures")), x.get("failures"), "n"),
+             (", ".join(f"{k} {v}" for k, v in (x.get("reasons") or {}).items()), None, None),
+             (_when(x.get("first_seen")), x.get("first_seen"), "t"),
+             (_when(x.get("last_seen")), x.get("last_seen"), "t"), (x.get("evidence"), None, None)]
+            for x in scanners]
+    return _table(headers, rows, sortable=True, table_id="scanners")
+
+
+def _coverage_section(data: Mapping[str, Any]) -> str:
+    items = "".join(f"<li>{_e(line)}</li>" for line in [*coverage_lines(data), health_line(data)])
+    return f'<ul id="coverage">{items}</ul>'
+
+
+def _hosts_table(data: Mapping[str, Any]) -> str:
+    headers = [("host", False), ("failures", True), ("TLS sessions", True), ("scanner failures", True),
+               ("health checks", True)]
+    rows = [[(h.get("host"), None, None), (_num(h.get("handshake_failures")), h.get("handshake_failures"), "n"),
+             (_num(h.get("tls_sessions")), h.get("tls_sessions"), "n"),
+             (_num(h.get("scanner_failures")), h.get("scanner_failures"), "n"),
+             (_num(h.get("health_checks")), h.get("health_checks"), "n")] for h in data.get("hosts") or []]
+    return _table(headers, rows, table_id="hosts")
 
 
 def _lb_section(lb: Mapping[str, Any] | None) -> str:
@@ -275,8 +309,14 @@ def render_html(report: ReportLike) -> str:
         "<h2>Recovery delay per reason</h2>",
         _chart_or_note(charts.delays_svg(delays, colours, window_s) if delays is not None else None,
                        "No failure was followed by a good session inside the window."),
-        "<h2>Clients that never recovered</h2>",
+        "<h2>Clients that did not recover within the window</h2>",
         _clients_table(data),
+        "<h2>Scanners (not counted as clients)</h2>",
+        _scanners_table(data),
+        "<h2>Coverage and health checks</h2>",
+        _coverage_section(data),
+        "<h2>Hosts</h2>",
+        _hosts_table(data),
         _lb_section(data.get("lb")),
         "</main>",
         f'<footer id="params">{footer}</footer>',

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
-from logcorr.api import _clients, to_pandas
-from logcorr.report.sessionsummary import SessionSummary, summarise_sessions
 from logcorr.store import Store
 
 if TYPE_CHECKING:
@@ -20,43 +17,82 @@ if TYPE_CHECKING:
     from logcorr.report.build import Report
 
 
-@dataclass
-class Work:
-    """How an engine does the report's heavy part (``logcorr.engines``); the rest is shared.
+def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
+               since: str | None, until: str | None, save_matches: bool,
+               correlate_with: Callable[..., pd.DataFrame] | None = None) -> Report:
+    """Correlate and build the report; write ``matches`` beside the other tables.
 
-    ``matches(window_s, min_protocol)``: the ``matches`` rows (``correlate``'s columns);
-    ``sessions(since, until, clients)``: the :class:`SessionSummary` of every session, with
-    ``succeeded`` among ``clients``; ``save(matches)``: store them (None: the engine stored
-    them itself while computing); ``save`` returns None, or why the table was not saved.
+    ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
+    (same arguments; the Spark engine's, which computes them where the rows are and saves
+    them itself: it returns ``(matches, note)`` and the table is then not saved here).
     """
+    from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
+    from logcorr.correlate import PROTOCOL_ORDER, correlate
+    from logcorr.report.build import build_report
+    from logcorr.report.verdict import finding
+    from logcorr.timewindow import parse_time, parse_window
 
-    matches: Callable[[int, str], pd.DataFrame]
-    sessions: Callable[[Any, Any, list[str]], SessionSummary]
-    save: Callable[[pd.DataFrame], str | None] | None
-    notes: list[str | None] = field(default_factory=list)
-    """Lines for the report's ``notes`` (``matches`` not saved, and why)."""
+    store = dataset.store
+    store.require()
+    window_s = window if isinstance(window, int) else parse_window(window)
+    if min_protocol not in PROTOCOL_ORDER:
+        from logcorr.errors import LogcorrError
 
+        raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
+    t0 = parse_time(since) if since else None
+    t1 = parse_time(until) if until else None
+    notes: list[str] = []
 
-def embedded_work(dataset: Dataset) -> Work:
-    """The in-process engine: pandas over the stored tables, the reference for the others."""
+    from logcorr.evidence import load_evidence
 
-    def matches(window_s: int, min_protocol: str) -> pd.DataFrame:
-        from logcorr.correlate import correlate
-        from logcorr.evidence import load_evidence
+    evidence = load_evidence(dataset)
+    failures = judge_evidence(evidence.failures, evidence.headers, evidence)
+    scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
+    session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
+    clients = _clients(failures)
+    # Sessions in full only for clients that failed; for the rest, just what the rates need.
+    sessions = _read(store, "tls_sessions", session_cols, clients)
+    # Rates and "ever succeeded" need every session, but only a few narrow columns.
+    all_sessions = _read(store, "tls_sessions", ["ts", "source", "client_addr", "is_connection", "status", "host"])
+    plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
+    hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
+    saved_note: str | None = None
+    if correlate_with is None:
+        matches = correlate(failures, sessions, window_s, min_protocol,
+                            lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
+                            scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
+    else:
+        matches, saved_note = correlate_with(window_s, min_protocol, save=save_matches)
+        save_matches = False
+        if saved_note:
+            notes.append(saved_note)
 
-        evidence = load_evidence(dataset)
-        failures = judge_evidence(evidence.failures, evidence.headers, evidence)
-        # Sessions in full only for clients that failed.
-        sessions = dataset.sessions(_clients(failures))
-        return correlate(failures, sessions, window_s, min_protocol,
-                         lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs)
+    lb = None
+    findings: list[dict[str, Any]] = []
+    if store.files("lb_metrics"):
+        from logcorr.report.lb import lb_findings, lb_section
 
-    def sessions(since: Any, until: Any, clients: list[str]) -> SessionSummary:
-        # Rates and "ever succeeded" need every session, but only three narrow columns.
-        frame = to_pandas(dataset.store.read("tls_sessions", ["ts", "client_addr", "is_connection"]))
-        return summarise_sessions(frame, since, until, clients)
+        metrics = to_pandas(store.read("lb_metrics"))
+        from logcorr.attribution import representatives
 
-    return Work(matches=matches, sessions=sessions, save=lambda m: save_matches(dataset.store, m))
+        lb = lb_section(metrics, representatives(failures), all_sessions)
+        findings += [finding("lb", text) for text in (lb_findings(lb) if lb else [])]
+
+    needs, confirmed = _needs_findings(store, failures, hellos)
+    findings += needs
+    report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
+                          since=t0, until=t1, lb=lb, extra_findings=findings, plain=plain,
+                          rejects=store.count("rejects"), ignore_cidrs=ignore_cidrs)
+    report.data["attribution"] = attribution_counts(matches)
+    _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
+    for line in notes:
+        report.data.setdefault("notes", []).append(line)
+    if save_matches:
+        table = pa.Table.from_pandas(matches, preserve_index=False)
+        note = store.replace_table("matches", schema.conform("matches", table))
+        if note:
+            report.data.setdefault("notes", []).append(note)
+    return report
 
 
 def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:
@@ -72,94 +108,55 @@ def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evid
                               headers)
 
 
-def attributed_failures(dataset: Dataset) -> pd.DataFrame:
-    """Every stored failure, times placed and evidence applied."""
-    from logcorr.evidence import load_evidence
+def _read(store: Store, name: str, columns: list[str], clients: list[str] | None = None) -> pd.DataFrame:
+    """Table ``name`` with those of ``columns`` that it has; only rows of ``clients`` when given."""
+    import pyarrow.dataset as ds
 
-    evidence = load_evidence(dataset)
-    return judge_evidence(evidence.failures, evidence.headers, evidence)
-
-
-def save_matches(store: Store, matches: pd.DataFrame) -> str | None:
-    """Replace the stored ``matches``; None, or one line saying why they were not saved."""
-    table = pa.Table.from_pandas(matches, preserve_index=False)
-    return store.replace_table("matches", schema.conform("matches", table))
-
-
-def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
-               since: str | None, until: str | None, save_matches: bool,
-               work: Work | None = None) -> Report:
-    """Correlate and build the report; write ``matches`` beside the other tables."""
-    from logcorr.correlate import PROTOCOL_ORDER
-    from logcorr.report.build import build_report
-    from logcorr.timewindow import parse_time, parse_window
-
-    store = dataset.store
-    store.require()
-    window_s = window if isinstance(window, int) else parse_window(window)
-    if min_protocol not in PROTOCOL_ORDER:
-        from logcorr.errors import LogcorrError
-
-        raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
-    t0 = parse_time(since) if since else None
-    t1 = parse_time(until) if until else None
-    work = work or embedded_work(dataset)
-
-    matches = work.matches(window_s, min_protocol)
-    summary = work.sessions(t0, t1, _clients(matches))
-    # The load-balancer section and the capture findings need the failures themselves:
-    # small inputs (metric periods, captured hellos), read here for every engine.
-    needs_failures = bool(store.files("lb_metrics")) or bool(store.files("client_hellos"))
-    failures = attributed_failures(dataset) if needs_failures else pd.DataFrame()
-    lb = None
-    findings: list[str] = []
-    if store.files("lb_metrics"):
-        from logcorr.report.lb import lb_findings, lb_section
-
-        metrics = to_pandas(store.read("lb_metrics"))
-        all_sessions = to_pandas(store.read("tls_sessions", ["ts", "source", "client_addr", "is_connection"]))
-        lb = lb_section(metrics, failures, all_sessions)
-        findings += lb_findings(lb) if lb else []
-
-    findings += _needs_findings(store, failures)
-    report = build_report(failures, summary, matches, window_s=window_s, min_protocol=min_protocol,
-                          since=t0, until=t1, lb=lb, extra_findings=findings)
-    report.data["attribution"] = attribution_counts(matches)
-    _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"])
-    if save_matches and work.save is not None:
-        work.notes.append(work.save(matches))
-    for note in work.notes:
-        if note:
-            report.data.setdefault("notes", []).append(note)
-    return report
-
-
-def _needs_findings(store: Store, failures: pd.DataFrame) -> list[str]:
-    """What the failing clients offered against what the server accepts (captures needed)."""
-    if not store.files("client_hellos"):
-        return []
     from logcorr.api import to_pandas
+
+    have = [c for c in columns if c in schema.TABLES[name].names]
+    if clients is not None and not clients:
+        return to_pandas(schema.empty(name).select(have))
+    flt = ds.field("client_addr").isin(clients) if clients is not None else None
+    return to_pandas(store.read(name, have, flt))
+
+
+def _needs_findings(store: Store, failures: pd.DataFrame,
+                    hellos: pd.DataFrame | None) -> tuple[list[dict[str, Any]], set[str]]:
+    """What the failing clients offered against what the server accepts (captures needed).
+
+    Also returns the clients that the capture saw sending TLS_FALLBACK_SCSV on every
+    connection (they confirm the logs' guess for those clients, and only those).
+    """
+    if hellos is None or hellos.empty:
+        return [], set()
     from logcorr.needs import client_needs
     from logcorr.profile import profile_from_json
+    from logcorr.report.verdict import finding
 
-    hellos = to_pandas(store.read("client_hellos"))
     profiles = store.manifest["settings"].get("server_profiles", {})
     # nginx.conf first (it is the configuration), else the first scan.
     keys = sorted(profiles, key=lambda k: (not k.startswith("nginx.conf:"), k))
     profile = profile_from_json(profiles[keys[0]]) if keys else None
-    found, _ = client_needs(hellos, failures, profile)
-    return list(found)
+    found, frame = client_needs(hellos, failures, profile)
+    confirmed = set(frame.loc[frame["cause"] == "scsv_always", "client"].astype(str)) if len(frame) else set()
+    return [finding("client_needs", text) for text in found], confirmed
 
 
 def attribution_counts(matches: pd.DataFrame) -> dict[str, int]:
     """Failures by how their client was named (SPEC §6), strongest evidence first."""
     if matches.empty:
         return {}
-    counts = matches["attribution"].fillna("unknown").value_counts()
+    one = matches.drop_duplicates("failure_key") if "failure_key" in matches else matches
+    counts = one["attribution"].fillna("unknown").value_counts()
     return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
-def _drop_guess_confirmed_by_capture(findings: list[str]) -> None:
-    """The logs can only suspect 'SCSV on every connection?'; a capture that saw it says so."""
-    if any("sent TLS_FALLBACK_SCSV on every connection" in f for f in findings):
-        findings[:] = [f for f in findings if "SCSV on every connection?" not in f]
+def _drop_guess_confirmed_by_capture(findings: list[dict[str, Any]], confirmed: set[str]) -> None:
+    """The logs can only suspect "SCSV on every connection"; a capture that saw it for every
+    client of that finding says so itself (a capture of one port never removes a finding
+    about clients it did not see)."""
+    findings[:] = [f for f in findings
+                   if not (f.get("kind") == "scsv_every_connection" and confirmed
+                           and int(f["counts"].get("clients", 0)) == len(f["clients"])
+                           and set(f["clients"]) <= confirmed)]

@@ -33,6 +33,54 @@ _CLIENT_HEAD = ["client", "failures", "reasons", "first seen (UTC)", "last seen 
                 "ever succeeded"]
 
 
+_SCANNER_HEAD = ["scanner", "failures", "reasons", "first seen (UTC)", "last seen (UTC)", "evidence"]
+_HOST_HEAD = ["host", "failures", "TLS sessions", "scanner failures", "health checks"]
+
+
+def finding_text(item: Any) -> str:
+    """The sentence of a finding object (SPEC §7 schema 2), or the item itself when a string."""
+    return str(item.get("text", "")) if isinstance(item, Mapping) else str(item)
+
+
+def client_counts(data: Mapping[str, Any]) -> tuple[int, int]:
+    """(clients that did not recover within the window, of them: never got in at all)."""
+    clients = data.get("unrecovered_clients") or []
+    return len(clients), sum(1 for c in clients if not c.get("ever_succeeded"))
+
+
+def coverage_lines(data: Mapping[str, Any]) -> list[str]:
+    """What the data cannot show (SPEC §7 ``coverage``), one plain line each."""
+    c = data.get("coverage") or {}
+    if not c:
+        return []
+    out = [f"access lines {_num(c.get('access_lines'))} ({_num(c.get('access_lines_without_tls'))} without "
+           f"TLS fields, {_num(c.get('access_lines_without_tls_answered'))} of them answered); "
+           f"rejected input lines {_num(c.get('rejects'))}; unattributable failures "
+           f"{_num(c.get('unattributable_failures'))}; ignored failures {_num(c.get('ignored'))}"]
+    for p in c.get("error_log_periods_without_access_log") or []:
+        out.append(f"no access log {_when(p.get('start'))} to {_when(p.get('end'))} UTC on {p.get('host')}: "
+                   f"{_num(p.get('failures'))} error-log failures")
+    return out
+
+
+def health_line(data: Mapping[str, Any]) -> str:
+    h = data.get("health_checks") or {}
+    by = h.get("by_lb") or {}
+    peers = ", ".join(f"{k} {int(v):,}" for k, v in by.items())
+    return f"health checks {_num(h.get('count', 0))}" + (f" (by peer: {peers})" if peers else "")
+
+
+def scanner_cells(s: Mapping[str, Any]) -> list[str]:
+    reasons = s.get("reasons") or {}
+    return [str(s.get("client")), _num(s.get("failures")), ", ".join(f"{k} {v}" for k, v in reasons.items()),
+            _when(s.get("first_seen")), _when(s.get("last_seen")), str(s.get("evidence") or "")]
+
+
+def host_cells(h: Mapping[str, Any]) -> list[str]:
+    return [str(h.get("host")), _num(h.get("handshake_failures")), _num(h.get("tls_sessions")),
+            _num(h.get("scanner_failures")), _num(h.get("health_checks"))]
+
+
 def render_json(report: ReportLike) -> str:
     """The SPEC §7 object, indented by 2, keys in SPEC order; non-ASCII as ``\\u`` escapes."""
     return json.dumps(report.data, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
@@ -74,9 +122,14 @@ def _client_cells(c: Mapping[str, Any]) -> list[str]:
 
 def _totals_line(data: Mapping[str, Any]) -> str:
     t = data.get("totals") or {}
-    return (f"{_num(t.get('handshake_failures'))} handshake failures, "
+    unrec, never = client_counts(data)
+    line = (f"{_num(t.get('handshake_failures'))} handshake failures, "
             f"{_num(t.get('tls_sessions'))} TLS sessions (connections), "
             f"failure rate {_pct(t.get('failure_rate'))}")
+    if t.get("scanner_failures"):
+        line += (f" (scanners apart: {_num(t.get('scanner_failures'))} failures, "
+                 f"{_pct(t.get('failure_rate_with_scanners'))} with them)")
+    return line + f"; clients not recovered within the window {unrec:,}, never got in {never:,}"
 
 
 def _params_line(data: Mapping[str, Any]) -> str:
@@ -121,16 +174,25 @@ def render_text(report: ReportLike) -> str:
     if reasons:
         out += _text_table(_REASON_HEAD, [_reason_cells(r) for r in reasons], set(range(2, 10)))
     else:
-        out.append("(no handshake failures)")
+        out.append("(no handshake failures in this period)")
     clients = data.get("unrecovered_clients") or []
-    out += ["", f"Clients that never recovered ({len(clients):,})"]
+    out += ["", f"Clients that did not recover within the window ({len(clients):,}; never got in: "
+            f"{client_counts(data)[1]:,})"]
     if clients:
         out += _text_table(_CLIENT_HEAD, [_client_cells(c) for c in clients], {1})
     else:
         out.append("(none: every attributable failing client came back inside the window)")
     findings = verdict.get("findings") or []
     if findings:
-        out += ["", "Findings"] + [f"- {_t(f)}" for f in findings]
+        out += ["", "Findings"] + [f"- {_t(finding_text(f))}" for f in findings]
+    scanners = data.get("scanners") or []
+    out += ["", f"Scanners ({len(scanners):,}; not counted as clients)"]
+    out += _text_table(_SCANNER_HEAD, [scanner_cells(x) for x in scanners], {1}) if scanners else ["(none)"]
+    out += ["", _t(health_line(data))]
+    out += ["", "Coverage", *(f"- {_t(line)}" for line in coverage_lines(data))]
+    hosts = data.get("hosts") or []
+    if hosts:
+        out += ["", "Hosts", *_text_table(_HOST_HEAD, [host_cells(h) for h in hosts], {1, 2, 3, 4})]
     lb = data.get("lb")
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", f"Load balancer: {_t(lb['summary'])}"]
@@ -164,19 +226,28 @@ def render_markdown(report: ReportLike) -> str:
            *(md_escape(line) for line in _attribution_lines(data)), ""]
     findings = verdict.get("findings") or []
     if findings:
-        out += ["## Findings", "", *(f"- {md_escape(f)}" for f in findings), ""]
+        out += ["## Findings", "", *(f"- {md_escape(finding_text(f))}" for f in findings), ""]
     out += ["## Reasons", ""]
     reasons = data.get("reasons") or []
     if reasons:
         out += _md_table(_REASON_HEAD, [_reason_cells(r) for r in reasons], set(range(2, 10)))
     else:
-        out.append("No handshake failures.")
+        out.append("No handshake failures in this period.")
     clients = data.get("unrecovered_clients") or []
-    out += ["", f"## Clients that never recovered ({len(clients):,})", ""]
+    out += ["", f"## Clients that did not recover within the window ({len(clients):,}; never got in: "
+            f"{client_counts(data)[1]:,})", ""]
     if clients:
         out += _md_table(_CLIENT_HEAD, [_client_cells(c) for c in clients], {1})
     else:
         out.append("Every attributable failing client came back inside the window.")
+    scanners = data.get("scanners") or []
+    out += ["", f"## Scanners ({len(scanners):,}; not counted as clients)", ""]
+    out += _md_table(_SCANNER_HEAD, [scanner_cells(x) for x in scanners], {1}) if scanners else ["None."]
+    out += ["", "## Health checks", "", md_escape(health_line(data))]
+    out += ["", "## Coverage", "", *(f"- {md_escape(line)}" for line in coverage_lines(data))]
+    hosts = data.get("hosts") or []
+    if hosts:
+        out += ["", "## Hosts", "", *_md_table(_HOST_HEAD, [host_cells(h) for h in hosts], {1, 2, 3, 4})]
     lb = data.get("lb")
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", "## Load balancer", "", md_escape(lb["summary"])]

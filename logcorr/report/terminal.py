@@ -21,6 +21,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line
 from logcorr.textsafe import clean
 
 if TYPE_CHECKING:  # html imports matplotlib; the terminal report must not pay for that
@@ -74,7 +75,7 @@ def _verdict(data: Mapping[str, Any]) -> Panel:
     style = _STATUS_STYLE.get(status, "yellow")
     lines: list[Text] = [_t(verdict.get("summary"))]
     for finding in verdict.get("findings") or []:
-        lines.append(Text("• ") + _t(finding))
+        lines.append(Text("• ") + _t(finding_text(finding)))
     return Panel(Group(*lines), title=Text(status.upper(), style=style), title_align="left",
                  border_style=style, box=box.ROUNDED)
 
@@ -82,16 +83,22 @@ def _verdict(data: Mapping[str, Any]) -> Panel:
 def _totals(data: Mapping[str, Any]) -> Text:
     totals = data.get("totals") or {}
     period = data.get("period") or {}
-    n_clients = len(data.get("unrecovered_clients") or [])
+    n_clients, n_never = client_counts(data)
     text = Text()
     text.append(_num(totals.get("handshake_failures")), style="bold")
     text.append(" handshake failures · ")
     text.append(_num(totals.get("tls_sessions")), style="bold")
     text.append(" TLS sessions · failure rate ")
     text.append(_pct(totals.get("failure_rate")), style="bold")
-    text.append(" · ")
-    text.append(_num(n_clients), style="bold red" if n_clients else "bold")
-    text.append(" clients never recovered\nperiod ")
+    text.append("\n")
+    text.append(_num(n_clients), style="bold")
+    text.append(" clients did not recover within the window · ")
+    text.append(_num(n_never), style="bold red" if n_never else "bold")
+    text.append(" never got in")
+    if totals.get("scanner_failures"):
+        text.append(f"\nscanners apart: {_num(totals.get('scanner_failures'))} failures "
+                    f"(failure rate {_pct(totals.get('failure_rate_with_scanners'))} with them)")
+    text.append("\nperiod ")
     text.append(f"{_when(period.get('start'))} – {_when(period.get('end'))} UTC")
     counts = data.get("attribution") or {}
     if counts:
@@ -126,7 +133,8 @@ def _clients(data: Mapping[str, Any]) -> Table | Text:
     clients = data.get("unrecovered_clients") or []
     if not clients:
         return Text("Every attributable failing client came back inside the window.", style="green")
-    table = _table(f"Clients that never recovered ({len(clients):,})",
+    table = _table(f"Clients that did not recover within the window ({len(clients):,}; "
+                   f"never got in: {client_counts(data)[1]:,})",
                    [("client", False), ("failures", True), ("reasons", False),
                     ("first seen (UTC)", False), ("last seen (UTC)", False), ("ever succeeded", False)],
                    first_width=15)
@@ -161,6 +169,39 @@ def _lb(lb: Mapping[str, Any]) -> list[Any]:
     return out
 
 
+def _scanners(data: Mapping[str, Any]) -> Table | Text:
+    scanners = data.get("scanners") or []
+    if not scanners:
+        return Text("No scanners.", style="dim")
+    table = _table(f"Scanners ({len(scanners):,}; not counted as clients)",
+                   [("scanner", False), ("failures", True), ("reasons", False), ("first seen (UTC)", False),
+                    ("evidence", False)], first_width=15)
+    for x in scanners[:_MAX_CLIENTS]:
+        reasons = ", ".join(f"{k} {v}" for k, v in (x.get("reasons") or {}).items())
+        table.add_row(_t(x.get("client")), _num(x.get("failures")), _t(reasons), _when(x.get("first_seen")),
+                      _t(x.get("evidence")))
+    return table
+
+
+def _coverage(data: Mapping[str, Any]) -> Text:
+    text = Text("Coverage", style="bold")
+    for line in coverage_lines(data):
+        text.append("\n• ")
+        text.append_text(_t(line))
+    text.append("\n")
+    text.append_text(_t(health_line(data)))
+    return text
+
+
+def _hosts(data: Mapping[str, Any]) -> Table:
+    table = _table("Hosts", [("host", False), ("failures", True), ("TLS sessions", True),
+                             ("scanner failures", True), ("health checks", True)])
+    for h in data.get("hosts") or []:
+        table.add_row(_t(h.get("host")), _num(h.get("handshake_failures")), _num(h.get("tls_sessions")),
+                      _num(h.get("scanner_failures")), _num(h.get("health_checks")))
+    return table
+
+
 def render_rich(report: ReportLike, console: Console) -> None:
     """Print the report on ``console``: verdict, totals, reasons, clients, LB, parameters."""
     data = report.data
@@ -169,6 +210,10 @@ def render_rich(report: ReportLike, console: Console) -> None:
     console.print()
     console.print(_reasons(data, console.width))
     console.print(_clients(data))
+    console.print(_scanners(data))
+    console.print(_coverage(data))
+    if data.get("hosts"):
+        console.print(_hosts(data))
     if data.get("lb"):
         console.print()
         for part in _lb(data["lb"]):

@@ -4,15 +4,19 @@ Status rule:
 
 - ``action``: real (attributable) clients failed on an ``incompatible`` or ``certificate``
   reason and did not recover inside the window, or sent ``inappropriate_fallback`` hellos
-  and never completed any handshake at all (SCSV on every connection, client-fallback.md
-  §8.3): someone is locked out;
-- ``attention``: no TLS sessions in the data (recovery cannot be judged); or more than
+  and never completed any handshake at all (TLS_FALLBACK_SCSV on every connection), and at
+  least one of them never got in at all (``ever_succeeded`` false): someone is locked out;
+- ``attention``: such clients all got in at another time; or no TLS sessions in the data
+  (recovery cannot be judged); or more than
   :data:`ATTENTION_SHARE` of the failures cannot be attributed, or are unrecovered
   failures of real clients outside the noise family; or any unrecovered ``peer_alert`` /
   ``other`` failure of a real client (neither an explained retry nor noise);
 - ``benign`` otherwise: retries that came back, noise, a few stragglers.
 
-Findings quote a few client addresses as they were logged; renderers escape them.
+Findings are objects (``kind``, ``text``, ``clients``, ``counts``): data first, the sentence
+beside it, self-contained (no pointer to a document the reader may not have).  Sentences
+quote a few client addresses as they were logged; renderers escape them.  The verdict's
+``limited_by`` lists the coverage findings that limit it (SPEC §7 ``coverage``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from logcorr.timewindow import format_window
 ATTENTION_SHARE = 0.05
 """Share of failures (unattributable, or unrecovered from real clients) that needs a look."""
 EXAMPLES = 3
-"""Client addresses quoted per finding."""
+"""Client addresses quoted per finding's sentence."""
+MAX_CLIENTS = 100
+"""Client addresses listed per finding object (``counts`` has the full number)."""
 LOCKOUT_FAMILIES = ("incompatible", "certificate")
 LOOK_FAMILIES = ("other alert", "other")
 
@@ -41,10 +47,12 @@ HINTS: dict[str, tuple[str, str]] = {
         "if these clients matter, enable a suite they offer (read it from a capture) or add an "
         "ECDSA certificate beside the RSA one"),
     "unsupported_protocol": (
-        "the clients' versions are all outside the server's range (TLS 1.0/1.1 clients, or "
-        "TLS 1.2-only clients against a TLS 1.3-only server)",
-        "add the version to ssl_protocols only if policy allows; TLS 1.0 and 1.1 are deprecated "
-        "(RFC 8996)"),
+        "the clients' versions are all outside the server's range: older than its lowest (TLS "
+        "1.0/1.1 clients against a TLS 1.2+ server) or newer than its highest (TLS 1.3-only "
+        "clients against a server that stops at TLS 1.2); the log does not say which",
+        "read what they offered from a capture or a server profile (--nginx-conf, an nmap scan); "
+        "if they offer only newer versions, add TLS 1.3 to ssl_protocols; if only older ones, "
+        "enabling them is a policy decision (RFC 8996 deprecates TLS 1.0 and 1.1)"),
     "no_shared_group": (
         "no key-exchange group in common with ssl_ecdh_curve (clients that hard-code one curve)",
         "widen ssl_ecdh_curve, e.g. X25519:prime256v1"),
@@ -85,111 +93,247 @@ def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun if count == 1 else plural}"
 
 
-def _examples(frame: pd.DataFrame) -> str:
+def _ranked(frame: pd.DataFrame) -> list[str]:
     counts = frame["client_addr"].astype(str).value_counts()
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    names = [str(k) for k, _ in ranked[:EXAMPLES]]
-    more = ", …" if len(ranked) > EXAMPLES else ""
-    return f"e.g. {', '.join(names)}{more}"
+    return [str(k) for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _examples(frame: pd.DataFrame) -> str:
+    names = _ranked(frame)
+    more = ", …" if len(names) > EXAMPLES else ""
+    return f"e.g. {', '.join(names[:EXAMPLES])}{more}"
+
+
+def _reason_counts(frame: pd.DataFrame) -> dict[str, int]:
+    counts = frame["reason"].astype(str).value_counts()
+    return {str(k): int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
 
 def _counts(frame: pd.DataFrame) -> str:
-    counts = frame["reason"].value_counts()
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return ", ".join(f"{k} {v}" for k, v in _reason_counts(frame).items())
+
+
+def finding(kind: str, text: str, names: list[str] | None = None, **counts: Any) -> dict[str, Any]:
+    """A finding (SPEC §7): data first (``kind``, ``clients``, ``counts``), the sentence beside.
+
+    ``names``: the client (or peer) addresses it is about, most failures first; at most
+    :data:`MAX_CLIENTS` are listed, ``counts`` has the numbers.
+    """
+    listed = list(names or [])
+    return {"kind": kind, "text": text, "clients": listed[:MAX_CLIENTS], "counts": counts}
 
 
 def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol: str,
-          judged: bool, failure_rate: float | None) -> dict[str, Any]:
-    """``{status, summary, findings}`` for the matches ``m`` (with a ``family`` column).
+          judged: bool, failure_rate: float | None, totals: dict[str, Any] | None = None,
+          coverage: dict[str, Any] | None = None, scanners: list[dict[str, Any]] | None = None,
+          health_checks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``{status, summary, findings}`` for the client-class failures ``m`` (one row per failure,
+    with a ``family`` column).
 
-    ``succeeded`` holds every client address with any session in the data; ``judged`` is
-    false when the data has no TLS session at all.
+    ``succeeded`` holds every client address that got in at any time (a completed session,
+    or an answer on an access line without TLS fields); ``judged`` is false when the data
+    has neither.  ``coverage``, ``scanners``, ``health_checks`` are the report's sections:
+    findings say what they change and when coverage limits the verdict.
     """
+    totals = totals or {}
+    coverage = coverage or {}
+    scanners = scanners or []
+    health = health_checks or {"count": 0, "by_lb": {}}
+    side = _side_findings(scanners, health)
+    limits = _coverage_findings(coverage, judged)
     total = len(m)
     if total == 0:
-        return {"status": "benign", "summary": "No TLS handshake failures in the period.",
-                "findings": []}
+        summary = f"No handshake failures in this period; {_sessions_text(totals)}"
+        if scanners or health.get("count"):
+            summary += f"; {_beside(scanners, health)} reported apart"
+        return {"status": "benign", "summary": summary + ".", "findings": side + limits,
+                "limited_by": [f["kind"] for f in limits]}
     window = format_window(window_s)
     attributable = m["attributable"].to_numpy(dtype=bool)
     recovered = m["recovered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     real = m[attributable]
     unrec = m[attributable & ~recovered]
     never = ~unrec["client_addr"].astype(str).isin(succeeded).to_numpy(dtype=bool)
-    findings: list[str] = []
+    findings: list[dict[str, Any]] = []
     if not judged:
         summary = (f"{_n(total, 'handshake failure')} and no TLS sessions in the data: recovery "
                    "cannot be judged; ingest the access log with $ssl_protocol")
-        findings += _unattributable(m)
-        return {"status": "attention", "summary": summary, "findings": findings}
+        findings += _unattributable(m) + side + limits
+        return {"status": "attention", "summary": summary, "findings": findings,
+                "limited_by": [f["kind"] for f in limits]}
 
     lockout = unrec[unrec["family"].isin(LOCKOUT_FAMILIES).to_numpy()]
     scsv = unrec[(unrec["reason"] == "inappropriate_fallback").to_numpy() & never]
     only_noise = (real["family"] == "noise").groupby(real["client_addr"].astype(str)).all()
     noisy = {c for c in only_noise.index[only_noise.to_numpy(dtype=bool)] if c not in succeeded}
-    scanners = real[real["client_addr"].astype(str).isin(noisy).to_numpy()]
+    noise_rows = real[real["client_addr"].astype(str).isin(noisy).to_numpy()]
     rest = unrec[~unrec.index.isin(lockout.index) & ~unrec.index.isin(scsv.index)
                  & (unrec["family"] != "noise").to_numpy()]
 
     for reason, g in lockout.groupby("reason", sort=True):
-        meaning, fix = HINTS.get(str(reason), ("", ""))
-        n_never = g.loc[~g["client_addr"].astype(str).isin(succeeded), "client_addr"].nunique()
-        n_clients = g["client_addr"].nunique()
-        never_text = ("" if not n_never else " and never completed any handshake" if n_never == n_clients
-                      else f", {n_never} of them never completed any handshake")
-        text = (f"{_n(len(g), str(reason) + ' failure')} from {_n(n_clients, 'real client')} "
-                f"did not recover within {window}{never_text} ({_examples(g)})")
-        findings.append(f"{text}: {meaning}. Server-side fix: {fix}." if meaning else text + ".")
+        findings.append(_lockout(str(reason), g, succeeded, window))
     if len(scsv):
-        clients = set(scsv["client_addr"].astype(str))
-        path = m[m["client_addr"].astype(str).isin(clients).to_numpy() & (m["family"] == "network").to_numpy()]
-        text = (f"{_n(len(clients), 'client')} had {_n(len(scsv), 'inappropriate_fallback failure')} and "
-                f"never completed any handshake ({_examples(scsv)}): SCSV on every connection? a client "
-                "stack bug (client-fallback.md §8.3); the fix is in the app, the only server-side "
-                "workaround (lowering the server's highest version) weakens every connection.")
-        if len(path):
-            text += (f" {path['client_addr'].nunique()} of them also had peer_closed/timeout failures: "
-                     "if each fallback follows one, a load balancer or middlebox is breaking the first "
-                     "attempt (client-fallback.md §8.3).")
-        findings.append(text)
+        findings.append(_scsv(m, scsv))
     if len(rest):
-        findings.append(f"{_n(len(rest), 'failure')} from {_n(rest['client_addr'].nunique(), 'real client')} "
-                        f"did not recover within {window} ({_counts(rest)}; {_examples(rest)}).")
+        findings.append(finding(
+            "unrecovered_real_clients",
+            f"{_n(len(rest), 'failure')} from {_n(rest['client_addr'].nunique(), 'real client')} "
+            f"did not recover within {window} ({_counts(rest)}; {_examples(rest)}).",
+            _ranked(rest), failures=len(rest), clients=int(rest["client_addr"].nunique()),
+            reasons=_reason_counts(rest)))
     if noisy:
-        findings.append(f"{_n(len(noisy), 'address')} produced only noise ({_counts(scanners)}) and never "
-                        f"completed a handshake ({_examples(scanners)}): scanners or misdirected "
-                        "clients; nothing to fix.")
-    findings += _unattributable(m)
+        findings.append(finding(
+            "noise_only",
+            f"{_n(len(noisy), 'address')} produced only noise ({_counts(noise_rows)}) and never "
+            f"completed a handshake ({_examples(noise_rows)}): plain HTTP or non-TLS bytes sent to "
+            "the TLS port by misdirected clients or probes; nothing to fix.",
+            _ranked(noise_rows), failures=len(noise_rows), clients=len(noisy),
+            reasons=_reason_counts(noise_rows)))
+    findings += _unattributable(m) + side + limits
 
+    locked = set(lockout["client_addr"].astype(str)) | set(scsv["client_addr"].astype(str))
+    never_in = {c for c in locked if c not in succeeded}
     unattributable_share = 1.0 - attributable.mean()
     unrec_share = len(unrec[(unrec["family"] != "noise").to_numpy()]) / total
     look = unrec["family"].isin(LOOK_FAMILIES).any()
-    if len(lockout) or len(scsv):
+    if never_in:
         status = "action"
-    elif unattributable_share > ATTENTION_SHARE or unrec_share > ATTENTION_SHARE or look:
+    elif locked or unattributable_share > ATTENTION_SHARE or unrec_share > ATTENTION_SHARE or look:
         status = "attention"
     else:
         status = "benign"
-    summary = _summary(m, real, recovered[attributable], status, lockout, scsv, unrec,
-                       window=window, min_protocol=min_protocol, failure_rate=failure_rate)
-    return {"status": status, "summary": summary, "findings": findings}
+    summary = _summary(m, real, recovered[attributable], status, lockout, scsv, unrec, never_in,
+                       window=window, min_protocol=min_protocol, failure_rate=failure_rate,
+                       scanners=scanners, health=health)
+    if limits:
+        summary += "; coverage limits this verdict: " + ", ".join(f["counts"].get("what", f["kind"]) for f in limits)
+    return {"status": status, "summary": summary, "findings": findings,
+            "limited_by": [f["kind"] for f in limits]}
 
 
-def _unattributable(m: pd.DataFrame) -> list[str]:
+def _lockout(reason: str, g: pd.DataFrame, succeeded: set[str], window: str) -> dict[str, Any]:
+    meaning, fix = HINTS.get(reason, ("", ""))
+    clients = _ranked(g)
+    n_never = sum(1 for c in clients if c not in succeeded)
+    n_clients = len(clients)
+    never_text = ("" if not n_never else " and never got in at all" if n_never == n_clients
+                  else f"; {n_never} of them never got in at all")
+    text = (f"{_n(len(g), reason + ' failure')} from {_n(n_clients, 'real client')} "
+            f"did not recover within {window}{never_text} ({_examples(g)})")
+    text = f"{text}: {meaning}. Server-side fix: {fix}." if meaning else text + "."
+    return finding("unrecovered_real_clients", text, clients, reason=reason, failures=len(g),
+                   clients=n_clients, never_got_in=n_never)
+
+
+def _scsv(m: pd.DataFrame, scsv: pd.DataFrame) -> dict[str, Any]:
+    clients = set(scsv["client_addr"].astype(str))
+    path = m[m["client_addr"].astype(str).isin(clients).to_numpy() & (m["family"] == "network").to_numpy()]
+    text = (f"{_n(len(clients), 'client')} had {_n(len(scsv), 'inappropriate_fallback failure')} and "
+            f"never got in at all ({_examples(scsv)}): each of their hellos carried TLS_FALLBACK_SCSV, "
+            "which a client may only send when retrying with a lower version, so the server refused "
+            "every one. Either the client's TLS stack sends it on every connection (a client bug: the "
+            "fix is in the app; the only server-side workaround, lowering the server's highest "
+            "version, weakens every connection), or each of its first attempts fails on the way.")
+    n_path = int(path["client_addr"].nunique()) if len(path) else 0
+    if n_path:
+        text += (f" {n_path} of them also had peer_closed/timeout failures: if each fallback follows "
+                 "one, a load balancer or middlebox is breaking the first attempt.")
+    return finding("scsv_every_connection", text, _ranked(scsv), failures=len(scsv),
+                   clients=len(clients), with_network_failures=n_path)
+
+
+def _sessions_text(totals: dict[str, Any]) -> str:
+    n = int(totals.get("tls_sessions") or 0)
+    text = _n(n, "TLS session") + " (connections)"
+    extra = int(totals.get("unlabelled_requests") or 0)
+    if extra:
+        text += f" and {_n(extra, 'access line')} without TLS fields"
+    return text
+
+
+def _beside(scanners: list[dict[str, Any]], health: dict[str, Any]) -> str:
+    parts = []
+    if scanners:
+        parts.append(f"{_n(sum(int(s['failures']) for s in scanners), 'failure')} from "
+                     f"{_n(len(scanners), 'scanner')}")
+    if health.get("count"):
+        parts.append(_n(int(health["count"]), "health check"))
+    return " and ".join(parts)
+
+
+def _side_findings(scanners: list[dict[str, Any]], health: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    if scanners:
+        n = sum(int(s["failures"]) for s in scanners)
+        names = [str(s["client"]) for s in scanners]
+        shown = ", ".join(names[:EXAMPLES]) + (", …" if len(names) > EXAMPLES else "")
+        out.append(finding(
+            "scanners",
+            f"{_n(len(scanners), 'address')} scanned the TLS port ({_n(n, 'failure')}; {shown}): "
+            f"{scanners[0]['evidence']}. Reported apart and left out of the failure rate.",
+            names, failures=n, clients=len(scanners)))
+    if health.get("count"):
+        by = health.get("by_lb") or {}
+        peers = ", ".join(list(by)[:EXAMPLES]) + (", …" if len(by) > EXAMPLES else "")
+        out.append(finding(
+            "health_checks",
+            f"{_n(int(health['count']), 'connection')} opened and closed without a byte of TLS "
+            f"(load-balancer health checks or probes, from {peers}): not client failures.",
+            list(by), connections=int(health["count"]), peers=len(by)))
+    return out
+
+
+def _coverage_findings(coverage: dict[str, Any], judged: bool) -> list[dict[str, Any]]:
+    out = []
+    n_plain = int(coverage.get("access_lines_without_tls_answered") or 0)
+    if n_plain:
+        out.append(finding(
+            "coverage_access_lines_without_tls",
+            f"{_n(n_plain, 'answered access line')} of {int(coverage.get('access_lines') or 0):,} carry "
+            "no TLS fields (a log_format without $ssl_protocol, such as the default combined): their clients "
+            "got an answer on the TLS port, at an unknown protocol, so they count as having got in, "
+            "but they cannot show a recovery at the minimum protocol. Add $ssl_protocol and "
+            "$ssl_cipher to the log_format to judge them.",
+            lines=n_plain, what=f"{n_plain:,} access lines without TLS fields"))
+    periods = coverage.get("error_log_periods_without_access_log") or []
+    if periods and judged:
+        n = sum(int(p["failures"]) for p in periods)
+        first = periods[0]
+        out.append(finding(
+            "coverage_no_access_log",
+            f"{_n(len(periods), 'period')} with error-log failures but no access-log line "
+            f"({n:,} failures; first {first['start']} to {first['end']} on {first['host']}): those "
+            "failures cannot be matched with a recovery; ingest the access log of that time.",
+            periods=len(periods), failures=n, what=f"{len(periods):,} periods without access log"))
+    rejects = int(coverage.get("rejects") or 0)
+    if rejects:
+        out.append(finding(
+            "coverage_rejects",
+            f"{_n(rejects, 'input line')} could not be read (see the rejects table: file, line and error).",
+            lines=rejects, what=f"{rejects:,} unreadable lines"))
+    return out
+
+
+def _unattributable(m: pd.DataFrame) -> list[dict[str, Any]]:
     un = m[~m["attributable"].to_numpy(dtype=bool)]
     if un.empty:
         return []
     peers = un[un["client_addr"].notna().to_numpy()]
     seen = f": nginx logged only the load balancer as the client ({_examples(peers)})" if len(peers) else ""
-    return [f"{_n(len(un), 'failure')} ({pct(len(un) / len(m))}) cannot be attributed to a client{seen}. "
-            "To name the real clients: enable PROXY protocol on the load balancer and "
-            "\"listen ... proxy_protocol\" in nginx, then take a capture of port 443 or set "
-            "\"error_log ... debug\" to log \"PROXY protocol src:\" lines; or terminate TLS in the "
-            "stream module with realip; or use a load balancer that preserves client IPs."]
+    return [finding(
+        "unattributable",
+        f"{_n(len(un), 'failure')} ({pct(len(un) / len(m))}) cannot be attributed to a client{seen}. "
+        "To name the real clients: enable PROXY protocol on the load balancer and "
+        "\"listen ... proxy_protocol\" in nginx, then take a capture of port 443 or set "
+        "\"error_log ... debug\" to log \"PROXY protocol src:\" lines; or terminate TLS in the "
+        "stream module with realip; or use a load balancer that preserves client IPs.",
+        _ranked(peers) if len(peers) else [], failures=len(un), reasons=_reason_counts(un))]
 
 
 def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, status: str,
-             lockout: pd.DataFrame, scsv: pd.DataFrame, unrec: pd.DataFrame, *, window: str,
-             min_protocol: str, failure_rate: float | None) -> str:
+             lockout: pd.DataFrame, scsv: pd.DataFrame, unrec: pd.DataFrame, never_in: set[str], *,
+             window: str, min_protocol: str, failure_rate: float | None,
+             scanners: list[dict[str, Any]], health: dict[str, Any]) -> str:
     """One sentence that answers "is this bad?" with its numbers (SPEC §1 question 1)."""
     reasons = m["reason"].unique()
     what = str(reasons[0]).replace("_", "-") + " failure" if len(reasons) == 1 else "handshake failure"
@@ -198,6 +342,8 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
         lead += f" from {_n(real['client_addr'].nunique(), 'client')}"
     if failure_rate is not None:
         lead += f" ({pct(failure_rate)} of connections)"
+    if scanners or health.get("count"):
+        lead += f", besides {_beside(scanners, health)}"
     if len(real) == 0:
         return lead + ": none can be attributed to a client, so recovery cannot be judged"
     session = protocol_label(min_protocol) + ("" if min_protocol == "TLSv1.3" else "+")
@@ -209,11 +355,15 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
         delays = real.loc[real_recovered, "delay_s"].dropna().to_numpy(dtype=float)
         if len(delays):
             lead += f" (median {round(float(np.median(delays)), 3):g} s)"
+    rows = pd.concat([lockout, scsv])
+    n_locked = int(rows["client_addr"].nunique()) if len(rows) else 0
     if status == "action":
-        rows = pd.concat([lockout, scsv])
-        locked = rows["client_addr"].nunique()
-        return lead + f"; {_n(locked, 'real client')} never got in (failures: {_counts(rows)})"
+        return (lead + f"; {_n(n_locked, 'real client')} did not recover within {window}, "
+                f"{len(never_in):,} of them never got in at all (failures: {_counts(rows)})")
     if status == "attention":
+        if n_locked:
+            return (lead + f"; {_n(n_locked, 'real client')} did not recover within {window} "
+                    f"(failures: {_counts(rows)}), though each got in at another time")
         un = len(m) - len(real)
         if un / len(m) > ATTENTION_SHARE:
             return lead + f"; {pct(un / len(m))} cannot be attributed to a client"

@@ -375,7 +375,7 @@ class PcapReader:
         self.options = options
         chosen = ports if ports is not None else getattr(options, "pcap_ports", None)
         self.ports = frozenset(chosen) if chosen else None
-        self.rows = RowBuilder(file, options.lb_networks)
+        self.rows = RowBuilder(file)
 
     def read(self, fobj: BinaryIO) -> Batch:
         """Read the whole capture from a binary file object (gzip already undone)."""

@@ -1,8 +1,20 @@
-"""Rows of the capture tables, built from finished connections (see :mod:`logcorr.sources.pcap`)."""
+"""Rows of the capture tables, built from finished connections (see :mod:`logcorr.sources.pcap`).
+
+Evidence only (SPEC §4): the TCP peer is stored as seen; whether it is a load balancer is
+decided at report time (``--lb-cidr`` is not applied here).  ``client_is_real`` is true when
+a PROXY header named the client, false when a PROXY header that names no one (``LOCAL``,
+``UNKNOWN``) shows the peer is a proxy, null otherwise.
+
+A connection that closes before the client sent a byte (a TCP health check, a port scan,
+a speculative preconnect) is a ``handshake_failures`` row with ``reason`` ``peer_closed``
+and ``action`` :data:`NO_BYTES_ACTION`; one opened with a PROXY v2
+``LOCAL`` header gets ``action`` :data:`PROXY_LOCAL_ACTION`.  So health
+checks are counted exactly when a capture exists (:mod:`logcorr.classify`), and they are
+never client failures.
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -19,14 +31,6 @@ def ip_text(raw: bytes) -> str:
     return socket.inet_ntop(socket.AF_INET6 if len(raw) == 16 else socket.AF_INET, raw)
 
 
-def in_networks(addr: str, networks: list[Any]) -> bool:
-    """Is ``addr`` inside one of ``networks`` (``ipaddress`` networks)?"""
-    if not networks:
-        return False
-    ip = ipaddress.ip_address(addr)
-    return any(ip.version == net.version and ip in net for net in networks)
-
-
 # Server alerts whose meaning is certain (SPEC §5): 86 is RFC 7507's answer to
 # TLS_FALLBACK_SCSV, 70 the answer to a version outside the server's range (RFC 5246 §7.2.2).
 # A server's handshake_failure (40) may mean no shared cipher, group or signature
@@ -36,6 +40,12 @@ _SERVER_ALERT_REASONS = {86: "inappropriate_fallback", 70: "unsupported_protocol
 _CERT_ALERTS = frozenset({42, 43, 44, 45, 46, 48, 113})
 
 
+NO_BYTES_ACTION = "connect_close"
+"""``action`` of a failure row for a connection that closed with no byte sent."""
+PROXY_LOCAL_ACTION = "proxy_local"
+"""``action`` of a failure row on a connection opened with a PROXY v2 ``LOCAL`` header."""
+
+
 def _us(ts: float) -> int:
     return round(float(ts) * 1_000_000)
 
@@ -43,21 +53,13 @@ def _us(ts: float) -> int:
 class RowBuilder:
     """Turns finished connections into rows of the four tables."""
 
-    def __init__(self, file: str, lb_networks: list[Any]) -> None:
+    def __init__(self, file: str) -> None:
         self.file = file
-        self.networks = lb_networks
         self.hellos: list[dict[str, Any]] = []
         self.failures: list[dict[str, Any]] = []
         self.sessions: list[dict[str, Any]] = []
         self.headers: list[dict[str, Any]] = []
         self.last_flags: dict[str, int] = {}
-        self._lb_cache: dict[str, bool] = {}
-
-    def _is_lb(self, addr: str) -> bool:
-        hit = self._lb_cache.get(addr)
-        if hit is None:
-            hit = self._lb_cache[addr] = in_networks(addr, self.networks)
-        return hit
 
     def add(self, conn: Conn, capture_end: float, timeout_s: float) -> bool:
         """Add the rows of ``conn``; True when it produced any."""
@@ -84,22 +86,50 @@ class RowBuilder:
         if conn.outcome == "bad_proxy":
             flags["bad_proxy"] = 1
             return used
+        local = proxy is not None and proxy.command == "LOCAL"
         if not conn.halves[c].delivered - (proxy.length if proxy else 0) > 0:
             server_closed = conn.first_fin == 1 - c or conn.rst_from == 1 - c
-            if not server_closed:
-                flags["empty"] = 1  # the client left without a byte: nginx logs no handshake error
+            client_closed = conn.first_fin == c or conn.rst_from == c
+            if not server_closed and not client_closed:
+                flags["empty"] = 1  # still open, silent, when the capture ended
                 return used
+            if not server_closed:
+                # The client left without a byte of TLS: a health check or probe, recorded
+                # so that report time can count it (nginx-logs.md §3: "client closed
+                # connection while SSL handshaking" when nginx logs it at all).
+                flags["empty"] = 1
+                how = "RST" if conn.rst_from == c else "FIN"
+                # A PROXY header that names a client makes it that client's probe (a
+                # scanner's connect-then-close through the load balancer), else the peer's.
+                named = proxy is not None and proxy.names_client
+                self.failures.append({
+                    "ts": _us(conn.end_ts if conn.finished else conn.last_ts), "source": "pcap",
+                    "client_addr": proxy.src_addr if named and proxy is not None else client_tcp,
+                    "client_is_real": True if named else (False if proxy is not None else None),
+                    "reason": "peer_closed",
+                    "reason_text": f"connection closed ({how}) before the client sent a byte of TLS"
+                                   + (" (PROXY v2 LOCAL)" if local else ""),
+                    "conn_id": None, "server_addr": server_addr, "file": self.file,
+                    # no client payload: the PROXY header's packet, else the closing one
+                    "line": conn.proxy_pkt if proxy is not None else conn.end_pkt, "client_side": True,
+                    "action": PROXY_LOCAL_ACTION if local else NO_BYTES_ACTION,
+                    "lb_addr": client_tcp if proxy is not None else None,
+                    "attribution": "pcap_proxy_header" if named else "pcap_tcp_peer", "ts_precision_s": 1e-6,
+                })
+                return True
             # The server gave up on a client that sent no hello: nginx's "client timed out
             # ... while SSL handshaking" (client_header_timeout), nginx-logs.md §3.
             conn.non_tls = ("timeout", "no ClientHello before the server closed the connection")
+        real: bool | None
         if proxy is not None and proxy.names_client:
             client, real, attribution = proxy.src_addr, True, "pcap_proxy_header"
             lb = client_tcp if client_tcp != proxy.src_addr else None
         else:
-            # A PROXY header that names no one (LOCAL, UNKNOWN) still says the peer is a proxy.
-            is_lb = proxy is not None or self._is_lb(client_tcp)
-            client, real, attribution = client_tcp, not is_lb, "pcap_tcp_peer"
-            lb = client_tcp if is_lb else None
+            # A PROXY header that names no one (LOCAL, UNKNOWN) still says the peer is a proxy;
+            # without a header the capture cannot tell (report time decides, SPEC §4).
+            client, attribution = client_tcp, "pcap_tcp_peer"
+            real = False if proxy is not None else None
+            lb = client_tcp if proxy is not None else None
         hello, sh = conn.hello, conn.server_hello
         start_ts = conn.hello_ts if hello is not None else conn.first_ts
         start_pkt = conn.hello_pkt if hello is not None else conn.first_pkt
@@ -145,7 +175,8 @@ class RowBuilder:
             "reason": reason, "reason_text": text, "conn_id": None, "server_addr": server_addr,
             "file": self.file, "line": start_pkt, "alert": conn.alert,
             "alert_name": tls.alert_name(conn.alert) if conn.alert is not None else None,
-            "client_side": True, "action": "SSL handshaking", "lb_addr": lb,
+            "client_side": True, "action": PROXY_LOCAL_ACTION if local else "SSL handshaking",
+            "lb_addr": lb,
             "attribution": attribution, "ts_precision_s": 1e-6,
         })
         return True

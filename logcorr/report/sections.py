@@ -1,0 +1,235 @@
+"""The report's sections after ``lb`` (SPEC §7): coverage, scanners, health checks, hosts.
+
+Each section is a function of one :class:`Context` (what :func:`logcorr.report.build.build_report`
+computed once: the failures by class, the sessions, the unlabelled access lines), listed
+in :data:`SECTIONS`; the counting rules are in :mod:`logcorr.report.build`'s docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SCANNER_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "evidence", "tls_sessions"]
+
+UNLABELLED_NOT_ANSWERS = frozenset({400, 301, 302, 307, 308})
+"""Statuses of access lines without TLS fields that are not taken as an answer on the TLS
+port: 400 is nginx's answer to plain HTTP sent there (error 497 logged as 400), and a
+redirect is what a port-80 server block sharing the ``combined`` log answers."""
+COVERAGE_BUCKET_S = 3600
+"""Error-log failures in a UTC hour with no access-log line of the same host make a period
+"without access log" (hours are merged into runs)."""
+NO_HOST = "(no host recorded)"
+"""Host name for rows that carry none (data ingested before ``host`` was stored)."""
+
+
+
+def iso(ts: Any) -> str | None:
+    """UTC ``2026-11-26T17:00:00Z`` (fraction kept when there is one); None for NaT/None."""
+    if ts is None or pd.isna(ts):
+        return None
+    t = pd.Timestamp(ts)
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    text = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if t.microsecond:
+        text += f".{t.microsecond:06d}".rstrip("0")
+    return str(text) + "Z"
+
+
+def _round(x: Any, digits: int) -> float | None:
+    if x is None or pd.isna(x) or not math.isfinite(float(x)):
+        return None
+    return round(float(x), digits)
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
+
+
+
+def _bool(values: pd.Series, missing: bool) -> np.ndarray:
+    out: np.ndarray = values.astype("boolean").fillna(missing).to_numpy(dtype=bool)
+    return out
+
+
+def _connections(sessions: pd.DataFrame) -> int:
+    """Sessions that are connections: ``is_connection`` true or unknown (SPEC §7)."""
+    if "is_connection" not in sessions:
+        return len(sessions)
+    return int(_bool(sessions["is_connection"], True).sum())
+
+
+def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
+    if name in frame:
+        return frame[name].astype(object)
+    return pd.Series([default] * len(frame), index=frame.index, dtype=object)
+
+
+
+def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
+    """Failures, first and last time per client, and ``{reason: n}`` (most frequent first)."""
+    client = rows["client_addr"].astype(str)
+    span = rows.groupby(client, sort=True)["ts"].agg(["size", "min", "max"])
+    pairs = pd.DataFrame({"client": client, "reason": rows["reason"].astype(str)})
+    counts = pairs.value_counts().reset_index(name="n")
+    counts = counts.sort_values(["client", "n", "reason"], ascending=[True, False, True])
+    reasons: dict[str, dict[str, int]] = {}
+    for c, r, n in zip(counts["client"], counts["reason"], counts["n"], strict=True):
+        reasons.setdefault(c, {})[r] = int(n)
+    return span, reasons
+
+
+
+@dataclass
+class Context:
+    """What every section is computed from (all in the period unless named ``all_``)."""
+
+    m: pd.DataFrame  # matches rows in the period (every stored row)
+    fails: pd.DataFrame  # one row per failure (distinct failure_key)
+    client: pd.DataFrame  # failures of class client
+    sessions: pd.DataFrame  # completed sessions, scanners and ignored addresses left out
+    all_sessions: pd.DataFrame  # completed sessions of the whole data
+    raw_sessions: pd.DataFrame  # every session row in the period (for coverage)
+    plain: pd.DataFrame  # access lines without TLS fields in the period
+    answers: pd.DataFrame  # those that show an answer on the TLS port (scanners/ignored out)
+    succeeded: set[str]
+    denominator: int
+    rejects: int
+    window_s: int
+    min_protocol: str
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _of(frame: pd.DataFrame, cls: str) -> pd.DataFrame:
+    return frame[(frame["class"] == cls).to_numpy(dtype=bool)]
+
+
+def _totals(ctx: Context) -> dict[str, Any]:
+    c = ctx.client
+    n_fail = len(c)
+    n_conn = _connections(ctx.sessions)
+    scanners = _of(ctx.fails, "scanner")
+    scanner_addrs = set(scanners["client_addr"].dropna().astype(str))
+    s_scan = ctx.raw_sessions[ctx.raw_sessions["client_addr"].astype(str).isin(scanner_addrs).to_numpy()]
+    recovered = int(_bool(c["recovered"], False).sum())
+    attributable = int(c["attributable"].sum())
+    with_scanners = ctx.denominator + len(scanners) + _connections(s_scan)
+    return {"handshake_failures": n_fail, "tls_sessions": n_conn,
+            "failure_rate": _round(n_fail / ctx.denominator, 4) if ctx.denominator else None,
+            "tls_requests": len(ctx.sessions), "unlabelled_requests": len(ctx.answers),
+            "attributable": attributable, "unattributable": n_fail - attributable,
+            "recovered": recovered, "unrecovered": attributable - recovered,
+            "scanner_failures": len(scanners),
+            "failure_rate_with_scanners": (_round((n_fail + len(scanners)) / with_scanners, 4)
+                                           if with_scanners else None),
+            "health_checks": len(_of(ctx.fails, "health_check")),
+            "ignored_failures": len(_of(ctx.fails, "ignored"))}
+
+
+def _coverage(ctx: Context) -> dict[str, Any]:
+    access = ctx.raw_sessions[_text_col(ctx.raw_sessions, "source").fillna("").astype(str).to_numpy() != "pcap"]
+    un = ctx.client[~ctx.client["attributable"].to_numpy(dtype=bool)]
+    return {"access_lines": len(access) + len(ctx.plain),
+            "access_lines_without_tls": len(ctx.plain),
+            # of those, the lines that show an answer on the TLS port (not 400, not a redirect)
+            "access_lines_without_tls_answered": len(_answers(ctx.plain)),
+            "rejects": int(ctx.rejects),
+            "error_log_periods_without_access_log": _uncovered(ctx.m, access, ctx.plain),
+            "unattributable_failures": len(un),
+            "ignored": len(_of(ctx.fails, "ignored"))}
+
+
+def _uncovered(m: pd.DataFrame, access: pd.DataFrame, plain: pd.DataFrame) -> list[dict[str, Any]]:
+    """Runs of UTC hours with error-log failures and no access-log line of the same host."""
+    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()]
+    if err.empty:
+        return []
+    width = pd.Timedelta(seconds=COVERAGE_BUCKET_S)
+    lines = pd.concat([pd.DataFrame({"host": _text_col(f, "host").fillna(NO_HOST).to_numpy(),
+                                     "ts": _utc(f["ts"]).to_numpy()}) for f in (access, plain) if len(f)]
+                      or [pd.DataFrame({"host": [], "ts": pd.Series([], dtype="datetime64[us, UTC]")})])
+    seen = set(zip(lines["host"].astype(str), _utc(lines["ts"]).dt.floor(width), strict=True))
+    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": err["ts"].dt.floor(width).to_numpy(),
+                          "key": err["failure_key"].to_numpy()})
+    hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
+    out: list[dict[str, Any]] = []
+    for host, g in hours.groupby("host", sort=True):
+        run: dict[str, Any] | None = None
+        for hour, n in zip(g["hour"], g["key"], strict=True):
+            if (str(host), pd.Timestamp(hour)) in seen:
+                run = None
+                continue
+            if run is not None and pd.Timestamp(hour) == run["_end"]:
+                run["_end"] = pd.Timestamp(hour) + width
+                run["failures"] += int(n)
+                continue
+            run = {"host": str(host), "_start": pd.Timestamp(hour), "_end": pd.Timestamp(hour) + width,
+                   "failures": int(n)}
+            out.append(run)
+    return [{"host": r["host"], "start": iso(r["_start"]), "end": iso(r["_end"]), "failures": r["failures"]}
+            for r in out]
+
+
+def _scanners(ctx: Context) -> list[dict[str, Any]]:
+    sc = _of(ctx.fails, "scanner")
+    if sc.empty:
+        return []
+    span, reasons = _per_client(sc)
+    why = sc.assign(_c=sc["client_addr"].astype(str)).groupby("_c")["evidence"].first()
+    sessions = ctx.raw_sessions["client_addr"].astype(str).value_counts()
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
+             "last_seen": iso(hi), "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
+             "tls_sessions": int(sessions.get(c, 0))}
+            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+    rows.sort(key=lambda r: (-r["failures"], r["client"]))
+    return rows
+
+
+def _health_checks(ctx: Context) -> dict[str, Any]:
+    hc = _of(ctx.fails, "health_check")
+    peers = hc["client_addr"].astype(object).fillna("-").astype(str).value_counts()
+    by_lb = {str(k): int(v) for k, v in sorted(peers.items(), key=lambda kv: (-kv[1], kv[0]))}
+    return {"count": len(hc), "by_lb": by_lb}
+
+
+def _hosts(ctx: Context) -> list[dict[str, Any]]:
+    fails = ctx.fails.assign(_h=ctx.fails["host"].astype(str))
+    sess = _text_col(ctx.sessions, "host").fillna(NO_HOST).astype(str)
+    names = sorted(set(fails["_h"]) | set(sess))
+    out = []
+    for h in names:
+        mine = fails[(fails["_h"] == h).to_numpy()]
+        out.append({"host": h, "handshake_failures": len(_of(mine, "client")),
+                    "tls_sessions": _connections(ctx.sessions[(sess == h).to_numpy()]),
+                    "scanner_failures": len(_of(mine, "scanner")),
+                    "health_checks": len(_of(mine, "health_check"))})
+    return out
+
+
+
+SECTIONS: list[tuple[str, Callable[[Context], Any]]] = [
+    ("coverage", _coverage),
+    ("scanners", _scanners),
+    ("health_checks", _health_checks),
+    ("hosts", _hosts),
+]
+"""Report sections after ``lb``, in SPEC §7 order: ``(key, function of the Context)``.
+A new section (``successes``, ``what_if``, ``actions``) is one more entry here; the
+verdict reads ``coverage``, ``scanners`` and ``health_checks`` from what these give."""
+
+
+def _answers(plain: pd.DataFrame) -> pd.DataFrame:
+    """Access lines without TLS fields that show an answer on the TLS port (not 400, not a redirect)."""
+    if plain.empty or "status" not in plain:
+        return plain
+    status = pd.to_numeric(plain["status"], errors="coerce")
+    return plain[~status.isin(UNLABELLED_NOT_ANSWERS).to_numpy(dtype=bool)]
+
+
