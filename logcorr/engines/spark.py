@@ -61,6 +61,13 @@ def _from_pandas(frame: Any, target: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame[target.names], schema=target, preserve_index=False)
 
 
+def _failure_id_of(frame: Any) -> Any:
+    """``failure_id`` as :func:`logcorr.correlate.correlate` names rows (its own function)."""
+    from logcorr.correlate import _failure_ids, _utc
+
+    return _failure_ids(frame.assign(ts=_utc(frame["ts"])))
+
+
 def _spark_type(fields: Sequence[pa.Field]) -> Any:
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -100,7 +107,12 @@ class SparkPlan:
 
         evidence = evidence_settings(self.store.manifest)  # small: settings, no rows
         in_fields = _fields("handshake_failures", FAILURE_COLUMNS)
-        out_fields = [*in_fields, pa.field("seen_by", pa.string())]
+        # merged_into: attribution's links (one failure seen by several sources); _part: the
+        # client partition, the client of the failure's representative, so that linked rows
+        # (an nginx row showing the load balancer, the capture's row naming the client) are
+        # judged together.
+        out_fields = [*in_fields, pa.field("seen_by", pa.string()), pa.field("merged_into", pa.string()),
+                      pa.field("_part", pa.string())]
         h_fields = _fields("proxy_headers", HEADER_COLUMNS)
         # The partition key only: the functions see ``host`` as stored (null stays null).
         key = F.coalesce(F.col("host"), F.lit(NO_HOST))
@@ -109,6 +121,9 @@ class SparkPlan:
         in_schema, h_schema, out_schema = (_arrow_schema(x) for x in (in_fields, h_fields, out_fields))
 
         def per_host(f: pa.Table, h: pa.Table) -> pa.Table:
+            import pandas as pd
+
+            from logcorr.correlate import attribute, client_side_only, link_failures
             from logcorr.evidence import place_times
             from logcorr.report.pipeline import judge_evidence
 
@@ -116,7 +131,23 @@ class SparkPlan:
                 return out_schema.empty_table()
             placed, _ = place_times(_to_pandas(f, in_schema), evidence.offsets)
             placed_headers, _ = place_times(_to_pandas(h, h_schema), evidence.offsets)
-            return _from_pandas(judge_evidence(placed, placed_headers, evidence), out_schema)
+            judged = judge_evidence(placed, placed_headers, evidence)
+            for name in ("seen_by", "merged_into"):
+                if name not in judged:
+                    judged[name] = pd.Series(pd.NA, index=judged.index, dtype=pd.StringDtype())
+            linked = link_failures(attribute(client_side_only(judged), evidence.lb_networks, evidence.lb_addrs))
+            client_of = dict(zip(linked["failure_id"], linked["client_addr"].astype(object), strict=True))
+            part = linked["failure_key"].map(client_of).astype(object)
+            part = part.where(part.notna(), linked["client_addr"].astype(object))
+            # rows client_side_only dropped keep their own client
+            judged = judged.assign(_fid=_failure_id_of(judged))
+            # merged_into holds an index label: across partitions it travels as a failure_id
+            label_to_id = dict(zip(judged.index, judged["_fid"], strict=True))
+            judged["merged_into"] = judged["merged_into"].map(
+                lambda x: None if x is None or pd.isna(x) else label_to_id.get(x)).astype(object)
+            by_id = dict(zip(linked["failure_id"], part, strict=True))
+            judged["_part"] = judged["_fid"].map(by_id).where(judged["_fid"].isin(list(by_id)), judged["client_addr"].astype(object))
+            return _from_pandas(judged, out_schema)
 
         with pandas_version_warning_ignored():
             done = (failures.groupBy("_host").cogroup(headers.groupBy("_host"))
@@ -140,21 +171,29 @@ class SparkPlan:
         # to the embedded engine's correlate.
         hellos = (to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None)
         # Only the sessions of clients that failed take part (the embedded engine's lean read).
-        failing = failures.select("client_addr").where("client_addr IS NOT NULL").distinct()
+        failing = (failures.select(failures["_part"].alias("client_addr"))
+                   .where("client_addr IS NOT NULL").distinct())
         sessions = sessions.join(failing, on="client_addr", how="left_semi")
 
         def per_client(f: pa.Table, s: pa.Table) -> pa.Table:
+            import pandas as pd
+
             from logcorr.correlate import correlate
 
             if f.num_rows == 0:
                 return m_schema.empty_table()
-            m = correlate(_to_pandas(f, f_schema), _to_pandas(s, s_schema), window_s, min_protocol,
+            rows = _to_pandas(f, f_schema)
+            # back from failure_ids to this frame's index labels (see per_host)
+            id_to_label = dict(zip(_failure_id_of(rows), rows.index, strict=True))
+            rows["merged_into"] = rows["merged_into"].astype(object).map(
+                lambda x: None if x is None or pd.isna(x) else id_to_label.get(x)).astype(object)
+            m = correlate(rows.drop(columns=["_part"]), _to_pandas(s, s_schema), window_s, min_protocol,
                           lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
                           scanner_cidrs=evidence.scanner_networks, ignore_cidrs=evidence.ignore_networks)
             return _from_pandas(m, m_schema)
 
         with pandas_version_warning_ignored():
-            return (failures.groupBy("client_addr").cogroup(sessions.groupBy("client_addr"))
+            return (failures.groupBy("_part").cogroup(sessions.groupBy("client_addr"))
                     .applyInArrow(per_client, schema=_spark_type(m_fields)))
 
     def computed_matches(self, window_s: int, min_protocol: str, *, save: bool) -> Any:
