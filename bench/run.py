@@ -186,6 +186,10 @@ def main() -> None:
         if out.returncode == 0 and out.stdout.strip():
             results["pcap"] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"pcap    {results['pcap']}")
+    # logcorr report at 1M/3M/10M sessions (issue 11.4): bench/report_scale.py
+    scale = subprocess.run([sys.executable, str(HERE / "report_scale.py")], check=False)
+    if scale.returncode == 0 and (RESULTS / "report_scale.json").exists():
+        results["report_scale"] = json.loads((RESULTS / "report_scale.json").read_text())
     (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {RESULTS / 'results.json'}")
 

@@ -158,6 +158,33 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
     first = nginx.drop_duplicates(copy_key)
     copies = nginx.groupby(copy_key, dropna=False).groups
     used: set[object] = set()
+
+    def link(label: Any, target: Any) -> None:
+        row = first.loc[label]
+        used.add(target)
+        keys = tuple(row[c] for c in copy_key)
+        linked = list(copies.get(keys, [row.name]))  # type: ignore[call-overload]
+        out.loc[linked, "merged_into"] = target
+        _absorb(out, target, row)
+
+    # A burst through one load balancer whose capture rows all name one client (a scanner
+    # behind the LB: dozens of connections a second, of every reason) is paired as a whole,
+    # across reasons: the client is certain whatever the pairing, and pairing each line
+    # with the capture row nearest its second stops one failure being counted twice.
+    lb_rows = first[~first["_real"]]
+    for (key, host), rows in lb_rows.groupby(["_key", "host"], dropna=False):
+        match = cap["lb_addr"].fillna(cap["client_addr"]) == key
+        match &= (cap_host == str(host)) | ~cap_host.isin(nginx_hosts)
+        pool = cap[match.fillna(False).astype(bool)]
+        for cluster in _clusters(rows.sort_values(["_second", "conn_id", "file", "line"]), tolerance_s):
+            lo = cluster["_second"].iloc[0] - pd.Timedelta(seconds=tolerance_s)
+            hi = cluster["_second"].iloc[-1] + pd.Timedelta(seconds=1 + tolerance_s)
+            cand = pool[(pool["ts"] >= lo) & (pool["ts"] < hi) & ~pool.index.isin(list(used))]
+            if len(cluster) < BURST_ROWS or cand.empty or cand["client_addr"].nunique() != 1:
+                continue
+            for label, target in _pair_burst(cluster, cand, tolerance_s):
+                link(label, target)
+    first = first[~first.index.isin(out.index[out["merged_into"].notna()])]
     # Rows that name their client first: they are the most specific.  One host's nginx
     # lines pair with the same host's capture only (when the capture's host is one of the
     # logs' hosts: a capture file given apart may carry another name).
@@ -191,13 +218,46 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
                         out.loc[cluster.index, "attribution"] = "ambiguous_capture"
                     continue
                 for label, target in pairs:
-                    row = cluster.loc[label]
-                    used.add(target)
-                    keys = tuple(row[c] for c in copy_key)
-                    linked = list(copies.get(keys, [row.name]))  # type: ignore[call-overload]
-                    out.loc[linked, "merged_into"] = target
-                    _absorb(out, target, row)
+                    link(label, target)
     return out
+
+
+BURST_ROWS = 5
+"""nginx lines through one load balancer in one run of overlapping seconds that make a burst."""
+
+
+def _pair_burst(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:
+    """Pairs (nginx label, capture label) of a one-client burst, best first.
+
+    Cost of a pair: the same reason, then a consistent one, then any; then the distance of
+    the capture row from the middle of the nginx line's second.  Pairs are taken greedily in
+    cost order, each row at most once: a line whose second has no capture row left stays
+    unpaired.
+    """
+    half = pd.Timedelta(seconds=0.5)
+    costs: list[tuple[int, float, tuple[str, int], tuple[str, int], Any, Any]] = []
+
+    def where(r: pd.Series) -> tuple[str, int]:  # ties broken by file and line: order-free
+        return str(r.get("file")), int(r["line"]) if pd.notna(r.get("line")) else -1
+
+    for label, row in cluster.iterrows():
+        mid = row["_second"] + half
+        near = cand[(cand["ts"] >= row["_second"] - pd.Timedelta(seconds=tolerance_s))
+                    & (cand["ts"] < row["_second"] + pd.Timedelta(seconds=1 + tolerance_s))]
+        for target, c in near.iterrows():
+            rank = 0 if c["reason"] == row["reason"] else 1 if _consistent(str(row["_reason"]), str(c["reason"])) else 2
+            costs.append((rank, abs((c["ts"] - mid).total_seconds()), where(row), where(c), label, target))
+    costs.sort(key=lambda t: t[:4])
+    pairs: list[tuple[Any, Any]] = []
+    done_rows: set[Any] = set()
+    done_caps: set[Any] = set()
+    for *_, label, target in costs:
+        if label in done_rows or target in done_caps:
+            continue
+        done_rows.add(label)
+        done_caps.add(target)
+        pairs.append((label, target))
+    return pairs
 
 
 def _nearest(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:

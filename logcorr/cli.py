@@ -130,18 +130,27 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.",
                                      autocompletion=_complete_format)] = "text",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="Where the work runs: embedded (this process) or spark (Apache Spark).")] = "embedded",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL (spark://host:7077, yarn, local[4]); default local[2], "
+                               "or Spark Connect when SPARK_REMOTE is set.")] = None,
 ) -> None:
     """Match each failed handshake with the client's later session and print the verdict."""
+    from logcorr import engines
     from logcorr.api import Dataset
 
     if fmt not in FORMATS:
         _fail(f"--format {fmt!r}: use text, json, markdown or html", 2)
+    if engine not in engines.ENGINES:
+        _fail(f"--engine {engine!r}: use {' or '.join(engines.ENGINES)}", 2)
     try:
         from logcorr.policies import parse_policy
 
         policies = [parse_policy(p) for p in what_if or []]
-        rep = Dataset(_data(data)).report(window=window, min_protocol=min_protocol,
-                                          since=since, until=until, what_if=policies)
+        rep = engines.report(Dataset(_data(data)), engine=engine, spark_master=spark_master,
+                             window=window, min_protocol=min_protocol, since=since, until=until,
+                             what_if=policies)
     except LogcorrError as exc:
         _fail(str(exc))
         return
@@ -166,6 +175,25 @@ def show(
         _fail(str(exc))
         return
     sys.stdout.write(render_timeline(client, frame))
+
+
+@app.command(epilog="Example: logcorr schema --format athena --location s3://my-bucket/logcorr-data")
+def schema(
+    fmt: Annotated[str, typer.Option("--format", help="text, json, athena (Glue DDL) or spark (Spark SQL DDL).")] = "text",
+    location: Annotated[str | None, typer.Option(
+        "--location", help="Where the data directory is, for the DDL's LOCATION (s3://..., a path). "
+                           "Default: s3://YOUR-BUCKET/logcorr-data for athena, the --data directory for spark.")] = None,
+    data: DataOpt = None,
+) -> None:
+    """Print the tables, their columns (type, meaning) and partitioning, or DDL to register them."""
+    from logcorr import ddl
+
+    if fmt not in ddl.FORMATS:
+        _fail(f"--format {fmt!r}: use {', '.join(ddl.FORMATS)}", 2)
+    if location is None and fmt == "spark":
+        location = str(_data(data).resolve())
+    text = ddl.render(fmt, location)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
 @app.command(epilog="Example: logcorr watch /var/log/nginx --metrics-port 9469 --html /srv/www/tls.html")

@@ -129,22 +129,31 @@ def place_times(frame: pd.DataFrame, offsets: Mapping[str, Mapping[str, int]]
     return out, zones
 
 
+HEADER_COLUMNS = ["ts", "source", "conn_id", "src_addr", "host", "ts_wall", "tz_source"]
+
+
+def evidence_settings(manifest: Mapping[str, Any]) -> Evidence:
+    """The settings that judge evidence (no rows: ``failures``/``headers`` empty).
+
+    Engines that read the rows where they are (Spark) apply them partition by partition.
+    """
+    sources = manifest.get("sources", [])
+    settings = manifest.get("settings", {})
+    return Evidence(failures=pd.DataFrame(), headers=pd.DataFrame(),
+                    lb_networks=networks(settings.get("lb_cidrs", [])),
+                    lb_addrs=host_lb_addrs(sources),
+                    scanner_networks=networks(settings.get("scanner_cidrs", [])),
+                    ignore_networks=networks(settings.get("ignore_cidrs", [])),
+                    offsets=host_offsets(sources))
+
+
 def load_evidence(dataset: Dataset) -> Evidence:
     """Read the failures and PROXY headers of ``dataset`` and the settings that judge them."""
     from logcorr.api import to_pandas
 
     store = dataset.store
-    manifest = store.manifest
-    sources = manifest.get("sources", [])
-    settings = manifest.get("settings", {})
-    offsets = host_offsets(sources)
-    failures, zones = place_times(dataset.raw_failures(), offsets)
-    headers = to_pandas(store.read("proxy_headers", ["ts", "source", "conn_id", "src_addr", "host",
-                                                     "ts_wall", "tz_source"]))
-    headers, _ = place_times(headers, offsets)
-    return Evidence(failures=failures, headers=headers,
-                    lb_networks=networks(settings.get("lb_cidrs", [])),
-                    lb_addrs=host_lb_addrs(sources),
-                    scanner_networks=networks(settings.get("scanner_cidrs", [])),
-                    ignore_networks=networks(settings.get("ignore_cidrs", [])),
-                    offsets=offsets, zones=zones)
+    evidence = evidence_settings(store.manifest)
+    evidence.failures, evidence.zones = place_times(dataset.raw_failures(), evidence.offsets)
+    headers = to_pandas(store.read("proxy_headers", HEADER_COLUMNS))
+    evidence.headers, _ = place_times(headers, evidence.offsets)
+    return evidence

@@ -273,6 +273,34 @@ class Store:
         with contextlib.suppress(OSError):
             (self.path / ("." + MANIFEST + ".tmp")).unlink()
 
+    def adopt(self, name: str, staging: Path) -> str | None:
+        """Make the Parquet files another writer (Spark) left under ``staging`` table ``name``.
+
+        They replace the table's files; ``staging``'s ``date=...`` folders are kept.  Returns
+        ``None`` when saved, else one line saying why not (as :meth:`replace_table`).
+        """
+        try:
+            with self.lock():
+                commit_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+                rels: list[str] = []
+                for i, f in enumerate(sorted(staging.rglob("*.parquet"))):
+                    rel = str(Path(name) / f.parent.relative_to(staging) / f"{commit_id}-{i}.parquet")
+                    (self.path / rel).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(f, self.path / rel)  # unlisted until the commit: swept if it fails
+                    rels.append(rel)
+
+                def add(manifest: dict[str, Any]) -> None:
+                    if rels:
+                        manifest["commits"].append({"id": commit_id, "time": datetime.now(UTC).isoformat(),
+                                                    "files": {name: rels}})
+
+                self.commit({}, update=add, replace=[name])
+        except OSError as exc:
+            return f"{name} not saved: {os_error(self.path, exc, 'write the data directory')}"
+        except DataError as exc:
+            return f"{name} not saved: {exc}"
+        return None
+
     def replace_table(self, name: str, table: pa.Table) -> str | None:
         """Replace table ``name`` (``report``'s ``matches``) if the directory can be written now.
 

@@ -63,6 +63,36 @@ def require_tcpdump() -> bool:
     return False
 
 
+def require_spark() -> None:
+    """Skip when pyspark or Java is missing, unless CI says it must be there.
+
+    ``LOGCORR_REQUIRE_SPARK=1`` (set by ``.ci/``) turns the skip into a failure.
+    """
+    import importlib.util
+
+    from logcorr.engines.sparksession import java_available
+
+    missing = [name for name, ok in (("pyspark", importlib.util.find_spec("pyspark") is not None),
+                                     ("java", java_available())) if not ok]
+    if not missing:
+        return
+    message = (f"Spark local mode: missing {', '.join(missing)}; install with: "
+               "pip install 'logcorr[spark]' && apt-get install -y openjdk-17-jre-headless")
+    if os.environ.get("LOGCORR_REQUIRE_SPARK") == "1":
+        pytest.fail(f"LOGCORR_REQUIRE_SPARK=1 and {message}", pytrace=False)
+    pytest.skip(reason=f"{message} (set LOGCORR_REQUIRE_SPARK=1 to fail instead)")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Any:
+    """One local SparkSession for the whole test session (starting one costs ~10 s)."""
+    require_spark()
+    from logcorr.engines.sparksession import spark_session
+
+    with spark_session() as session:
+        yield session
+
+
 MESSY_TOOLS = {"nmap": "nmap", "testssl": "testssl.sh", "logrotate": "logrotate", "tcpdump": "tcpdump"}
 
 

@@ -79,13 +79,16 @@ def test_escaped_quote_in_request() -> None:
 
 
 def test_time_local_with_offset_to_utc() -> None:
-    # combined has no $ssl_protocol: lines are counted (skipped) but offsets still learned
+    # combined has no $ssl_protocol: lines are requests without TLS fields (the clients got
+    # an answer, at an unknown protocol: SPEC §6), and their offsets are learned
     line = b'192.0.2.7 - - [26/Nov/2026:23:02:50 +0530] "GET / HTTP/1.1" 200 612 "-" "curl/8.5.0"\n'
     batch = read(line * 3, COMBINED)
-    assert (batch.lines, batch.skipped) == (3, 3)
+    assert (batch.lines, batch.parsed, batch.skipped) == (3, 3, 0)
+    assert rows(batch, "plain_requests", "client_addr", "status", "tls_logged") == [("192.0.2.7", 200, False)] * 3
+    assert "tls_sessions" not in batch.tables or batch.tables["tls_sessions"].num_rows == 0
     assert batch.meta["utc_offsets"] == {"+0530": 3}
-    assert batch.warnings == ["the log_format combined has no $ssl_protocol, so TLS and plain requests "
-                              "cannot be told apart: lines counted, not stored"]
+    assert batch.warnings == ["the log_format combined has no $ssl_protocol: its lines show that clients "
+                              "got an answer, not with which TLS version"]
     fmt = COMBINED + " $ssl_protocol"
     batch = read(line.replace(b'"\n', b'" TLSv1.2\n'), fmt)
     assert rows(batch, "tls_sessions", "ts", "ts_logged") == [
@@ -234,7 +237,7 @@ J_LINE = ('{"time_iso8601":"2026-11-26T23:02:52+05:30","msec":"1795714372.000","
 def test_each_line_gets_the_first_format_that_parses_it() -> None:
     lines = [C_LINE] * 2 + [R_LINE] * 3 + ["", "not a log line", J_LINE, C_LINE]
     batch = read(("\n".join(lines) + "\n").encode(), COMBINED)
-    assert (batch.lines, batch.parsed, batch.skipped, batch.rejected) == (9, 4, 4, 1)
+    assert (batch.lines, batch.parsed, batch.skipped, batch.rejected) == (9, 7, 1, 1)
     assert batch.meta["format_runs"] == {(1, 2, "combined"), (3, 5, "recommended"), (8, 8, "json"),
                                          (9, 9, "combined")}
     assert rows(batch, "tls_sessions", "line", "client_addr", "ssl_protocol") == [

@@ -176,3 +176,27 @@ def test_an_empty_proxy_header_line_pairs_with_the_captures_no_byte_close() -> N
                   {**capture(LB, "2026-11-26T12:00:00.300Z", "peer_closed"), "client_is_real": None,
                    "attribution": "pcap_tcp_peer", "action": "connect_close", "lb_addr": None}])
     assert len(representatives(merge_capture(f))) == 1
+
+
+def test_a_scanner_burst_behind_the_lb_pairs_across_reasons() -> None:
+    """testssl.sh through a PROXY relay (the messy lab, nginx 1.22.1): nginx logs 12 ALPN
+    refusals in second :10 and 4 `no shared cipher` in :11/:12, and the capture sees the same
+    16 connections of one client, ending up to 1.4 s after nginx's second, with the server's
+    alert only ("other").  Per reason, the `no shared cipher` lines would take the earliest
+    `other` rows (the ALPN ones) and leave 4 lines and 4 capture rows counted twice."""
+    nginx = [{"ts": "2026-12-02T02:12:10Z", "client_addr": LB, "conn_id": 23 + i, "reason": "other",
+              "line": 24 + i} for i in range(12)]
+    nginx += [{"ts": f"2026-12-02T02:12:{s}Z", "client_addr": LB, "conn_id": 38 + i,
+               "reason": "no_shared_cipher", "line": 39 + i} for i, s in enumerate(["11", "11", "11", "12"])]
+    caps = [capture("127.0.0.1", f"2026-12-02T02:12:10.{75 * i:03d}Z", "other", line=252 + i) for i in range(12)]
+    caps += [capture("127.0.0.1", t, "other", line=435 + i)
+             for i, t in enumerate(["2026-12-02T02:12:11.478Z", "2026-12-02T02:12:11.737Z",
+                                    "2026-12-02T02:12:11.991Z", "2026-12-02T02:12:12.414Z"])]
+    out = merge_capture(failures(nginx + caps))
+    kept = representatives(out)
+    assert len(kept) == 16
+    assert set(kept["client_addr"]) == {"127.0.0.1"}
+    assert kept["reason"].value_counts().to_dict() == {"other": 12, "no_shared_cipher": 4}  # nginx's words
+    # the no-shared-cipher lines took the four late rows, not the ALPN ones
+    late = kept[kept["line"] >= 435]
+    assert sorted(late["reason"]) == ["no_shared_cipher"] * 4

@@ -153,6 +153,12 @@ FAILURE_LINES += [
     # §1.5 cut inside the context, before "client:" is complete
     (b"2026/11/26 17:33:07 [info] 13035#13035: *127 client closed connection while SSL handshaking, cli",
      fail("2026-11-26 17:33:07", 127, "peer_closed", "client closed connection", client=None, server=None)),
+    # The messy lab (nginx 1.22.1): testssl.sh's first bytes, a bare TLS alert record, read as
+    # HTTP by a proxy_protocol ssl listener: TLS-port noise, judged from the request alone.
+    (b'2026/12/02 01:40:11 [info] 2291#2291: *57 client sent invalid method while reading client request line, '
+     b'client: 127.0.0.5, server: lab.test, request: "\x15\x03\x01\x00\x02\x02P"',
+     fail("2026-12-02 01:40:11", 57, "not_tls", "client sent invalid method", client="127.0.0.5",
+          server="lab.test", action="reading client request line")),
 ]
 
 
@@ -371,3 +377,13 @@ def test_rendered_line_parses_back(client: str, server: str, port: int, conn: in
     assert (row["ts"], row["client_addr"], row["server_addr"], row["conn_id"], row["level"]) == (
         when.replace(microsecond=0, tzinfo=UTC), client, listen, conn, level)
     assert (row["reason"], row["reason_text"], row["alert"]) == (code, text, alert)
+
+
+def test_invalid_method_is_a_failure_only_for_a_tls_record() -> None:
+    """handshake-reasons.md §3: an invalid method that is not a TLS record (an SSH banner)
+    needs the listen configuration to be called TLS-port noise, so it is skipped."""
+    ssh = (b'2026/11/26 17:29:51 [info] 13035#13035: *5 client sent invalid method while reading client request '
+           b'line, client: 127.0.0.1, server: lab.test, request: "SSH-2.0-OpenSSH_9.2p1"\n')
+    batch = read(ssh)
+    assert (batch.lines, batch.parsed, batch.skipped) == (1, 0, 1)
+    assert rows(batch) == []

@@ -74,7 +74,10 @@ def test_reload_into_another_log_format_and_back(tmp_path: Path) -> None:
 
     result = logcorr.ingest([str(access)], tmp_path / "data", nginx_conf=str(conf))
     (f,) = result.files
-    assert (f.lines, f.parsed, f.skipped, f.rejected) == (9, 4, 5, 0)  # combined: no $ssl_protocol
+    assert (f.lines, f.parsed, f.skipped, f.rejected) == (9, 9, 0, 0)
+    # combined logs no $ssl_protocol: its lines are requests without TLS fields
+    plain = pq.read_table(tmp_path / "data" / "plain_requests").to_pylist()
+    assert sorted((p["line"], p["tls_logged"]) for p in plain) == [(i, False) for i in (1, 2, 3, 8, 9)]
     assert f.formats == [("combined", 1, 3), ("lab", 4, 7), ("combined", 8, 9)]
     sessions = pq.read_table(tmp_path / "data" / "tls_sessions").to_pylist()
     assert sorted((s["line"], s["client_addr"], s["ssl_protocol"]) for s in sessions) == [

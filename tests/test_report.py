@@ -124,8 +124,8 @@ def test_whole_document() -> None:
             "status": "action",
             "summary": "7 handshake failures from 4 clients (70% of connections); 50% of the 6 "
                        "attributable were followed by a TLS 1.2+ session from the same client within "
-                       "5m (median 1.4 s); 1 real client did not recover within 5m, 1 of them never got "
-                       "in at all (failures: no_shared_cipher 2)",
+                       "5m (median 1.4 s); 2 real clients did not recover within 5m, 2 of them never got "
+                       "in at all; 1 of those was refused for what they offer (failures: no_shared_cipher 2)",
             "findings": [LOCKOUT, NOISE, UNATTRIBUTABLE, NOTE],
             "limited_by": [],
         },
@@ -215,7 +215,8 @@ def test_verdict_action_for_clients_locked_out() -> None:
     verdict = report(failures(*fails), sessions(*goods)).data["verdict"]
     assert verdict["status"] == "action"
     assert verdict["summary"].endswith("; 1 real client did not recover within 5m, 1 of them never got in "
-                                       "at all (failures: no_shared_cipher 3)")
+                                       "at all; 1 of those was refused for what they offer "
+                                       "(failures: no_shared_cipher 3)")
     assert verdict["findings"][0]["text"].startswith("3 no_shared_cipher failures from 1 real client did not "
                                                      "recover within 5m and never got in at all")
     assert verdict["findings"][0]["counts"] == {"reason": "no_shared_cipher", "failures": 3, "clients": 1,
@@ -231,8 +232,9 @@ def test_a_locked_out_client_that_got_in_another_time_is_attention_not_never_got
     rep = report(failures(*fails), sessions(*goods))
     verdict = rep.data["verdict"]
     assert verdict["status"] == "attention"
-    assert verdict["summary"].endswith("; 1 real client did not recover within 5m (failures: no_shared_cipher 3), "
-                                       "though each got in at another time")
+    assert verdict["summary"].endswith("; 1 real client did not recover within 5m, each got in at another time "
+                                       "(never got in: 0); 1 was refused for what they offer "
+                                       "(failures: no_shared_cipher 3)")
     assert verdict["findings"][0]["counts"]["never_got_in"] == 0
     assert [(c["client"], c["ever_succeeded"]) for c in rep.data["unrecovered_clients"]] == [("198.51.100.7", True)]
 
@@ -436,7 +438,8 @@ def test_access_lines_without_tls_fields_mean_the_client_got_in() -> None:
     assert d["reasons"][0]["recovered"] == 0
     v = d["verdict"]
     assert v["status"] == "action"
-    assert v["summary"].endswith("; 2 real clients did not recover within 5m, 1 of them never got in at all "
+    assert v["summary"].endswith("; 2 real clients did not recover within 5m, 1 of them never got in at all; "
+                                 "1 of those was refused for what they offer "
                                  "(failures: no_shared_cipher 2); coverage limits this verdict: "
                                  "3 access lines without TLS fields")
     assert v["limited_by"] == ["coverage_access_lines_without_tls"]

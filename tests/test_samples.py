@@ -89,3 +89,22 @@ def test_report_without_handshake_failures_in_every_format(tmp_path: Path) -> No
         assert "No handshake failures in this period" in out
     assert ds.table("matches").empty
     assert ds.correlate().empty  # the library's correlate too (isin([]) crashed)
+
+
+def test_one_client_count_one_meaning(tmp_path: Path) -> None:
+    """SPEC §7: the summary's "did not recover" and "never got in" are the table's numbers,
+    in every format (issue 10.8)."""
+    import re
+
+    from logcorr.report.render import render_markdown, render_text
+
+    logcorr.ingest([str(SAMPLES)], tmp_path / "data")
+    rep = logcorr.open(tmp_path / "data").report(window="5m")
+    clients = rep.data["unrecovered_clients"]
+    never = [c for c in clients if not c["ever_succeeded"]]
+    m = re.search(r"(\d+) real clients? did not recover within 5m, (\d+) of them never got in at all",
+                  rep.data["verdict"]["summary"])
+    assert m is not None, rep.data["verdict"]["summary"]
+    assert (int(m.group(1)), int(m.group(2))) == (len(clients), len(never)) == (15, 14)
+    for text in (render_text(rep), render_markdown(rep)):
+        assert f"never got in: {len(never)}" in text

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the system packages the tests need, when missing: Debian's nginx (+ the stream
 # module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests;
-# nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py); with the argument
-# "bench", also GoAccess and lnav, the baselines `make bench` measures beside logcorr.
+# nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py); Java 17 for the
+# Spark engine's local mode; with the argument "bench", also GoAccess and lnav, the
+# baselines `make bench` measures beside logcorr.
 # Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
 # (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
 set -u
@@ -11,6 +12,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || need+=(tcpdump)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+# Java for pyspark's local mode (the Spark engine's tests, issue 11).
+command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || need+=(openjdk-17-jre-headless)
 command -v nmap >/dev/null 2>&1 || [ -x /usr/bin/nmap ] || need+=(nmap)
 command -v testssl >/dev/null 2>&1 || [ -x /usr/bin/testssl ] || need+=(testssl.sh)
 command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)

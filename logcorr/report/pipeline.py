@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -15,14 +16,21 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from logcorr.api import Dataset
+    from logcorr.evidence import Evidence
     from logcorr.policies import Policy
     from logcorr.report.build import Report
 
 
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
-               what_if: Sequence[Policy] = ()) -> Report:
-    """Correlate and build the report; write ``matches`` beside the other tables."""
+               what_if: Sequence[Policy] = (),
+               correlate_with: Callable[..., pd.DataFrame] | None = None) -> Report:
+    """Correlate and build the report; write ``matches`` beside the other tables.
+
+    ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
+    (same arguments; the Spark engine's, which computes them where the rows are and saves
+    them itself: it returns ``(matches, note)`` and the table is then not saved here).
+    """
     from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report
@@ -38,15 +46,12 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
     t0 = parse_time(since) if since else None
     t1 = parse_time(until) if until else None
+    notes: list[str] = []
 
-    from logcorr.attribution import attribute_failures
-    from logcorr.correlate import mark_load_balancers
     from logcorr.evidence import load_evidence
 
     evidence = load_evidence(dataset)
-    failures = attribute_failures(
-        mark_load_balancers(evidence.failures, evidence.lb_networks, evidence.lb_addrs),
-        evidence.headers)
+    failures = judge_evidence(evidence.failures, evidence.headers, evidence)
     scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
@@ -56,9 +61,16 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     all_sessions = _read(store, "tls_sessions", ["ts", "source", "client_addr", "is_connection", "status", "host"])
     plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
-    matches = correlate(failures, sessions, window_s, min_protocol,
-                        lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
-                        scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
+    saved_note: str | None = None
+    if correlate_with is None:
+        matches = correlate(failures, sessions, window_s, min_protocol,
+                            lb_networks=evidence.lb_networks, lb_addrs=evidence.lb_addrs, hellos=hellos,
+                            scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
+    else:
+        matches, saved_note = correlate_with(window_s, min_protocol, save=save_matches)
+        save_matches = False
+        if saved_note:
+            notes.append(saved_note)
 
     lb = None
     findings: list[dict[str, Any]] = []
@@ -78,6 +90,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                           rejects=store.count("rejects"), ignore_cidrs=ignore_cidrs)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
+    for line in notes:
+        report.data.setdefault("notes", []).append(line)
     attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1)
     if save_matches:
         table = pa.Table.from_pandas(matches, preserve_index=False)
@@ -85,6 +99,19 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         if note:
             report.data.setdefault("notes", []).append(note)
     return report
+
+
+def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:
+    """Load balancers marked, then every kind of evidence applied (``logcorr.attribution``).
+
+    Works on all hosts at once or on one host's rows (the Spark engine's partitions): every
+    rule in it is per host.
+    """
+    from logcorr.attribution import attribute_failures
+    from logcorr.correlate import mark_load_balancers
+
+    return attribute_failures(mark_load_balancers(failures, evidence.lb_networks, evidence.lb_addrs),
+                              headers)
 
 
 def _read(store: Store, name: str, columns: list[str], clients: list[str] | None = None) -> pd.DataFrame:

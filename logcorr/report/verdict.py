@@ -203,7 +203,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
     else:
         status = "benign"
     summary = _summary(m, real, recovered[attributable], status, lockout, scsv, unrec, never_in,
-                       window=window, min_protocol=min_protocol, failure_rate=failure_rate,
+                       succeeded, window=window, min_protocol=min_protocol, failure_rate=failure_rate,
                        scanners=scanners, health=health)
     if limits:
         summary += "; coverage limits this verdict: " + ", ".join(f["counts"].get("what", f["kind"]) for f in limits)
@@ -331,7 +331,8 @@ def _unattributable(m: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, status: str,
-             lockout: pd.DataFrame, scsv: pd.DataFrame, unrec: pd.DataFrame, never_in: set[str], *,
+             lockout: pd.DataFrame, scsv: pd.DataFrame, unrec: pd.DataFrame, never_in: set[str],
+             succeeded: set[str], *,
              window: str, min_protocol: str, failure_rate: float | None,
              scanners: list[dict[str, Any]], health: dict[str, Any]) -> str:
     """One sentence that answers "is this bad?" with its numbers (SPEC §1 question 1)."""
@@ -357,13 +358,22 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
             lead += f" (median {round(float(np.median(delays)), 3):g} s)"
     rows = pd.concat([lockout, scsv])
     n_locked = int(rows["client_addr"].nunique()) if len(rows) else 0
+    # The two client counts of SPEC §7, as unrecovered_clients counts them in every format:
+    # did not recover within the window; of them, never got in at all.
+    clients = unrec["client_addr"].astype(str)
+    n_unrec = int(clients.nunique())
+    n_never = int(clients[~clients.isin(succeeded)].nunique())
+    counts = f"; {_n(n_unrec, 'real client')} did not recover within {window}, " + (
+        f"{n_never:,} of them never got in at all" if n_never else "each got in at another time (never got in: 0)")
     if status == "action":
-        return (lead + f"; {_n(n_locked, 'real client')} did not recover within {window}, "
-                f"{len(never_in):,} of them never got in at all (failures: {_counts(rows)})")
+        were = "was" if len(never_in) == 1 else "were"
+        return (lead + counts + f"; {len(never_in):,} of those {were} refused for what they offer "
+                f"(failures: {_counts(rows)})")
     if status == "attention":
         if n_locked:
-            return (lead + f"; {_n(n_locked, 'real client')} did not recover within {window} "
-                    f"(failures: {_counts(rows)}), though each got in at another time")
+            were = "was" if n_locked == 1 else "were"
+            return (lead + counts + f"; {n_locked:,} {were} refused for what they offer "
+                    f"(failures: {_counts(rows)})")
         un = len(m) - len(real)
         if un / len(m) > ATTENTION_SHARE:
             return lead + f"; {pct(un / len(m))} cannot be attributed to a client"

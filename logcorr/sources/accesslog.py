@@ -15,7 +15,9 @@ is known, else by name, else by :data:`JSON_ALIASES`.
 
 Rows: a request with ``$ssl_protocol`` is a ``tls_sessions`` row, one without is a
 ``plain_requests`` row (plain HTTP on a TLS port is a signal).  A format without
-``$ssl_protocol`` cannot tell them apart: its lines are skipped, with a warning.  A
+``$ssl_protocol`` (``combined``) cannot tell them apart: its lines are ``plain_requests``
+rows with ``tls_logged`` false (the client got an answer, at an unknown protocol), with a
+warning.  A
 ``$ssl_cipher`` of ``(NONE)`` is a failed handshake that the stream module logged
 (``reference/nginx-logs.md`` §5, status 500/400/200): not a session; counted as parsed and
 in ``Batch.meta["stream_failures"]`` (``{status: count}``); the error log has the failure.
@@ -378,11 +380,20 @@ class AccessLogReader:
                 "proxy_protocol_addr": pp, "conn_id": col.get("connection", pa.int64()),
                 "status": col.get("status", pa.int64()), "line": pa.array(lines, pa.int64())}
         if "ssl_protocol" not in typed:
-            batch.skipped += n
+            # The combined format: the client got an answer, at an unknown protocol (SPEC §6).
+            # Stored as requests without TLS fields (tls_logged false), never as sessions.
             if name not in self._warned:
                 self._warned.add(name)
-                batch.warnings.append(f"the log_format {name} has no $ssl_protocol, so TLS and "
-                                      "plain requests cannot be told apart: lines counted, not stored")
+                batch.warnings.append(f"the log_format {name} has no $ssl_protocol: its lines show "
+                                      "that clients got an answer, not with which TLS version")
+            if not stream:
+                req = dict(base, source=_const(source, n), request=col.get("request"),
+                           tls_logged=pa.repeat(pa.scalar(False), n))
+                batch.tables["plain_requests"] = schema.conform(
+                    "plain_requests", _with_file(pa.table(req), self.file))
+                batch.parsed += n
+            else:
+                batch.skipped += n
             return
         proto = typed["ssl_protocol"]
         cipher = col.get("ssl_cipher")
@@ -406,7 +417,8 @@ class AccessLogReader:
             # stream entries without TLS (PROXY errors, plain TCP) are not HTTP requests
             batch.skipped += int(pc.sum(plain).as_py() or 0)
         else:
-            req = dict(base, source=_const(source, n), request=col.get("request"))
+            req = dict(base, source=_const(source, n), request=col.get("request"),
+                       tls_logged=pa.repeat(pa.scalar(True), n))
             plains = pa.table({k: pc.filter(v, plain) for k, v in req.items()})
             batch.tables["plain_requests"] = schema.conform("plain_requests",
                                                             _with_file(plains, self.file))

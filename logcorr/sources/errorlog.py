@@ -134,6 +134,28 @@ def failure_message(part: bytes) -> _Message | None:
     return _Message(action, side, cls, reason_text)
 
 
+INVALID_METHOD = b"client sent invalid method"
+# A TLS record header in ``request: "..."`` (raw bytes, as nginx 1.22.1 writes them; or
+# escaped as \xHH by tools that copy logs): content type 20-24, then version major 3
+# (RFC 8446 §5.1).  testssl.sh opens with a bare alert record (0x15), which
+# an http ``ssl`` listener reads as plain HTTP (the messy lab, nginx 1.22.1).
+_TLS_RECORD_REQUEST = re.compile(rb', request: "(?:[\x14-\x18]\x03|\\x1[4-8]\\x03)')
+
+
+def tls_bytes_read_as_http(part: bytes, ctx: bytes) -> _Message | None:
+    """``client sent invalid method`` whose request is a TLS record: TLS-port noise (``not_tls``).
+
+    handshake-reasons.md §3: the line means non-TLS bytes on an ``ssl`` port only where the
+    configuration says the port is TLS; a request that *is* a TLS record header shows it
+    from the line alone (a TLS client that nginx read as HTTP).  Other invalid methods stay
+    skipped: on a plain port they are ordinary HTTP garbage.
+    """
+    if not part.startswith(INVALID_METHOD) or _TLS_RECORD_REQUEST.search(ctx) is None:
+        return None
+    text = _text(INVALID_METHOD)
+    return _Message("reading client request line", True, reasons.classify_nginx(text), text)
+
+
 @lru_cache(maxsize=65536)  # a log repeats the same few clients and listen addresses
 def _context(ctx: bytes) -> tuple[str | None, str | None]:
     """``client`` and ``server`` of ``, [udp ]client: X, server: Y[, request: ...]`` (§1.3)."""
@@ -332,7 +354,7 @@ class ErrorLogReader:
             return self._reject(line_no, f"unknown level [{printable(level)}]", raw)
         name = _LEVEL_NAMES[level]
         levels[name] = levels.get(name, 0) + 1
-        if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw
+        if not (b"SSL" in raw or b"PROXY" in raw or b"HTTPS port" in raw or INVALID_METHOD in raw
                 or b" connected to " in raw or b"broken header" in raw):  # not about TLS
             if raw.endswith(_REOPEN):
                 self.reopen += 1
@@ -407,7 +429,7 @@ class ErrorLogReader:
             self.pending = _Pending(line_no, m.group(1), level, conn, body)
             return None
         part, ctx = _split_context(body)
-        msg = failure_message(part)
+        msg = failure_message(part) or tls_bytes_read_as_http(part, ctx)
         if msg is None:
             return ""
         return self._failure(msg, ctx, m.group(1), level, conn, line_no)

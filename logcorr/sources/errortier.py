@@ -114,7 +114,7 @@ def _lines_at(a: np.ndarray, starts: np.ndarray, mask: np.ndarray, n: int) -> np
 
 def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str, int]) -> tuple[int, int, int]:
     """Read one chunk into ``reader``; returns (lines, parsed, skipped)."""
-    from logcorr.sources.errorlog import LEVELS, MAX_PHYSICAL, PARSED, SKIPPED
+    from logcorr.sources.errorlog import INVALID_METHOD, LEVELS, MAX_PHYSICAL, PARSED, SKIPPED
 
     a = np.frombuffer(data, dtype=np.uint8)
     starts, n = _line_starts(data, a)
@@ -129,6 +129,9 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
     if b"\x00" in data:
         slow |= _lines_at(a, starts, a == 0, n)
     keep = _keep(data, a, starts, n)
+    # "client sent invalid method" is a failure only for a TLS-record request (a rare line,
+    # judged with its context): the per-line path (errorlog.tls_bytes_read_as_http)
+    slow[_lines_with(data, a, starts, INVALID_METHOD)] = True
     connects = _stream_lines(data, a, starts)
     if reader.stream or len(connects):
         slow |= keep  # the stream realip hook pairs lines in file order: per-line path
