@@ -48,6 +48,11 @@ def print_ingest_summary(result: IngestResult, file: object = None) -> None:
         table.add_row(escape(clean(f.path)), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}",
                       f"{f.skipped:,}", f"{f.rejected:,}")
     console.print(table)
+    units = {"pcap": "packets", "cloudwatch": "datapoints"}
+    counted = sorted({units[f.kind] for f in result.files if f.kind in units})
+    if counted:  # "lines" of a capture are packets, of a JSON export datapoints
+        console.print(f"lines: {' and '.join(counted)} for " + ", ".join(
+            k for k in ("pcap", "cloudwatch") if units[k] in counted) + " files")
     for f in result.files:
         if len(f.formats) > 1:  # a log_format change inside the file (nginx -s reload)
             runs = ", ".join(f"{escape(clean(name))} lines {a:,}-{b:,}" for name, a, b in f.formats)

@@ -311,3 +311,29 @@ def test_screenshot_tool_writes_a_png(tmp_path: Path) -> None:
     assert width == 1280
     assert height > 1000  # the whole page, not one screen
     assert 20_000 < len(data) < 5_000_000
+
+
+def test_addresses_never_break_and_the_bucket_is_stated(browser: Browser, tmp_path: Path) -> None:
+    """Issue 14.7: `word-break: break-all` split "198.51.100.1 / 1" on a narrow window."""
+    rep = make_report()
+    rep.data["timeline_bucket_s"] = 5
+    path = tmp_path / "report.html"
+    path.write_text(render_html(rep), encoding="utf-8")
+    page = browser.open(path)
+    browser.call("Emulation.setDeviceMetricsOverride",
+                 {"width": 420, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=page.session)
+    lines = page.evaluate("Array.from(document.querySelectorAll('td.addr'), td => {"
+                          " const r = document.createRange(); r.selectNodeContents(td);"
+                          " return new Set(Array.from(r.getClientRects(), x => Math.round(x.top))).size; })")
+    assert lines
+    assert set(lines) == {1}
+    assert "Bars of 5 s" in page.evaluate("document.body.textContent")
+
+
+@pytest.mark.parametrize(("span", "width", "label"), [
+    (7, 1, "1 s"), (300, 5, "5 s"), (3600, 60, "1 min"), (86400, 3600, "1 h"),
+    (30 * 86400, 86400, "1 day"), (400 * 86400, 7 * 86400, "1 week")])
+def test_timeline_bucket_follows_the_period(span: float, width: int, label: str) -> None:
+    from logcorr.report.buckets import bucket_label, bucket_s
+
+    assert (bucket_s(span), bucket_label(bucket_s(span))) == (width, label)

@@ -129,13 +129,14 @@ def test_whole_document() -> None:
             "findings": [LOCKOUT, NOISE, UNATTRIBUTABLE, NOTE],
             "limited_by": [],
         },
+        "timeline_bucket_s": 60,  # an hour's period: one-minute bars
     }
     # JSON: the same object, SPEC key order
     doc = render_json(rep)
     assert json.loads(doc) == rep.data
     assert list(json.loads(doc)) == ["schema", "window_seconds", "min_protocol", "period", "totals",
                                      "reasons", "unrecovered_clients", "lb", "coverage", "scanners",
-                                     "health_checks", "hosts", "verdict"]
+                                     "health_checks", "hosts", "verdict", "timeline_bucket_s"]
     # frames for charts and notebooks
     assert rep.frames["timeline"].values.tolist() == [
         [ts(0), "inappropriate_fallback", 2], [ts(600), "inappropriate_fallback", 1],

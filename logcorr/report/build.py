@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from logcorr.reasons import FAMILY
+from logcorr.report.buckets import bucket_s
 from logcorr.report.sections import (
     NO_HOST,
     SCANNER_KEYS,
@@ -65,9 +66,6 @@ SCHEMA = "logcorr.report/2"
 # Reason code → family (SPEC §5), kept once, beside the reason table.
 FAMILIES = FAMILY
 
-# Timeline bucket widths, smallest first; the first that gives at most 60 buckets wins.
-TIMELINE_BUCKETS_S = (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
-_MAX_BUCKETS = 60
 
 REASON_KEYS = ["reason", "family", "failures", "clients", "attributable", "recovered",
                "unrecovered", "recovery_rate", "median_recovery_s", "p90_recovery_s",
@@ -156,14 +154,12 @@ def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> list[dict[str, Any]]:
 
 
 def _timeline(m: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
-    """Failures per reason per time bucket (bucket width: the first of TIMELINE_BUCKETS_S
-    that gives at most 60 buckets over the period)."""
+    """Failures per reason per time bucket (width: :func:`logcorr.report.buckets.bucket_s`)."""
     if m.empty or start is None or end is None:
         return pd.DataFrame({"bucket_start": pd.Series([], dtype="datetime64[us, UTC]"),
                              "reason": pd.Series([], dtype=object),
                              "failures": pd.Series([], dtype="int64")})
-    span = (end - start).total_seconds()
-    width = next((b for b in TIMELINE_BUCKETS_S if span / b <= _MAX_BUCKETS), TIMELINE_BUCKETS_S[-1])
+    width = bucket_s((end - start).total_seconds())
     frame = pd.DataFrame({"bucket_start": m["ts"].dt.floor(f"{width}s"), "reason": m["reason"]})
     out = frame.groupby(["bucket_start", "reason"], sort=True).size().rename("failures")
     return out.reset_index().astype({"failures": "int64"})
@@ -277,6 +273,9 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.Dat
         "lb": lb,
         **sections,
         "verdict": verdict,
+        # ours: the width of the "failures over time" bars (logcorr.report.buckets)
+        "timeline_bucket_s": (bucket_s((end - start).total_seconds())
+                              if start is not None and end is not None else None),
     }
     scanners = sections["scanners"]
     frames = {

@@ -26,6 +26,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from logcorr.report import buckets
 from logcorr.textsafe import clean
 
 # Colour-blind-safe qualitative palette (Okabe & Ito 2008), then matplotlib's tab10.
@@ -37,7 +38,6 @@ _PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#
 _WIDTH = 10.4
 
 # Bucket widths for the timeline, smallest first; the first that gives ≤ 60 bars wins.
-_BUCKETS_S = [60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400]
 
 _RC: dict[Any, Any] = {  # rc_context is typed with literal keys
     "svg.fonttype": "none",
@@ -95,8 +95,7 @@ def timeline_from_matches(matches: pd.DataFrame, bucket_s: int | None = None) ->
                              "failures": pd.Series([], dtype="int64")})
     ts = pd.to_datetime(matches["ts"], utc=True)
     if bucket_s is None:
-        span = (ts.max() - ts.min()).total_seconds()
-        bucket_s = next((b for b in _BUCKETS_S if span / b <= 60), _BUCKETS_S[-1])
+        bucket_s = buckets.bucket_s((ts.max() - ts.min()).total_seconds())
     frame = pd.DataFrame({"bucket_start": ts.dt.floor(f"{bucket_s}s"),
                           "reason": matches["reason"].astype("object").fillna("other")})
     out = frame.groupby(["bucket_start", "reason"], sort=True).size().rename("failures")
@@ -120,8 +119,11 @@ def _naive_utc(values: pd.Series) -> np.ndarray:
     return mdates.date2num(ts.to_numpy())  # type: ignore[no-any-return]
 
 
-def timeline_svg(timeline: pd.DataFrame, colours: Mapping[str, str]) -> str | None:
-    """Stacked bars: failures per time bucket, one colour per reason (UTC axis)."""
+def timeline_svg(timeline: pd.DataFrame, colours: Mapping[str, str], bucket_s: int | None = None) -> str | None:
+    """Stacked bars: failures per time bucket, one colour per reason (UTC axis).
+
+    ``bucket_s``: the bucket width, stated on the y axis ("failures per 5 s").
+    """
     if timeline is None or timeline.empty:
         return None
     wide = timeline.pivot_table(index="bucket_start", columns="reason", values="failures",
@@ -144,7 +146,7 @@ def timeline_svg(timeline: pd.DataFrame, colours: Mapping[str, str]) -> str | No
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("failures")
+        ax.set_ylabel(f"failures per {buckets.bucket_label(bucket_s)}" if bucket_s else "failures")
         ax.set_xlabel("time (UTC)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
         return _svg(fig, "failures by reason over time")

@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from logcorr.report import charts
+from logcorr.report import buckets, charts
 from logcorr.report.policy_render import html_sections
-from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line
+from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line, when
 from logcorr.textsafe import clean
 
 
@@ -58,7 +58,7 @@ td.t { white-space: nowrap; overflow-wrap: normal; }
 .scroll { overflow-x: auto; }
 th { background: var(--soft); font-weight: 600; overflow-wrap: normal; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-td.addr { font-family: ui-monospace, "DejaVu Sans Mono", monospace; word-break: break-all; }
+td.addr { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; overflow-wrap: normal; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[aria-sort="ascending"]::after { content: " \\25B2"; }
 table.sortable th[aria-sort="descending"]::after { content: " \\25BC"; }
@@ -111,11 +111,8 @@ def _secs(value: Any) -> str:
 
 
 def _when(iso: Any) -> str:
-    """``2026-11-26T17:12:30Z`` as ``2026-11-26 17:12:30`` (the headers say UTC)."""
-    if iso is None:
-        return "—"
-    text = str(iso)
-    return text.replace("T", " ", 1).removesuffix("Z").removesuffix("+00:00")
+    """To the second, as in every format (:func:`logcorr.report.render.when`)."""
+    return when(iso, "—")
 
 
 def _table(headers: Sequence[tuple[str, bool]], rows: Iterable[Sequence[tuple[str, Any, str | None]]],
@@ -279,8 +276,9 @@ def render_html(report: ReportLike) -> str:
 
     timeline = _frame(report, "timeline")
     matches = _frame(report, "matches")
+    bucket = data.get("timeline_bucket_s")
     if timeline is None and matches is not None:
-        timeline = charts.timeline_from_matches(matches)
+        timeline = charts.timeline_from_matches(matches, bucket)
     delays = _frame(report, "delays")
     if delays is None and matches is not None:
         delays = charts.delays_from_matches(matches)
@@ -300,7 +298,9 @@ def render_html(report: ReportLike) -> str:
         _verdict(data),
         _kpis(data),
         "<h2>Failures by reason over time</h2>",
-        _chart_or_note(charts.timeline_svg(timeline, colours) if timeline is not None else None,
+        (f'<p class="muted">Bars of {_e(buckets.bucket_label(int(bucket)))} (the width is chosen so '
+         "that the period shows at most 60 bars).</p>" if bucket else ""),
+        _chart_or_note(charts.timeline_svg(timeline, colours, bucket) if timeline is not None else None,
                        "No handshake failures in this period."),
         "<h2>Reasons</h2>",
         _reasons_table(data),

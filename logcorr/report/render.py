@@ -101,8 +101,20 @@ def _secs(value: Any) -> str:
     return "-" if value is None else f"{float(value):g} s"
 
 
+def when(value: Any, missing: str = "-") -> str:
+    """A UTC time of the report (``2026-11-26T21:14:42.784324Z``) as ``2026-11-26 21:14:42``.
+
+    One precision in every format: to the second (the headers say UTC).  The JSON report
+    keeps the fraction.
+    """
+    if value is None:
+        return missing
+    text = str(value).replace("T", " ", 1).removesuffix("Z").removesuffix("+00:00")
+    return text.split(".", 1)[0]
+
+
 def _when(value: Any) -> str:
-    return "-" if value is None else str(value).replace("T", " ", 1).removesuffix("Z")
+    return when(value)
 
 
 def _reason_cells(r: Mapping[str, Any]) -> list[str]:

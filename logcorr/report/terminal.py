@@ -10,7 +10,6 @@ Our own labels use rich markup; log strings never do (SPEC §7).
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from logcorr.report.policy_render import text_sections
-from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line
+from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line, when
 from logcorr.textsafe import clean
 
 if TYPE_CHECKING:  # html imports matplotlib; the terminal report must not pay for that
@@ -52,12 +51,8 @@ def _secs(value: Any) -> str:
 
 
 def _when(iso: Any) -> str:
-    """``2026-11-26T21:14:42.784324Z`` as ``2026-11-26 21:14:42``: a terminal column has no
-    room for microseconds (the JSON report keeps them)."""
-    if iso is None:
-        return "—"
-    text = clean(str(iso)).replace("T", " ", 1).removesuffix("Z").removesuffix("+00:00")
-    return re.sub(r"(\d{2}:\d{2}:\d{2})\.\d+", r"\1", text)
+    """To the second, as in every format (:func:`logcorr.report.render.when`)."""
+    return clean(when(iso, "—"))
 
 
 def _table(title: str, columns: list[tuple[str, bool]], first_width: int = 0) -> Table:
