@@ -202,8 +202,8 @@ def test_verdict_benign_for_retries_that_came_back() -> None:
     assert verdict["status"] == "benign"
     assert verdict["summary"] == (
         "21 inappropriate-fallback failures from 21 clients (50% of connections); 95% were followed "
-        "by a TLS 1.2+ session from the same client within 5m (median 0.4 s): clients retrying after "
-        "a network glitch, as RFC 7507 intends")
+        "by a TLS 1.2+ session from the same client within 5m (median 0.4 s): fallback retries that "
+        "came back, as RFC 7507 intends")
     assert verdict["findings"] == [{
         "kind": "unrecovered_real_clients",
         "text": "1 failure from 1 real client did not recover within 5m (inappropriate_fallback 1; e.g. 10.0.1.99).",
@@ -484,3 +484,20 @@ def test_hosts_section_uses_the_host_column() -> None:
         {"host": "web-3", "handshake_failures": 0, "tls_sessions": 1, "scanner_failures": 0, "health_checks": 0}]
     # recovery is per client across hosts (SPEC §6): failed on web-1, got in on web-2
     assert d["reasons"][0]["recovered"] == 1
+
+
+def test_fallback_clause_states_the_evidence() -> None:
+    """SPEC §7: the summary says why clients fell back from preceded_by, not by assumption."""
+    from logcorr.report.verdict import fallback_clause
+
+    assert fallback_clause(None) is None
+    assert fallback_clause({"fallbacks": 0}) is None
+    assert fallback_clause({"fallbacks": 20, "after_network_failure_within_2s": 17}) == (
+        "17 of 20 fallbacks followed a failed first attempt (peer closed or timed out) from the same "
+        "client within 2 s")
+    assert fallback_clause({"fallbacks": 12, "after_network_failure_within_2s": 3,
+                            "captured_first_attempts": 6, "captured_reset_within_2s": 3}) == (
+        "3 of 12 fallbacks followed a failed first attempt (peer closed or timed out) from the same "
+        "client within 2 s; the capture saw 3 of 6 first attempts reset within 2 s; for the other 9 "
+        "the logs show no failed first attempt (it did not reach nginx, or the client sends "
+        "TLS_FALLBACK_SCSV on every connection)")

@@ -34,7 +34,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report
-    from logcorr.report.verdict import finding
+    from logcorr.report.verdict import fallback_clause, finding
     from logcorr.timewindow import parse_time, parse_window
 
     store = dataset.store
@@ -93,6 +93,9 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     for line in notes:
         report.data.setdefault("notes", []).append(line)
     attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1)
+    clause = fallback_clause(report.data.get("fallback_evidence"))
+    if clause:
+        report.data["verdict"]["summary"] += "; " + clause
     if save_matches:
         table = pa.Table.from_pandas(matches, preserve_index=False)
         note = store.replace_table("matches", schema.conform("matches", table))

@@ -381,5 +381,24 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
         return lead + f"; {_n(len(rest), 'failure')} from real clients did not recover and need a look"
     non_noise = set(m.loc[(m["family"] != "noise").to_numpy(), "family"])
     if non_noise == {"retry"}:
-        return lead + ": clients retrying after a network glitch, as RFC 7507 intends"
+        # Why they fell back is not assumed: the report adds what the previous attempts show
+        # (fallback_clause, from SPEC §7 preceded_by).
+        return lead + ": fallback retries that came back, as RFC 7507 intends"
     return lead + ": the failing clients came back; nothing to fix"
+
+
+def fallback_clause(ev: dict[str, Any] | None) -> str | None:
+    """What the summary says of why clients fell back, from ``fallback_evidence`` (numbers
+    of SPEC §7 ``preceded_by``), so that it states evidence instead of assuming a glitch."""
+    if not ev or not ev.get("fallbacks"):
+        return None
+    n, net = int(ev["fallbacks"]), int(ev.get("after_network_failure_within_2s", 0))
+    text = (f"{net} of {n} {'fallback' if n == 1 else 'fallbacks'} followed a failed first attempt "
+            "(peer closed or timed out) from the same client within 2 s")
+    seen, resets = int(ev.get("captured_first_attempts", 0)), int(ev.get("captured_reset_within_2s", 0))
+    if seen:
+        text += f"; the capture saw {resets} of {seen} first attempts reset within 2 s"
+    if 2 * net < n:
+        text += (f"; for the other {n - net} the logs show no failed first attempt (it did not reach "
+                 "nginx, or the client sends TLS_FALLBACK_SCSV on every connection)")
+    return text
