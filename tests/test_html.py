@@ -174,7 +174,7 @@ def test_page_is_self_contained() -> None:
     assert page.count("<svg") == 4  # timeline, share failing, delays, one LB
     assert "<!DOCTYPE svg" not in page
     assert "<?xml" not in page
-    assert "logcorr.report/2 · window 300 s · min protocol TLSv1.2" in page
+    assert "report format logcorr.report/2 (the JSON keys are a stable interface) · window 300 s · min protocol TLSv1.2" in page
 
 
 def test_page_without_frames_derives_charts_from_matches() -> None:

@@ -108,3 +108,26 @@ def test_one_client_count_one_meaning(tmp_path: Path) -> None:
     assert (int(m.group(1)), int(m.group(2))) == (len(clients), len(never)) == (15, 14)
     for text in (render_text(rep), render_markdown(rep)):
         assert f"never got in: {len(never)}" in text
+
+
+def test_every_format_explains_its_words(tmp_path: Path) -> None:
+    """Issue 14.7: family, attributable, the attribution codes and the schema name are
+    explained, not left as jargon (the JSON keeps the codes)."""
+    import io
+
+    from logcorr.report.html import render_html
+    from logcorr.report.render import render_json, render_markdown, render_text
+    from logcorr.report.terminal import print_report
+
+    logcorr.ingest([str(SAMPLES)], tmp_path / "data")
+    rep = logcorr.open(tmp_path / "data").report(window="5m")
+    assert "pcap_tcp_peer" in rep.data["attribution"]
+    buf = io.StringIO()
+    print_report(rep, file=buf, color=False)
+    for text in (render_text(rep), render_markdown(rep), render_html(rep), buf.getvalue()):
+        assert "the capture's TCP peer" in text.replace("&#x27;", "'")
+        assert "pcap_tcp_peer" not in text
+        assert "attributable" in text
+        assert "report format logcorr.report/2" in text
+        assert "family" in text
+    assert '"pcap_tcp_peer"' in render_json(rep)

@@ -48,7 +48,7 @@ def test_piped_output_is_plain_text_with_the_numbers(monkeypatch: pytest.MonkeyP
     lb_rows = [line.split() for line in out.splitlines() if line.startswith(" 2026-11-26 17:")]
     assert lb_rows == [["2026-11-26", "17:00:00", "7", "510", "6", "503", "85.71%"],
                        ["2026-11-26", "17:30:00", "6", "490", "5", "485", "83.33%"]]
-    assert "logcorr.report/2 · window 300 s · min protocol TLSv1.2" in out
+    assert "report format logcorr.report/2 (the JSON keys are a stable interface) · window 300 s · min protocol TLSv1.2" in out
     assert max(len(line) for line in out.splitlines()) <= 120
 
 

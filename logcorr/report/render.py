@@ -169,12 +169,56 @@ def _text_table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: set
     return [line(cells[0]), "  ".join("-" * w for w in widths), *(line(r) for r in cells[1:])]
 
 
-def _attribution_lines(data: Mapping[str, Any]) -> list[str]:
-    """How each failure's client was named (error-log client:, PROXY header in a capture, ...)."""
+# How a failure's client was named (the JSON's ``attribution`` keys, SPEC §6), in words.
+ATTRIBUTION_WORDS: dict[str, str] = {
+    "pcap_proxy_header": "a PROXY header in the capture",
+    "proxy_debug_line": "an nginx debug line (PROXY protocol src:)",
+    "stream_realip": "the stream module's realip",
+    "error_log_client": "the error log's client:",
+    "pcap_tcp_peer": "the capture's TCP peer",
+    "capture_peer": "the capture's TCP peer",
+    "lb_log": "the load balancer's own log",
+    "log_client": "the log's client address",
+    "unattributable_lb": "nobody: only a load balancer's address was logged",
+    "unattributable_ambiguous_capture": "nobody: the capture could not tell which connection",
+    "unattributable_no_client": "nobody: no client address was logged",
+}
+
+# Words of the report a newcomer asks about (issue 14.7), in every format.
+GLOSSARY: list[tuple[str, str]] = [
+    ("family", "what kind of reason it is: retry (a fallback the server refused on purpose), "
+               "incompatible (nothing in common), certificate, noise (not TLS at all), network "
+               "(closed or timed out), other alert, other"),
+    ("attributable", "failures whose real client is known (not a load balancer's address)"),
+    ("recovered", "attributable failures followed by a session at --min-protocol or better from "
+                  "the same client within the window"),
+    ("never got in", "no successful session at all in the data, at any time"),
+    ("share failing", "failures of the reason over failures plus TLS connections"),
+    ("scanners, health checks", "reported apart, never counted as clients"),
+]
+
+
+def attribution_words(code: Any) -> str:
+    """The words for an ``attribution`` code (the code itself when unknown)."""
+    return ATTRIBUTION_WORDS.get(str(code), str(code))
+
+
+def attribution_line(data: Mapping[str, Any]) -> str | None:
+    """``client named by: a PROXY header in the capture 13, ...`` (None without failures)."""
     counts = data.get("attribution") or {}
     if not counts:
-        return []
-    return ["client named by: " + ", ".join(f"{_t(k)} {int(v):,}" for k, v in counts.items())]
+        return None
+    return "client named by: " + ", ".join(f"{attribution_words(k)} {int(v):,}" for k, v in counts.items())
+
+
+def schema_line(data: Mapping[str, Any]) -> str:
+    return f"report format {data.get('schema')} (the JSON keys are a stable interface)"
+
+
+def _attribution_lines(data: Mapping[str, Any]) -> list[str]:
+    """How each failure's client was named (error-log client:, PROXY header in a capture, ...)."""
+    line = attribution_line(data)
+    return [_t(line)] if line else []
 
 
 def render_text(report: ReportLike) -> str:
@@ -210,7 +254,8 @@ def render_text(report: ReportLike) -> str:
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", f"Load balancer: {_t(lb['summary'])}"]
     out += text_sections(data)
-    out += ["", f"{_t(data.get('schema'))}"]
+    out += ["", "How to read this", *(f"- {term}: {meaning}" for term, meaning in GLOSSARY)]
+    out += ["", _t(schema_line(data))]
     return "\n".join(out) + "\n"
 
 
@@ -266,5 +311,6 @@ def render_markdown(report: ReportLike) -> str:
     if isinstance(lb, Mapping) and lb.get("summary"):
         out += ["", "## Load balancer", "", md_escape(lb["summary"])]
     out += markdown_sections(data)
-    out += ["", f"_{md_escape(data.get('schema'))}_"]
+    out += ["", "## How to read this", "", *(f"- **{term}**: {md_escape(meaning)}" for term, meaning in GLOSSARY)]
+    out += ["", f"_{md_escape(schema_line(data))}_"]
     return "\n".join(out) + "\n"

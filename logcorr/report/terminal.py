@@ -21,7 +21,16 @@ from rich.table import Table
 from rich.text import Text
 
 from logcorr.report.policy_render import text_sections
-from logcorr.report.render import client_counts, coverage_lines, finding_text, health_line, when
+from logcorr.report.render import (
+    GLOSSARY,
+    attribution_line,
+    client_counts,
+    coverage_lines,
+    finding_text,
+    health_line,
+    schema_line,
+    when,
+)
 from logcorr.textsafe import clean
 
 if TYPE_CHECKING:  # html imports matplotlib; the terminal report must not pay for that
@@ -96,10 +105,9 @@ def _totals(data: Mapping[str, Any]) -> Text:
                     f"(failure rate {_pct(totals.get('failure_rate_with_scanners'))} with them)")
     text.append("\nperiod ")
     text.append(f"{_when(period.get('start'))} – {_when(period.get('end'))} UTC")
-    counts = data.get("attribution") or {}
-    if counts:
-        text.append("\nclient named by: ")
-        text.append(", ".join(f"{clean(str(k))} {int(v):,}" for k, v in counts.items()))
+    named = attribution_line(data)
+    if named:
+        text.append("\n" + clean(named))
     return text
 
 
@@ -216,9 +224,11 @@ def render_rich(report: ReportLike, console: Console) -> None:
             console.print(part)
     for line in text_sections(data):
         console.print(Text(line))
-    footer = Text(f"{clean(str(data.get('schema')))} · window {_num(data.get('window_seconds'))} s · "
-                  f"min protocol {clean(str(data.get('min_protocol')))}", style="dim")
     console.print()
+    for term, meaning in GLOSSARY:
+        console.print(Text(f"{term}: {meaning}", style="dim"))
+    footer = Text(f"{clean(schema_line(data))} · window {_num(data.get('window_seconds'))} s · "
+                  f"min protocol {clean(str(data.get('min_protocol')))}", style="dim")
     console.print(footer)
 
 
