@@ -191,8 +191,24 @@ class Capture:
     path: Path
     proc: subprocess.Popen[bytes]
 
-    def stop(self) -> None:
-        """SIGINT (tcpdump flushes and writes its counters), then wait."""
+    def stop(self, settle_s: float = 1.0, limit_s: float = 10.0) -> None:
+        """Wait until the capture file stops growing, then SIGINT (tcpdump flushes and writes
+        its counters), then wait.
+
+        On a loaded machine tcpdump lags behind the traffic; packets still in the kernel's
+        buffer at SIGINT are dropped, and the last connections of a run went missing (the
+        messy lab's relayed recovery, one run in three).  ``-U`` writes each packet as it
+        is read, so a file that has not grown for ``settle_s`` has caught up.
+        """
+        deadline = time.monotonic() + limit_s
+        size, since = -1, time.monotonic()
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            now = self.path.stat().st_size if self.path.exists() else 0
+            if now != size:
+                size, since = now, time.monotonic()
+            elif time.monotonic() - since >= settle_s:
+                break
+            time.sleep(0.1)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
