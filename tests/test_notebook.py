@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,14 @@ def test_notebook_runs_on_sample_logs() -> None:
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    # issue 14.7: the recovery-delay chart is drawn (an image), not an empty cell
+    chart = next(c for c in nb.cells if c.cell_type == "code" and "ax.hist" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in chart.outputs), chart.outputs
+    # ... and the per-failure table counts what the report counts (28 failures in the samples)
+    counted = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("one = clients"))
+    plain = "".join(o.get("data", {}).get("text/plain", "") for o in counted.outputs)
+    # failures, attributable, recovered of inappropriate_fallback: the report's 12, 12, 3
+    assert re.search(r"inappropriate_fallback\s+12\s+12\s+3\b", plain), plain
     assert any(status in printed for status in ("benign -", "attention -", "action -"))
     # the what-if section: the sample's TLS 1.0 client (203.0.113.52) loses access
     assert "WhatIf('ELBSecurityPolicy-TLS13-1-2-2021-06': 1 clients lose access" in printed
