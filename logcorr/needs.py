@@ -240,7 +240,7 @@ def _finding(cause: str, key: Any, members: list[_Client], profile: ServerProfil
     who = f"{_plural(len(members), 'client')} ({_plural(sum(m.failures for m in members), 'failure')})"
     if cause == "scsv_always":
         return (f"{who} sent TLS_FALLBACK_SCSV on every connection and never completed a handshake: "
-                "a client stack bug (RFC 7507; client-fallback.md §3.1), not a server problem; only "
+                "a client stack bug (RFC 7507 allows the SCSV only on a retry with a lower version), not a server problem; only "
                 "lowering the server's highest version would let them in, at a cost to everyone")
     if cause == "protocol":
         offered, bound, version = key
@@ -261,7 +261,8 @@ def _finding(cause: str, key: Any, members: list[_Client], profile: ServerProfil
         top = protocol_label(profile.highest) if profile and profile.highest else "its highest version"
         tail = ("and also completed handshakes: harmless retries" if key else
                 "and never completed a handshake: their first attempts fail before the fallback "
-                "(client-fallback.md §8)")
+                "(a load balancer or middlebox that breaks the first attempt, or a client that "
+                "retries lower at once)")
         return f"{who} were refused a fallback retry (TLS_FALLBACK_SCSV below the server's {top}) {tail}"
     if cause == "other":
         outcomes = Counter[str]()
@@ -294,5 +295,5 @@ def _okhttp(hellos: pd.DataFrame) -> list[tuple[int, int, str]]:
     text = (f"{_plural(n, 'fallback failure')} from {_plural(len(hits), 'client')} carried the report's "
             "OkHttp 2.2 / Android 6 ClientHello (TLS 1.0, 14 suites ending in TLS_FALLBACK_SCSV): most "
             "likely an app bundling OkHttp 2.2.x on Android 6.0, retrying after a failed TLS 1.2 "
-            "attempt (client-fallback.md §6)")
+            "attempt (OkHttp 2.x falls back to TLS 1.0 with the SCSV after a failed TLS 1.2 handshake)")
     return [(len(hits), n, text)]

@@ -141,7 +141,7 @@ AWS_ROWS: tuple[tuple[str, str, str, str, int, str], ...] = (
 # §1.5: contents or availability the reference leaves unverified beyond the row notes.
 AWS_UNVERIFIED_ELSEWHERE = {"TLS-1-0-2015-04": "§1.5: current availability unverified"}
 AWS_GROUPS_NOTE = ("classical groups are not in the AWS text; s2n gives secp256r1, secp384r1 "
-                   "(unverified for ELB, tls-policies.md §1.1)")
+                   "(unverified for ELB)")
 
 # §2.2, columns in the reference's order; TLS ≤1.2 suites in the guideline's order (appendix).
 _MOZ_INT6 = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",

@@ -101,7 +101,8 @@ def test_scsv_on_every_connection() -> None:
     scsv = [0xC02F, 0xC030, 0x5600]
     rows = [hello(c, "inappropriate_fallback", "TLSv1.2", scsv) for c in ("10.9.0.1", "10.9.0.1", "10.9.0.2", "10.9.0.3")]
     expected = ("3 clients (4 failures) sent TLS_FALLBACK_SCSV on every connection and never completed a "
-                "handshake: a client stack bug (RFC 7507; client-fallback.md §3.1), not a server problem; "
+                "handshake: a client stack bug (RFC 7507 allows the SCSV only on a retry with a lower "
+                "version), not a server problem; "
                 "only lowering the server's highest version would let them in, at a cost to everyone")
     findings, table = client_needs(frame(rows), NO_FAILURES, MODERN)
     assert findings == [expected]
@@ -126,7 +127,8 @@ def test_okhttp_fallback_recovered() -> None:
         "and also completed handshakes: harmless retries",
         "3 fallback failures from 2 clients carried the report's OkHttp 2.2 / Android 6 ClientHello "
         "(TLS 1.0, 14 suites ending in TLS_FALLBACK_SCSV): most likely an app bundling OkHttp 2.2.x on "
-        "Android 6.0, retrying after a failed TLS 1.2 attempt (client-fallback.md §6)",
+        "Android 6.0, retrying after a failed TLS 1.2 attempt (OkHttp 2.x falls back to TLS 1.0 with "
+        "the SCSV after a failed TLS 1.2 handshake)",
     ]
     assert table.to_dict("list") == {
         "client": ["100.64.1.5", "100.64.1.6"], "failures": [2, 2],

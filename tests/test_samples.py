@@ -131,3 +131,14 @@ def test_every_format_explains_its_words(tmp_path: Path) -> None:
         assert "report format logcorr.report/2" in text
         assert "family" in text
     assert '"pcap_tcp_peer"' in render_json(rep)
+
+
+def test_findings_are_self_contained(tmp_path: Path) -> None:
+    """Issue 10.9: no pointer to a document the user does not have (our reference files)."""
+    import re
+
+    logcorr.ingest([str(SAMPLES)], tmp_path / "data")
+    rep = logcorr.open(tmp_path / "data").report(window="5m")
+    texts = [f["text"] for f in rep.data["verdict"]["findings"]] + [rep.data["verdict"]["summary"]]
+    assert len(texts) > 5
+    assert not [t for t in texts if re.search(r"\w+\.md\b", t)]
