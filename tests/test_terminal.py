@@ -93,3 +93,20 @@ def test_hostile_strings_are_inert(color: bool) -> None:
     assert ANSI not in out
     if not color:
         assert out == text
+
+
+def test_reasons_fit_80_columns_without_breaking_words() -> None:
+    """Issue 14.7: at 80 columns "inappropriate_fallback" became "inappropriate_ / fallback"."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=80, force_terminal=False, no_color=True, highlight=False)
+    report = make_report()
+    report.data["reasons"].append({**report.data["reasons"][0], "reason": "client_rejected_cert"})
+    render_rich(report, console)
+    out = buf.getvalue()
+    table = out[out.index("Reasons"):out.index("Clients that did not recover")]
+    assert max(len(line.rstrip()) for line in table.splitlines()) <= 80
+    header = next(line for line in table.splitlines() if line.strip().startswith("reason"))
+    assert header.split() == ["reason", "failures", "clients", "recovered", "unrec.", "median"]
+    for r in report.data["reasons"]:
+        line = next(line for line in table.splitlines() if line.strip().startswith(r["reason"]))
+        assert line.split()[0] == r["reason"]  # whole, on one line

@@ -112,24 +112,29 @@ def _totals(data: Mapping[str, Any]) -> Text:
 
 
 def _reasons(data: Mapping[str, Any], width: int) -> Table:
-    # One-line headers so that the table fits 120 columns: "recovered" is recovered of
-    # attributable ("8/8") with the recovery rate in brackets.  On a narrow terminal the
-    # family column goes (the reason code names it), and what rich must crop is the last
-    # column, so the order is by importance.
-    family = width >= 110
-    table = _table("Reasons", [("reason", False), *([("family", False)] if family else []),
-                               ("failures", True), ("share failing", True), ("clients", True),
-                               ("recovered", True), ("unrecovered", True), ("median", True),
-                               ("p90", True)], first_width=22 if family else 14)
+    # One-line headers; "recovered" is recovered of attributable ("8/8") with the recovery
+    # rate in brackets.  Below 110 columns the family, the share failing and p90 go (the
+    # reason code names the family; the JSON and HTML keep them all), and no cell is
+    # folded: an 80-column terminal gets whole words (issue 14.7).
+    wide = width >= 110
+    columns = [("reason", False), *([("family", False)] if wide else []), ("failures", True),
+               *([("share failing", True)] if wide else []), ("clients", True), ("recovered", True),
+               ("unrecovered" if wide else "unrec.", True), ("median", True),
+               *([("p90", True)] if wide else [])]
+    table = _table("Reasons", columns, first_width=22)
+    for column in table.columns:
+        column.no_wrap = True
+        column.overflow = "ellipsis"
     for r in data.get("reasons") or []:
         unrecovered = r.get("unrecovered") or 0
         recovered = f"{_num(r.get('recovered'))}/{_num(r.get('attributable'))}"
         if r.get("recovery_rate") is not None:
             recovered += f" ({100.0 * float(r['recovery_rate']):.0f}%)"
-        table.add_row(_t(r.get("reason")), *([_t(r.get("family"))] if family else []),
-                      _num(r.get("failures")), _pct(r.get("failure_rate")), _num(r.get("clients")),
-                      recovered, Text(_num(r.get("unrecovered")), style="red" if unrecovered else ""),
-                      _secs(r.get("median_recovery_s")), _secs(r.get("p90_recovery_s")))
+        table.add_row(_t(r.get("reason")), *([_t(r.get("family"))] if wide else []),
+                      _num(r.get("failures")), *([_pct(r.get("failure_rate"))] if wide else []),
+                      _num(r.get("clients")), recovered,
+                      Text(_num(r.get("unrecovered")), style="red" if unrecovered else ""),
+                      _secs(r.get("median_recovery_s")), *([_secs(r.get("p90_recovery_s"))] if wide else []))
     return table
 
 
