@@ -55,6 +55,7 @@ samples: $(STAMP) system-deps
 
 docs: demo system-deps
 	$(BIN)/python tools/screenshot.py out/report.html docs/report.png
+	$(BIN)/python tools/watch_view.py --out docs/watch.svg
 
 clean:
 	rm -rf $(VENV) out bench/results bench/data logcorr-data
