@@ -35,6 +35,7 @@ from typing import Any
 
 import pandas as pd
 
+from logcorr.policies import suite_label
 from logcorr.profile import (
     FALLBACK_SCSV,
     SCSVS,
@@ -248,7 +249,7 @@ def _finding(cause: str, key: Any, members: list[_Client], profile: ServerProfil
     if cause == "cipher":
         codes = set().union(*(m.suites for m in members))
         fams = list(key)
-        listed = f" ({', '.join(suite_name(s) for s in sorted(codes))})" if len(codes) <= 3 else f" ({len(codes)} suites)"
+        listed = f" ({', '.join(suite_label(s) for s in sorted(codes))})" if len(codes) <= 3 else f" ({len(codes)} suites)"
         return f"{who} offered only {_and(fams)} suites{listed}: none is enabled"
     if cause == "group":
         assert profile is not None

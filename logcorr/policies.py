@@ -25,6 +25,7 @@ from logcorr.profile import (
     group_code,
     normalize_protocol,
     protocol_rank,
+    suite_name,
 )
 from logcorr.profile import (
     SUITES as PROFILE_SUITES,
@@ -71,6 +72,14 @@ SUITE_LOWEST: dict[str, str] = {ossl: low for ossl, _, _, low, _ in SUITES}
 SUITE_AUTH: dict[int, str] = {code: au for _, _, code, _, au in SUITES}
 # OpenSSL name of every suite the profile tables know (a superset of SUITES).
 OPENSSL_NAMES: dict[int, str] = {code: ossl for code, _, ossl, _ in PROFILE_SUITES if ossl}
+
+
+def suite_label(code: int) -> str:
+    """``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (ECDHE-RSA-AES128-GCM-SHA256)``: the IANA name
+    with the OpenSSL one, once when both agree (issue 14.4: names, not numbers)."""
+    iana = suite_name(code)
+    ossl = OPENSSL_NAMES.get(code)
+    return iana if not ossl or ossl == iana else f"{iana} ({ossl})"
 
 # §1.2: the suite groups the AWS table is written in.
 GROUPS: dict[str, tuple[str, ...]] = {

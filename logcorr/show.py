@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from logcorr.errors import LogcorrError
-from logcorr.policies import OPENSSL_NAMES
+from logcorr.policies import suite_label
 from logcorr.profile import SCSVS, group_name, normalize_protocol, protocol_label, suite_name
 from logcorr.textsafe import clean
 from logcorr.whatif import iso
@@ -34,13 +34,6 @@ def _seq(value: Any) -> list[Any]:
 
 def _str(value: Any) -> str:
     return "" if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def suite_label(code: int) -> str:
-    """``TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (ECDHE-RSA-AES128-GCM-SHA256)``; one name when both agree."""
-    iana = suite_name(code)
-    ossl = OPENSSL_NAMES.get(code)
-    return iana if not ossl or ossl == iana else f"{iana} ({ossl})"
 
 
 def cipher_label(name: str) -> str:
