@@ -65,3 +65,21 @@ def parse_time(text: str) -> pd.Timestamp:
     ts = pd.Timestamp(parsed)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.as_unit("us")
+
+
+def iso(ts: object) -> str | None:
+    """UTC ``2026-11-26T17:00:00Z``, the fraction kept when there is one; None for NaT/None."""
+    if ts is None or pd.isna(ts):  # type: ignore[call-overload]
+        return None
+    t = pd.Timestamp(ts)  # type: ignore[arg-type]
+    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    text = t.strftime("%Y-%m-%dT%H:%M:%S")
+    if t.microsecond:
+        text += f".{t.microsecond:06d}".rstrip("0")
+    return str(text) + "Z"
+
+
+def iso_second(ts: object) -> str | None:
+    """UTC time to the second, ``2026-11-26T17:00:00Z``; None for NaT/None."""
+    text = iso(ts)
+    return None if text is None else text.split(".", 1)[0].removesuffix("Z") + "Z"

@@ -42,20 +42,12 @@ from logcorr.profile import (
     suite_code,
     suite_name,
 )
+from logcorr.timewindow import iso_second as iso
 
 # Server alerts a capture shows when nothing was in common (RFC 8446 §6.2, RFC 5246 §7.2.2).
 REFUSED = frozenset({"handshake_failure", "protocol_version", "insufficient_security"})
 PROVED = ("protocol", "client_hello")
 DEFAULT_WITHOUT_PROFILE = "ELBSecurityPolicy-TLS13-1-2-2021-06"
-
-
-def iso(ts: Any) -> str | None:
-    """UTC time to the second, ``2026-11-26T17:00:00Z``; None for NaT/None."""
-    if ts is None or pd.isna(ts):
-        return None
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    return str(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def _seq(value: Any) -> list[Any]:

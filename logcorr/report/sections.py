@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from logcorr.timewindow import iso
+
 SCANNER_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "evidence", "tls_sessions"]
 
 UNLABELLED_NOT_ANSWERS = frozenset({400, 301, 302, 307, 308})
@@ -27,18 +29,6 @@ COVERAGE_BUCKET_S = 3600
 NO_HOST = "(no host recorded)"
 """Host name for rows that carry none (data ingested before ``host`` was stored)."""
 
-
-
-def iso(ts: Any) -> str | None:
-    """UTC ``2026-11-26T17:00:00Z`` (fraction kept when there is one); None for NaT/None."""
-    if ts is None or pd.isna(ts):
-        return None
-    t = pd.Timestamp(ts)
-    t = t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if t.microsecond:
-        text += f".{t.microsecond:06d}".rstrip("0")
-    return str(text) + "Z"
 
 
 def _round(x: Any, digits: int) -> float | None:
