@@ -118,3 +118,29 @@ def test_lab_report_is_the_same_when_error_logs_come_first(lab: object, tmp_path
                         zone="America/Los_Angeles")
     assert json.loads(later) == json.loads(one)
     assert json.loads(one)["totals"]["handshake_failures"] > 0
+
+
+@pytest.fixture(scope="module")
+def lab_files(lab: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], str]:
+    """The clean lab's logs and capture, staged once, with the one-step report."""
+    staged = tmp_path_factory.mktemp("lab-staged")
+    shutil.copytree(lab.logs, staged / "src")  # type: ignore[attr-defined]
+    shutil.copy2(lab.prefix / "lab.pcap", staged / "src" / "lab.pcap")  # type: ignore[attr-defined]
+    names = sorted(p.name for p in (staged / "src").iterdir() if p.is_file())
+    files = copy_logs(staged / "src", names, staged / "one")
+    return staged / "src", names, report_json(files, [list(range(len(names)))], staged / "one" / "data")
+
+
+@pytest.mark.nginx
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_lab_report_is_order_free(lab_files: tuple[Path, list[str], str],
+                                  tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """The lab's logs and capture in random orders and groupings of ingest runs."""
+    src, names, reference = lab_files
+    order = data.draw(st.permutations(list(range(len(names)))))
+    cuts = data.draw(st.lists(st.integers(min_value=1, max_value=len(names) - 1), max_size=4))
+    root = tmp_path_factory.mktemp("lab-run")
+    got = report_json(copy_logs(src, names, root), split(order, cuts), root / "data", "America/New_York")
+    assert json.loads(got) == json.loads(reference)
