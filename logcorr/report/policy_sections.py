@@ -101,19 +101,30 @@ def client_timelines(clients: list[str], failures: pd.DataFrame, sessions: pd.Da
     """The drill-down rows (:func:`logcorr.show.timeline` per client, at most :data:`DRILLDOWN_ROWS` each)."""
     from logcorr.show import COLUMNS, timeline
 
+    wanted = set(clients)
+    parts = [_by_client(f, wanted) if f is not None else None for f in (failures, sessions, hellos, matches)]
     out = []
     for client in clients:
-        rows = timeline(_of(failures, client), _of(sessions, client),
-                        _of(hellos, client) if hellos is not None else None,
-                        _of(matches, client) if matches is not None else None)
+        f, s, h, m = (_get(p, client) for p in parts)
+        rows = timeline(f, s, h if hellos is not None else None, m if matches is not None else None)
         out.append(rows.head(DRILLDOWN_ROWS).assign(client=client))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["client", *COLUMNS])
 
 
-def _of(frame: pd.DataFrame, client: str) -> pd.DataFrame:
+def _by_client(frame: pd.DataFrame, wanted: set[str]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The rows of ``wanted`` clients, split by client in one pass (not one scan per client)."""
     if "client_addr" not in frame:
-        return frame.iloc[:0]
-    return frame[frame["client_addr"].astype(object).eq(client).to_numpy(dtype=bool)]
+        return frame.iloc[:0], {}
+    addr = frame["client_addr"].astype(object)
+    mine = frame[addr.isin(wanted).to_numpy(dtype=bool)]
+    return frame.iloc[:0], {str(k): g for k, g in mine.groupby(mine["client_addr"].astype(str), sort=False)}
+
+
+def _get(part: tuple[pd.DataFrame, dict[str, pd.DataFrame]] | None, client: str) -> pd.DataFrame:
+    if part is None:
+        return pd.DataFrame()
+    empty, groups = part
+    return groups.get(client, empty)
 
 
 def _in_period(frame: pd.DataFrame, since: Any, until: Any) -> pd.DataFrame:

@@ -145,7 +145,10 @@ def _uncovered(m: pd.DataFrame, access: pd.DataFrame, plain: pd.DataFrame) -> li
     lines = pd.concat([pd.DataFrame({"host": _text_col(f, "host").fillna(NO_HOST).to_numpy(),
                                      "ts": _utc(f["ts"]).to_numpy()}) for f in (access, plain) if len(f)]
                       or [pd.DataFrame({"host": [], "ts": pd.Series([], dtype="datetime64[us, UTC]")})])
-    seen = set(zip(lines["host"].astype(str), _utc(lines["ts"]).dt.floor(width), strict=True))
+    # one (host, hour) pair per distinct hour, not one Python tuple per access line
+    covered = pd.DataFrame({"host": lines["host"].astype(str).to_numpy(),
+                            "hour": _utc(lines["ts"]).dt.floor(width).to_numpy()}).drop_duplicates()
+    seen = set(zip(covered["host"], covered["hour"].map(pd.Timestamp), strict=True))
     hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": err["ts"].dt.floor(width).to_numpy(),
                           "key": err["failure_key"].to_numpy()})
     hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
