@@ -49,7 +49,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(logs directory, capture) of one lab run with the six clients above."""
     require_nginx()
     if not require_tcpdump():
-        pytest.skip("tcpdump is missing (LOGCORR_REQUIRE_NGINX=1 makes this a failure)")
+        pytest.skip(reason="tcpdump is missing (LOGCORR_REQUIRE_NGINX=1 makes this a failure)")
     from tests.lab import clients as cl
     from tests.lab.nginx import LB_ADDR, running
 
