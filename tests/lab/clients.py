@@ -21,6 +21,7 @@ import os
 import socket
 import ssl
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -379,3 +380,23 @@ def idle(target: tuple[str, int], source: str, *, real: str | None = None,
     finally:
         sock.close()
     return Outcome(saw, t0, time.time())
+
+
+class Background:
+    """What both lab players share: steps run in threads (idle connections that wait for
+    nginx's timeout), joined before a rotation or the end of the play."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def background(self, *args: object) -> None:
+        """``self.step(*args)`` in a thread."""
+        t = threading.Thread(target=self.step, args=args)  # type: ignore[attr-defined]
+        t.start()
+        self.threads.append(t)
+
+    def join(self) -> None:
+        for t in self.threads:
+            t.join()
+        self.threads.clear()

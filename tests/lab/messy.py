@@ -27,7 +27,6 @@ import json
 import shutil
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -72,14 +71,13 @@ class Attempt:
     nginx_lines: list[str] = field(default_factory=list)  # filled from the logs after the run
 
 
-class Player:
+class Player(cl.Background):
     """Plays steps against the fleet and the relay, records each attempt."""
 
     def __init__(self, hosts: dict[str, Host], relay: Relay, root: Path) -> None:
+        super().__init__()
         self.hosts, self.relay, self.root = hosts, relay, root
         self.attempts: list[Attempt] = []
-        self.threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def step(self, scenario: str, where: tuple[str, str], client: str, want: str,
              reason: str | None, run: Run, offered: dict[str, Any] | None = None) -> cl.Outcome:
@@ -103,15 +101,6 @@ class Player:
                                  f"({out.detail})")
         return out
 
-    def background(self, *args: Any) -> None:
-        t = threading.Thread(target=self.step, args=args)
-        t.start()
-        self.threads.append(t)
-
-    def join(self) -> None:
-        for t in self.threads:
-            t.join()
-        self.threads.clear()
 
 
 def session(requests: int = 1, max_version: ssl.TLSVersion = TLS13, ciphers: str | None = None) -> Run:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import ssl
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -66,15 +65,14 @@ class Attempt:
     requests: int = 0
 
 
-class Player:
+class Player(cl.Background):
     """Plays scenario steps against ``lab`` and records each attempt."""
 
     def __init__(self, lab: Lab) -> None:
+        super().__init__()
         self.lab = lab
         self.phase = 0
         self.attempts: list[Attempt] = []
-        self.threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
 
     def step(self, scenario: str, listener: str, client: str, want: str, reason: str | None,
              run: Callable[[tuple[str, int], str, str | None], cl.Outcome]) -> cl.Outcome:
@@ -90,16 +88,6 @@ class Player:
             self.attempts.append(attempt)
         return out
 
-    def background(self, *args: Any) -> None:
-        """:meth:`step` in a thread (idle connections that wait for nginx's timeout)."""
-        t = threading.Thread(target=self.step, args=args)
-        t.start()
-        self.threads.append(t)
-
-    def join(self) -> None:
-        for t in self.threads:
-            t.join()
-        self.threads.clear()
 
     def rotate(self) -> None:
         self.join()
