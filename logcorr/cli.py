@@ -77,8 +77,9 @@ def _fail(message: str, code: int = EXIT_ERROR) -> None:
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Log files, captures, exports, or directories.")],
     data: DataOpt = None,
-    log_format: Annotated[str | None, typer.Option(
-        "--log-format", help="Access-log format: an nginx log_format string or a name (combined, main, or one in --nginx-conf).")] = None,
+    log_format: Annotated[list[str] | None, typer.Option(
+        "--log-format", help="Access-log format (repeatable, tried in order): an nginx log_format string or a name "
+                             "(combined, main, or one in --nginx-conf).")] = None,
     nginx_conf: Annotated[str | None, typer.Option(
         "--nginx-conf", help="nginx.conf to read log_format definitions from (includes followed).")] = None,
     error_tz: Annotated[str | None, typer.Option(
@@ -219,7 +220,7 @@ def watch(
         "--json", help="One JSON report per round on stdout even on a terminal.")] = False,
     poll: Annotated[bool, typer.Option("--poll", help="No file-system events: a round every --every only.")] = False,
     rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds.")] = None,
-    log_format: Annotated[str | None, typer.Option("--log-format", help="As for ingest.")] = None,
+    log_format: Annotated[list[str] | None, typer.Option("--log-format", help="As for ingest (repeatable).")] = None,
     nginx_conf: Annotated[str | None, typer.Option("--nginx-conf", help="As for ingest.")] = None,
     error_tz: Annotated[str | None, typer.Option("--error-tz", help="As for ingest.")] = None,
     lb_cidr: Annotated[list[str] | None, typer.Option("--lb-cidr", help="As for ingest (repeatable).")] = None,

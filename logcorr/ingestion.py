@@ -96,7 +96,7 @@ def _cidrs(option: str, values: Sequence[str]) -> list[str]:
     return out
 
 
-def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = None,
+def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | Sequence[str] | None = None,
            nginx_conf: str | None = None, error_tz: str | None = None,
            lb_cidrs: Sequence[str] = (), scanner_cidrs: Sequence[str] = (),
            ignore_cidrs: Sequence[str] = (), host: str | None = None,
@@ -128,15 +128,18 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | None = N
     else:
         zone, tz_source = machine_zone(), "machine"
     # Readers record evidence: no load-balancer networks, the zone and how it was chosen.
-    options = Options(log_format=log_format, error_tz=zone, tz_source=tz_source)
+    # --log-format is repeatable (SPEC §2): the first is tried first, then the others in order
+    formats = [log_format] if isinstance(log_format, str) else [f for f in (log_format or []) if f]
+    options = Options(log_format=formats[0] if formats else None, log_formats=formats[1:],
+                      error_tz=zone, tz_source=tz_source)
     if nginx_conf:
         from logcorr.sources import nginxconf
 
         conf_notes: list[str] = []
         options.formats = nginxconf.read_log_formats(nginx_conf, conf_notes)  # type: ignore[assignment]
         result.warnings.extend(conf_notes)  # includes skipped (not regular files, missing)
-    if log_format:
-        _check_format(log_format, options)
+    for fmt in formats:
+        _check_format(fmt, options)
     roots = [Path(p) for p in paths]
 
     with store.lock():

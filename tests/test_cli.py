@@ -141,3 +141,23 @@ def test_host_scanner_and_ignore_options_are_stored(logs: Path, tmp_path: Path) 
     assert (settings["scanner_cidrs"], settings["ignore_cidrs"]) == (["192.0.2.0/24"], ["198.51.100.9/32"])
     bad = cli("ingest", str(logs), "--data", str(data), "--scanner", "nope")
     assert (bad.returncode, bad.stderr) == (1, "logcorr: --scanner 'nope' is not an address or CIDR block\n")
+
+
+def test_log_format_is_repeatable(tmp_path: Path) -> None:
+    """SPEC §2 ``[--log-format FMT]...``: a file that holds two custom formats (a reload in
+    between), each given once; every line is read with its own.  The lines are shaped as
+    nginx renders these variables (``$msec``, ``$remote_addr``, ``$ssl_protocol``, ``$ssl_cipher``)."""
+    a = "$msec|$remote_addr|$ssl_protocol|$ssl_cipher"
+    b = "$remote_addr;$ssl_protocol;$ssl_cipher;$msec"
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "access.log").write_text(
+        "1795714371.000|198.51.100.7|TLSv1.2|ECDHE-RSA-AES128-GCM-SHA256\n"
+        "1795714372.000|198.51.100.8|TLSv1.3|TLS_AES_256_GCM_SHA384\n"
+        "198.51.100.9;TLSv1.2;ECDHE-RSA-AES256-GCM-SHA384;1795714373.000\n")
+    done = cli("ingest", str(d), "--data", str(tmp_path / "data"), "--log-format", a, "--log-format", b, "-q")
+    assert done.returncode == 0, done.stderr
+    s = logcorr.open(tmp_path / "data").table("tls_sessions").sort_values("line")
+    assert s["client_addr"].tolist() == ["198.51.100.7", "198.51.100.8", "198.51.100.9"]
+    assert s["ssl_protocol"].tolist() == ["TLSv1.2", "TLSv1.3", "TLSv1.2"]
+    assert logcorr.open(tmp_path / "data").tables["rejects"] == 0

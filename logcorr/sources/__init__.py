@@ -85,6 +85,7 @@ class Options:
     error_tz: object = None  # datetime.tzinfo used for nginx error-log wall-clock times
     tz_source: str = "machine"  # how error_tz was chosen: given | machine
     log_format: str | None = None  # --log-format: an nginx log_format string or a name
+    log_formats: list[str] = field(default_factory=list)  # further --log-format values, in order
     formats: dict[str, str] = field(default_factory=dict)  # log_format name -> string
     lb_networks: list[Any] = field(default_factory=list)  # ipaddress.ip_network
     pcap_ports: list[int] | None = None  # TCP ports of the TLS server in captures (None: any)

@@ -76,8 +76,9 @@ def candidates(options: Options, primary: Any = None) -> tuple[list[Candidate], 
     :data:`JSON_LINES`, or None).
     """
     specs: list[tuple[str, Any]] = []
-    if options.log_format:
-        lf = options.log_format
+    for lf in [options.log_format, *options.log_formats]:
+        if not lf:
+            continue
         if lf in options.formats:
             specs.append((lf, options.formats[lf]))
         else:
