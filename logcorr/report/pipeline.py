@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.facts import SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+DRILLDOWN_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name", "user_agent",
+                     "is_connection", "status", "file", "line", "conn_id", "host"]
+"""Session columns the drill-down shows (:func:`logcorr.show.timeline`)."""
 
+if TYPE_CHECKING:
     from logcorr.api import Dataset
     from logcorr.evidence import Evidence
     from logcorr.policies import Policy
@@ -55,11 +58,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
-    # Sessions in full only for clients that failed; for the rest, just what the rates need.
+    # Session rows only for clients that failed (correlation); the rest comes as facts.
     sessions = _read(store, "tls_sessions", session_cols, clients)
-    # Rates and "ever succeeded" need every session, but only a few narrow columns.
-    all_sessions = _read(store, "tls_sessions", ["ts", "source", "client_addr", "is_connection", "status", "host"])
-    plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -80,19 +80,23 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         metrics = to_pandas(store.read("lb_metrics"))
         from logcorr.attribution import representatives
 
+        all_sessions = _read(store, "tls_sessions", ["ts", "source", "is_connection"])
         lb = lb_section(metrics, representatives(failures), all_sessions)
         findings += [finding("lb", text) for text in (lb_findings(lb) if lb else [])]
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
-    report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
-                          since=t0, until=t1, lb=lb, extra_findings=findings, plain=plain,
-                          rejects=store.count("rejects"), ignore_cidrs=ignore_cidrs)
+    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs)
+    report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
+                          since=t0, until=t1, lb=lb, extra_findings=findings,
+                          rejects=store.count("rejects"), facts=facts)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
     for line in notes:
         report.data.setdefault("notes", []).append(line)
-    attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1)
+    attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1,
+                           facts=facts, excluded=excluded,
+                           sessions=sessions, drilldown_rows=_drilldown_rows(store))
     clause = fallback_clause(report.data.get("fallback_evidence"))
     if clause:
         report.data["verdict"]["summary"] += "; " + clause
@@ -102,6 +106,37 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         if note:
             report.data.setdefault("notes", []).append(note)
     return report
+
+
+def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any]) -> tuple[SessionFacts, set[str]]:
+    """The session facts of the report of ``matches`` (DuckDB over the store), and the
+    addresses that are not real clients (what the policy sections leave out)."""
+    from logcorr.classify import in_networks, networks
+    from logcorr.factsdb import addresses, connect, facts_from_store
+    from logcorr.report.build import report_scope
+    from logcorr.report.policy_sections import excluded_addresses
+
+    store = dataset.store
+    con = connect()
+    settings = store.manifest["settings"]
+    nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
+    known = dataset.lb_addrs
+    ignore = networks(list(ignore_cidrs))
+    ignored: set[str] = set()
+    if ignore:
+        pool = pd.Series(addresses(store, con=con), dtype=object)
+        ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
+    seen = addresses(store, ("tls_sessions",), con=con) if nets or known else []
+    excluded = excluded_addresses(matches, seen, nets, known)
+    scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
+    return facts_from_store(store, scope, con=con), excluded
+
+
+def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:
+    """``rows(clients)``: the ``tls_sessions`` rows of ``clients`` with the columns the drill-down shows."""
+    cols = [c for c in DRILLDOWN_COLUMNS if c in schema.TABLES["tls_sessions"].names]
+    return lambda clients: _read(store, "tls_sessions", cols, clients)
 
 
 def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:
