@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
-from logcorr.facts import SessionFacts
+from logcorr.facts import Scope, SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
@@ -27,12 +27,14 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None) -> Report:
+               correlate_with: Callable[..., pd.DataFrame] | None = None,
+               facts_with: Any = None) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
-    them itself: it returns ``(matches, note)`` and the table is then not saved here).
+    them itself: it returns ``(matches, note)`` and the table is then not saved here);
+    ``facts_with``: what computes the session facts (:func:`session_facts`'s ``engine``).
     """
     from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
@@ -86,7 +88,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
-    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs)
+    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
+                                     engine=facts_with)
     report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings,
                           rejects=store.count("rejects"), facts=facts)
@@ -108,29 +111,54 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     return report
 
 
+class DuckDBFacts:
+    """The embedded engine's facts: DuckDB in this process over the store's files (:mod:`logcorr.factsdb`)."""
+
+    def __init__(self, store: Store) -> None:
+        from logcorr.factsdb import connect
+
+        self.store = store
+        self.con = connect()
+
+    def addresses(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
+        from logcorr.factsdb import addresses
+
+        return addresses(self.store, tables, con=self.con)
+
+    def facts(self, scope: Scope) -> SessionFacts:
+        from logcorr.factsdb import facts_from_store
+
+        return facts_from_store(self.store, scope, con=self.con)
+
+
 def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
-                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any]) -> tuple[SessionFacts, set[str]]:
-    """The session facts of the report of ``matches`` (DuckDB over the store), and the
-    addresses that are not real clients (what the policy sections leave out)."""
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any],
+                  engine: Any = None) -> tuple[SessionFacts, set[str]]:
+    """The session facts of the report of ``matches``, and the addresses that are not real
+    clients (what the policy sections leave out).
+
+    ``engine`` computes them where the rows are: :class:`DuckDBFacts` by default, the Spark
+    engine's :class:`logcorr.engines.sparkfacts.SparkFacts`; both answer ``addresses`` and
+    ``facts`` with the same SQL (:data:`logcorr.facts.SQL`).
+    """
     from logcorr.classify import in_networks, networks
-    from logcorr.factsdb import addresses, connect, facts_from_store
     from logcorr.report.build import report_scope
     from logcorr.report.policy_sections import excluded_addresses
 
     store = dataset.store
-    con = connect()
+    engine = engine or DuckDBFacts(store)
     settings = store.manifest["settings"]
     nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
     known = dataset.lb_addrs
     ignore = networks(list(ignore_cidrs))
     ignored: set[str] = set()
     if ignore:
-        pool = pd.Series(addresses(store, con=con), dtype=object)
+        pool = pd.Series(engine.addresses(), dtype=object)
         ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
-    seen = addresses(store, ("tls_sessions",), con=con) if nets or known else []
+    seen = engine.addresses(("tls_sessions",)) if nets or known else []
     excluded = excluded_addresses(matches, seen, nets, known)
     scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
-    return facts_from_store(store, scope, con=con), excluded
+    return engine.facts(scope), excluded
 
 
 def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:
