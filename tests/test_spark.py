@@ -137,3 +137,23 @@ def test_session_facts_on_spark_equal_duckdbs(spark: Any, fleet: tuple[Path, dic
     assert a.totals["usable_sessions"] > 0
     inside = a.frames["combos"].iloc[:1]
     pd.testing.assert_frame_equal(a.candidates(inside), b.candidates(inside))
+
+
+def test_preceded_by_on_spark_equals_the_embedded_engines(spark: Any, tmp_path: Path) -> None:
+    """``preceded_by`` client by client on Spark: the embedded engine's rows, in its order
+    (the samples: logs and a capture, so first attempts are read from hellos too)."""
+    from logcorr.engines.spark import SparkPlan, spark_preceded
+    from logcorr.sequence import preceded_by
+
+    logcorr.ingest([str(ROOT / "sample_logs")], tmp_path / "data")
+    d = logcorr.open(tmp_path / "data")
+    engines.report(d, window="5m")
+    m = d.table("matches")
+    real = m[m["class"].astype(object).eq("client").to_numpy(dtype=bool)]
+    sessions = d.table("tls_sessions")
+    hellos = d.table("client_hellos")
+    want = preceded_by(real, sessions, hellos)
+    assert len(want) > 0
+    assert set(want["preceded_by"]) > {"none_seen"}
+    got = spark_preceded(SparkPlan(spark, d))(real, hellos, None, None)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))

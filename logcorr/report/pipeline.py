@@ -28,13 +28,17 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
                correlate_with: Callable[..., pd.DataFrame] | None = None,
-               facts_with: Any = None) -> Report:
+               facts_with: Any = None,
+               preceded_with: Callable[..., pd.DataFrame] | None = None) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
     them itself: it returns ``(matches, note)`` and the table is then not saved here);
-    ``facts_with``: what computes the session facts (:func:`session_facts`'s ``engine``).
+    ``facts_with``: what computes the session facts (:func:`session_facts`'s ``engine``);
+    ``preceded_with``: what computes ``preceded_by``
+    (:func:`logcorr.report.policy_sections.attach_policy_sections`).  With all three given
+    (the Spark engine), no session row is read here but the drill-down's few clients'.
     """
     from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
@@ -61,7 +65,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
-    sessions = _read(store, "tls_sessions", session_cols, clients)
+    elsewhere = correlate_with is not None and facts_with is not None and preceded_with is not None
+    sessions = _read(store, "tls_sessions", session_cols, [] if elsewhere else clients)
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -99,7 +104,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         report.data.setdefault("notes", []).append(line)
     attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1,
                            facts=facts, excluded=excluded,
-                           sessions=sessions, drilldown_rows=_drilldown_rows(store))
+                           sessions=sessions, drilldown_rows=_drilldown_rows(store),
+                           preceded_with=preceded_with)
     clause = fallback_clause(report.data.get("fallback_evidence"))
     if clause:
         report.data["verdict"]["summary"] += "; " + clause
