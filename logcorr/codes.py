@@ -80,10 +80,11 @@ class Blocks:
     :meth:`key_of` will be asked about.  Times enter the key as offsets from the earliest of
     them; when codes and offsets do not fit 62 bits together (years of data, millions of
     clients), as their ranks among all those times (the same order and the same ties).
-    ``order`` is the stable sort of the rows, ``key``/``code``/``us`` the sorted values.
+    ``order`` is the stable sort of the rows (empty with ``keep_order`` false),
+    ``key``/``code``/``us`` the sorted values.
     """
 
-    def __init__(self, code: np.ndarray, us: np.ndarray, probes: np.ndarray) -> None:
+    def __init__(self, code: np.ndarray, us: np.ndarray, probes: np.ndarray, *, keep_order: bool = True) -> None:
         both = np.concatenate([us, probes])
         base = int(both.min()) if len(both) else 0
         span = int(both.max()) - base + 1 if len(both) else 1
@@ -95,10 +96,17 @@ class Blocks:
             self.shift = max(1, len(self.times).bit_length())
         self.base = base
         key = self.key_of(code, us)
-        self.order = np.argsort(key, kind="stable")
-        self.key = key[self.order]
-        self.code = code[self.order]
-        self.us = us[self.order]
+        if keep_order:
+            self.order = np.argsort(key, kind="stable")
+            self.key = key[self.order]
+            self.code = code[self.order]
+            self.us = us[self.order]
+        else:  # only the sorted keys are needed: np.sort is cheaper than argsort
+            self.order = np.zeros(0, dtype=np.int64)
+            self.key = np.sort(key)
+            self.code = self.key >> self.shift
+            low = self.key & ((1 << self.shift) - 1)
+            self.us = low + base if self.times is None else self.times[low]
 
     def key_of(self, code: np.ndarray, us: np.ndarray) -> np.ndarray:
         """The sort key of (code, time); times must be among the rows' or the probes'."""
