@@ -113,7 +113,7 @@ def _capture(rng: np.random.Generator, nginx: list[dict[str, Any]]) -> list[dict
 def _sessions(rng: np.random.Generator, fails: list[dict[str, Any]], window_s: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     timed = [f for f in fails if f["ts"] is not None]
-    for i in range(len(fails) * 2):
+    for _ in range(len(fails) * 2):
         base = timed[rng.integers(len(timed))]
         second = base["ts"] - base["ts"] % 1_000_000
         at = [base["ts"], second, second - 1, base["ts"] + window_s * 1_000_000,
