@@ -31,21 +31,62 @@ from logcorr.classify import (
     probes,
 )
 from logcorr.correlate import (
+    _LB_MARKERS,
+    _STRONG,
     _TS,
     MATCH_COLUMNS,
     PROTOCOL_ORDER,
     Network,
     _column,
+    _flag,
     _lower_bounds,
     _strength,
     _text,
     _utc,
-    attribute,
     client_side_only,
     completed_sessions,
+    is_lb,
 )
 from logcorr.errors import LogcorrError
 from logcorr.sequence import COLUMNS, LOOKBACK_S, _first_attempts
+
+
+def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
+              lb_addrs: Collection[str] | Mapping[str, Collection[str]] = ()) -> pd.DataFrame:
+    """Add ``attributable`` (bool) and refresh ``attribution`` (how the client was named).
+
+    A failure is attributable when ``client_addr`` is the real client (SPEC §6): either a
+    PROXY header named it (``pcap_proxy_header``, ``proxy_debug_line``: trusted even inside
+    an ``--lb-cidr`` block), or it is not a load balancer (``lb_networks``, ``lb_addrs``)
+    and the source did not mark it as one (``client_is_real`` false, ``attribution`` ``lb``;
+    ``ambiguous_capture`` from :mod:`logcorr.attribution` alone does not make it one).
+    Attributable rows keep the source's attribution when it names one, else get
+    ``error_log_client`` (nginx), ``capture_peer`` (pcap) or ``log_client``; the others get
+    ``unattributable_lb``, ``unattributable_ambiguous_capture`` or ``unattributable_no_client``.
+    """
+    out = failures.copy()
+    client = _column(out, "client_addr").astype(object)
+    prior = _column(out, "attribution").astype(object)
+    source = _column(out, "source").astype(object).fillna("").astype(str)
+    has_client = client.notna() & ~client.isin(["", "-"])
+    lb = is_lb(client, lb_networks, lb_addrs, out.get("host"))
+    says_real = _flag(_column(out, "client_is_real"), True)
+    strong = prior.isin(_STRONG)
+    marked = prior.isin(_LB_MARKERS)
+    # "ambiguous_capture" says which capture connection is unknown, not that the client is:
+    # a real error-log client stays attributable.
+    attributable = has_client & (strong | (says_real & ~lb & (prior != "lb")))
+
+    default = np.where(source.str.startswith("nginx"), "error_log_client",
+                       np.where(source == "pcap", "capture_peer", "log_client"))
+    keep = prior.notna() & ~marked & ~prior.astype(str).str.startswith("unattributable")
+    how = np.where(keep, prior.astype(str), default)
+    why_not = np.where(~has_client, "unattributable_no_client",
+                       np.where(prior == "ambiguous_capture", "unattributable_ambiguous_capture",
+                                "unattributable_lb"))
+    out["attributable"] = attributable.to_numpy(dtype=bool)
+    out["attribution"] = pd.array(np.where(attributable, how, why_not), dtype=pd.StringDtype())
+    return out
 
 
 def _copy_groups(df: pd.DataFrame) -> np.ndarray:

@@ -73,6 +73,22 @@ def codes_in(values: pd.Series, uniques: np.ndarray) -> np.ndarray:
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
+def in_spans(code: np.ndarray, us: np.ndarray, probe_code: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray) -> np.ndarray:
+    """True where ``code`` >= 0 and ``us`` lies in ``[min lo, max hi]`` of that code's probes.
+
+    Rows outside their client's span can never be found by a search of the probes, so they
+    are dropped before sorting (a client fails at a few instants of a long period).
+    """
+    n = int(max(code.max(initial=-1), probe_code.max(initial=-1))) + 1
+    first = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n + 1, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(first, probe_code, lo)
+    np.maximum.at(last, probe_code, hi)
+    at = np.where(code >= 0, code, n)
+    return (code >= 0) & (us >= first[at]) & (us <= last[at])
+
+
 class Blocks:
     """Rows sorted by (client code, time) as one int64 key, for searches within a client.
 
@@ -80,7 +96,7 @@ class Blocks:
     :meth:`key_of` will be asked about.  Times enter the key as offsets from the earliest of
     them; when codes and offsets do not fit 62 bits together (years of data, millions of
     clients), as their ranks among all those times (the same order and the same ties).
-    ``order`` is the stable sort of the rows (empty with ``keep_order`` false),
+    ``order`` sorts the rows (equal keys in no particular order; empty with ``keep_order`` false),
     ``key``/``code``/``us`` the sorted values.
     """
 
@@ -96,8 +112,8 @@ class Blocks:
             self.shift = max(1, len(self.times).bit_length())
         self.base = base
         key = self.key_of(code, us)
-        if keep_order:
-            self.order = np.argsort(key, kind="stable")
+        if keep_order:  # rows with equal keys come in no particular order
+            self.order = np.argsort(key)
             self.key = key[self.order]
             self.code = code[self.order]
             self.us = us[self.order]

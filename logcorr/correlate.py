@@ -34,6 +34,7 @@ from logcorr.codes import (
     arrow_strings,
     codes_in,
     epoch_us,
+    in_spans,
     lexorder,
     sort_codes,
     tie_broken_order,
@@ -223,27 +224,34 @@ def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
     ``unattributable_lb``, ``unattributable_ambiguous_capture`` or ``unattributable_no_client``.
     """
     out = failures.copy()
-    client = _column(out, "client_addr").astype(object)
-    prior = _column(out, "attribution").astype(object)
-    source = _column(out, "source").astype(object).fillna("").astype(str)
-    has_client = client.notna() & ~client.isin(["", "-"])
-    lb = is_lb(client, lb_networks, lb_addrs, out.get("host"))
-    says_real = _flag(_column(out, "client_is_real"), True)
-    strong = prior.isin(_STRONG)
-    marked = prior.isin(_LB_MARKERS)
+    client = _column(out, "client_addr")
+    prior = arrow_strings(_column(out, "attribution"))
+    source = arrow_strings(_column(out, "source"))
+
+    def flag(values: Any) -> np.ndarray:
+        return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def among(values: Any, options: Sequence[str]) -> Any:
+        return pc.is_in(values, value_set=pa.array(list(options), pa.large_string()))
+
+    has_client = client.notna().to_numpy(dtype=bool) & ~flag(among(arrow_strings(client), ["", "-"]))
+    lb = is_lb(client.astype(object), lb_networks, lb_addrs, out.get("host")).to_numpy(dtype=bool)
+    says_real = _flag(_column(out, "client_is_real"), True).to_numpy(dtype=bool)
+    strong = flag(among(prior, _STRONG))
     # "ambiguous_capture" says which capture connection is unknown, not that the client is:
     # a real error-log client stays attributable.
-    attributable = has_client & (strong | (says_real & ~lb & (prior != "lb")))
+    attributable = has_client & (strong | (says_real & ~lb & ~flag(pc.equal(prior, "lb"))))
 
-    default = np.where(source.str.startswith("nginx"), "error_log_client",
-                       np.where(source == "pcap", "capture_peer", "log_client"))
-    keep = prior.notna() & ~marked & ~prior.astype(str).str.startswith("unattributable")
-    how = np.where(keep, prior.astype(str), default)
-    why_not = np.where(~has_client, "unattributable_no_client",
-                       np.where(prior == "ambiguous_capture", "unattributable_ambiguous_capture",
-                                "unattributable_lb"))
-    out["attributable"] = attributable.to_numpy(dtype=bool)
-    out["attribution"] = pd.array(np.where(attributable, how, why_not), dtype=pd.StringDtype())
+    default = pc.if_else(flag(pc.starts_with(source, "nginx")), "error_log_client",
+                         pc.if_else(flag(pc.equal(source, "pcap")), "capture_peer", "log_client"))
+    keep = (flag(pc.is_valid(prior)) & ~flag(among(prior, _LB_MARKERS))
+            & ~flag(pc.starts_with(prior, "unattributable")))
+    how = pc.if_else(keep, prior, default)
+    why_not = pc.if_else(~has_client, "unattributable_no_client",
+                         pc.if_else(flag(pc.equal(prior, "ambiguous_capture")), "unattributable_ambiguous_capture",
+                                    "unattributable_lb"))
+    out["attributable"] = attributable
+    out["attribution"] = pd.array(pc.if_else(attributable, how, why_not), dtype=pd.StringDtype())
     return out
 
 
@@ -497,30 +505,33 @@ def _protocol_rank(protocol: pd.Series) -> np.ndarray:
     return ranks[codes]
 
 
-def _good_sessions(sessions: pd.DataFrame, min_protocol: str, names: np.ndarray, probes: np.ndarray
-                   ) -> tuple[Blocks, np.ndarray]:
+def _good_sessions(sessions: pd.DataFrame, min_protocol: str, names: np.ndarray, probe_code: np.ndarray,
+                   lo: np.ndarray, hi: np.ndarray) -> tuple[Blocks, np.ndarray]:
     """Completed sessions at ``min_protocol`` or above of the clients ``names``, one per
-    (client, time): the best (highest protocol, then file and line).
+    (client, time): the best (highest protocol, then file and line, then the first row).
 
-    Returns their :class:`Blocks` (codes: positions in ``names``; ``probes``: the times that
-    will be searched) and, per sorted block row, the session's row position in ``sessions``.
+    Only sessions inside their client's span of failure windows (``probe_code``, ``lo``,
+    ``hi``: each failure's client code and bounds in µs) can recover one: the others are
+    dropped before sorting.  Returns the :class:`Blocks` of the rest and, per sorted block
+    row, the session's row position in ``sessions``.
     """
     rank = _protocol_rank(_column(sessions, "ssl_protocol"))
     code = codes_in(_column(sessions, "client_addr"), names)
     us, has_ts = epoch_us(_column(sessions, "ts"))
-    keep = np.flatnonzero((rank >= PROTOCOL_ORDER[min_protocol]) & (code >= 0) & has_ts
-                          & ~_failed_stream(sessions))
-    blocks = Blocks(code[keep], us[keep], probes)
+    keep = np.flatnonzero(in_spans(code, us, probe_code, lo, hi) & has_ts
+                          & (rank >= PROTOCOL_ORDER[min_protocol]))
+    keep = keep[~_failed_stream(sessions[[c for c in ("source", "status") if c in sessions]].iloc[keep])]
+    blocks = Blocks(code[keep], us[keep], lo)
     order = blocks.order
     same = blocks.key[1:] == blocks.key[:-1]
     if same.any():
         # several sessions of one client at one instant: the best first, as a stable sort would
         tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
         rows = keep[order[tied]]
-        sub = sessions.iloc[rows]
+        sub = sessions[[c for c in ("file", "line") if c in sessions]].iloc[rows]
         best = lexorder([blocks.key[tied], -rank[rows],
                          sort_codes(_column(sub, "file").astype(object).fillna("").astype(str)),
-                         _column(sub, "line").astype("Float64").fillna(-1).to_numpy(dtype=float), tied])
+                         _column(sub, "line").astype("Float64").fillna(-1).to_numpy(dtype=float), rows])
         order[tied] = order[tied][best]
     first = np.ones(len(blocks.key), dtype=bool)
     first[1:] = ~same
@@ -542,11 +553,12 @@ def _recoveries(f: pd.DataFrame, todo: np.ndarray, ts_us: np.ndarray, sessions: 
     code, uniques = pd.factorize(_column(f, "client_addr").iloc[rows])
     names = np.asarray(pd.Index(uniques).astype(object).astype(str), dtype=object)
     lo = _lower_us(f.iloc[rows], ts_us[rows])
-    blocks, session_row = _good_sessions(sessions, min_protocol, names, lo)
+    window_ns = int(pd.to_timedelta(float(window_s), unit="s").value)
+    hi = ts_us[rows] + window_ns // 1000  # s * 1000 <= t * 1000 + window_ns, in whole µs
+    blocks, session_row = _good_sessions(sessions, min_protocol, names, code, lo, hi)
     pos = np.searchsorted(blocks.key, blocks.key_of(code, lo), side="left")
     at_code, at_us = blocks.at(pos)
-    window_ns = int(pd.to_timedelta(float(window_s), unit="s").value)
-    hit = (at_code == code) & (at_us * 1000 <= ts_us[rows] * 1000 + window_ns)
+    hit = (at_code == code) & (at_us <= hi)
     return rows[hit], session_row[pos[hit]]
 
 
@@ -589,7 +601,8 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
     if min_protocol not in PROTOCOL_ORDER:
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
     rows = link_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
-    f = rows[(rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)]
+    reps = (rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)
+    f = rows.loc[reps, [c for c in _JUDGED_FROM if c in rows]]
     f = f.iloc[_judging_order(f)].reset_index(drop=True)
     n = len(f)
     attributable = f["attributable"].to_numpy(dtype=bool)
@@ -619,6 +632,11 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         "host": _text(_column(f, "host")),
     })
     return _per_row(rows, f, judged)
+
+
+_JUDGED_FROM = ["failure_id", "failure_key", "ts", "source", "client_addr", "reason", "reason_text",
+                "attributable", "attribution", "host", "file", "line", "ts_precision_s"]
+"""The columns of a failure's representative row that its judgement reads (classify included)."""
 
 
 def _judging_order(f: pd.DataFrame) -> np.ndarray:

@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from logcorr.codes import Blocks, codes_in, epoch_us, lexorder, sort_codes
+from logcorr.codes import Blocks, arrow_strings, codes_in, epoch_us, in_spans, lexorder, sort_codes
 from logcorr.profile import normalize_protocol, protocol_rank
 from logcorr.reasons import FAMILY
 
@@ -74,32 +76,33 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
     line = f["line"].astype("Float64").fillna(-1).to_numpy(dtype=float) if "line" in f else np.zeros(len(f))
     order = lexorder([code, us, file, line])
     code, us = code[order], us[order]
-    kind = f["reason"].astype(object).fillna("other").to_numpy(dtype=object)[order]
+    kind = arrow_strings(f["reason"]).fill_null("other").take(order)
     # the client's previous failure, in that order
     prev = np.r_[False, code[1:] == code[:-1]]
     prev_us = np.r_[0, us[:-1]]
-    prev_kind = np.r_[np.array([None], dtype=object), kind[:-1]]
     # its last session before the failure (at one instant a failure sorts before a session:
-    # the logs cannot say the session came first)
+    # the logs cannot say the session came first); a session more than LOOKBACK_S before
+    # every failure of its client can only be a previous event too old to count
     s_code = codes_in(sessions["client_addr"], names)
     s_us, s_valid = epoch_us(sessions["ts"])
-    keep = (s_code >= 0) & s_valid
+    keep = in_spans(s_code, s_us, code, us - int(LOOKBACK_S * 1_000_000), us - 1) & s_valid
     blocks = Blocks(s_code[keep], s_us[keep], us, keep_order=False)
     at_code, at_us = blocks.at(np.searchsorted(blocks.key, blocks.key_of(code, us), side="left") - 1)
     session = (at_code == code) & (~prev | (at_us >= prev_us))
-    prev_kind = np.where(session, "success", prev_kind)
     prev_us = np.where(session, at_us, prev_us)
-    found = prev | session
     gap = (us - prev_us) / 1_000_000
-    seen = found & (gap <= LOOKBACK_S)
+    seen = (prev | session) & (gap <= LOOKBACK_S)
+    prev_kind = pc.if_else(pa.array(session), "success", kind.take(np.maximum(np.arange(len(us)) - 1, 0)))
     out = pd.DataFrame({
-        "failure_id": f["failure_id"].astype(str).to_numpy()[order],
-        "reason": kind,
-        "preceded_by": np.where(seen, prev_kind, "none_seen"),
+        "failure_id": pd.array(arrow_strings(f["failure_id"].astype(str)).take(order), dtype="str"),
+        "reason": pd.array(kind, dtype="str"),
+        "preceded_by": pd.array(pc.if_else(pa.array(seen), prev_kind, "none_seen"), dtype="str"),
         "previous_gap_s": np.where(seen, gap, np.nan),
-        "_client": names[code], "_ts": pd.Series(us.view("datetime64[us]")).dt.tz_localize("UTC"),
-        "_reason": kind,
     })
+    if hellos is not None and len(hellos):
+        out["_client"] = names[code]
+        out["_ts"] = pd.Series(us.view("datetime64[us]")).dt.tz_localize("UTC")
+        out["_reason"] = out["reason"].to_numpy(dtype=object)
     out = _first_attempts(out, hellos)
     return out[COLUMNS].reset_index(drop=True)
 

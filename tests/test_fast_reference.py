@@ -183,9 +183,11 @@ def test_correlate_is_the_reference(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
-def test_link_failures_is_the_reference(seed: int) -> None:
-    rows = attribute(client_side_only(case(seed)["failures"]), LB_NETS, LEARNED)
-    pd.testing.assert_frame_equal(link_failures(rows), ref.link_failures(rows))
+def test_attribute_and_link_failures_are_the_reference(seed: int) -> None:
+    rows = client_side_only(case(seed)["failures"])
+    attributed = attribute(rows, LB_NETS, LEARNED)
+    pd.testing.assert_frame_equal(attributed, ref.attribute(rows, LB_NETS, LEARNED))
+    pd.testing.assert_frame_equal(link_failures(attributed), ref.link_failures(attributed))
 
 
 @pytest.mark.parametrize("seed", range(SEEDS))
