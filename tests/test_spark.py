@@ -90,6 +90,36 @@ def test_messy_lab_same_report(spark: Any, messy_lab: LabRun, tmp_path: Path) ->
     assert len(embedded["hosts"]) == 3
 
 
+def test_executors_read_the_data_directory_at_its_url(spark: Any, fleet: tuple[Path, dict[str, Any]],
+                                                      tmp_path: Path) -> None:
+    """``spark.logcorr.data.url`` (an S3 prefix on a cluster; a file: URL here): the executors
+    read the copy there, and ``matches`` comes back through Spark to the local directory."""
+    from logcorr.engines.spark import DATA_URL_CONF, SparkPlan
+
+    data, _ = fleet
+    local = tmp_path / "local"
+    shutil.copytree(data, local)
+    remote = tmp_path / "bucket" / "logcorr-data"
+    shutil.copytree(data, remote)
+    d = logcorr.open(local)
+    embedded = json.loads(render_json(engines.report(d, window="5m")))
+    m_embedded = d.table("matches")
+    before = sorted(remote.rglob("*"))
+    spark.conf.set(DATA_URL_CONF, remote.as_uri() + "/")
+    try:
+        plan = SparkPlan(spark, logcorr.open(local))
+        read = plan.read("tls_sessions", ["ts", "client_addr"]).inputFiles()
+        assert read
+        assert all(f.startswith(remote.as_uri() + "/tls_sessions/") for f in read)
+        on_spark = json.loads(render_json(engines.report(logcorr.open(local), engine="spark", spark=spark,
+                                                         window="5m")))
+    finally:
+        spark.conf.unset(DATA_URL_CONF)
+    assert on_spark == embedded
+    pd.testing.assert_frame_equal(_rows(logcorr.open(local).table("matches")), _rows(m_embedded))
+    assert sorted(remote.rglob("*")) == before  # nothing written at the URL
+
+
 def test_fleet_period_and_window_options_reach_spark(spark: Any, fleet: tuple[Path, dict[str, Any]]) -> None:
     data, _ = fleet
     kwargs = {"window": "10s", "min_protocol": "TLSv1.3", "since": "2026-11-26T17:40:00Z",
