@@ -54,12 +54,17 @@ def tie_broken_order(keys: Sequence[np.ndarray], last: Callable[[], np.ndarray])
 
 
 def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A text column as Arrow ``large_string`` (pandas' own storage: no copy for its string
-    columns; others as ``astype(str)`` makes them, missing values null)."""
+    """A text column as Arrow strings (pandas' own storage: no copy for its string columns;
+    others as ``astype(str)`` makes them, missing values null)."""
     arr = values.array
     if not (hasattr(arr, "__arrow_array__") and isinstance(values.dtype, pd.StringDtype)):
         arr = values.astype(str).array
-    out = pa.array(arr)
+    return pa.array(arr)
+
+
+def large_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """:func:`arrow_strings` as ``large_string`` (kernels that join columns want one type)."""
+    out = arrow_strings(values)
     return out if out.type == pa.large_string() else out.cast(pa.large_string())
 
 
@@ -83,8 +88,12 @@ def in_spans(code: np.ndarray, us: np.ndarray, probe_code: np.ndarray, lo: np.nd
     n = int(max(code.max(initial=-1), probe_code.max(initial=-1))) + 1
     first = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
     last = np.full(n + 1, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(first, probe_code, lo)
-    np.maximum.at(last, probe_code, hi)
+    if len(probe_code):  # per code, min and max by reduceat over the probes sorted by code
+        order = np.argsort(probe_code, kind="stable")
+        sorted_code = probe_code[order]
+        starts = np.r_[0, np.flatnonzero(sorted_code[1:] != sorted_code[:-1]) + 1]
+        first[sorted_code[starts]] = np.minimum.reduceat(lo[order], starts)
+        last[sorted_code[starts]] = np.maximum.reduceat(hi[order], starts)
     at = np.where(code >= 0, code, n)
     return (code >= 0) & (us >= first[at]) & (us <= last[at])
 

@@ -35,6 +35,7 @@ from logcorr.codes import (
     codes_in,
     epoch_us,
     in_spans,
+    large_strings,
     lexorder,
     sort_codes,
     tie_broken_order,
@@ -225,7 +226,7 @@ def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
     """
     out = failures.copy()
     client = _column(out, "client_addr")
-    prior = arrow_strings(_column(out, "attribution"))
+    prior = large_strings(_column(out, "attribution"))
     source = arrow_strings(_column(out, "source"))
 
     def flag(values: Any) -> np.ndarray:
@@ -398,8 +399,8 @@ def _arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """``values.astype(object).astype(str)`` as Arrow strings (nulls stay null), without
     Python objects when the column holds strings already."""
     if isinstance(values.dtype, pd.StringDtype):
-        return arrow_strings(values)
-    return arrow_strings(values.astype(object).astype(str))
+        return large_strings(values)
+    return large_strings(values.astype(object).astype(str))
 
 
 def link_failures(failures: pd.DataFrame) -> pd.DataFrame:
