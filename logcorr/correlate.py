@@ -516,12 +516,14 @@ def _good_sessions(sessions: pd.DataFrame, min_protocol: str, names: np.ndarray,
     dropped before sorting.  Returns the :class:`Blocks` of the rest and, per sorted block
     row, the session's row position in ``sessions``.
     """
-    rank = _protocol_rank(_column(sessions, "ssl_protocol"))
     code = codes_in(_column(sessions, "client_addr"), names)
     us, has_ts = epoch_us(_column(sessions, "ts"))
-    keep = np.flatnonzero(in_spans(code, us, probe_code, lo, hi) & has_ts
-                          & (rank >= PROTOCOL_ORDER[min_protocol]))
-    keep = keep[~_failed_stream(sessions[[c for c in ("source", "status") if c in sessions]].iloc[keep])]
+    keep = np.flatnonzero(in_spans(code, us, probe_code, lo, hi) & has_ts)
+    rank = _protocol_rank(_column(sessions, "ssl_protocol").iloc[keep])
+    good = rank >= PROTOCOL_ORDER[min_protocol]
+    keep, rank = keep[good], rank[good]
+    good = ~_failed_stream(sessions[[c for c in ("source", "status") if c in sessions]].iloc[keep])
+    keep, rank = keep[good], rank[good]
     blocks = Blocks(code[keep], us[keep], lo)
     order = blocks.order
     same = blocks.key[1:] == blocks.key[:-1]
@@ -530,7 +532,7 @@ def _good_sessions(sessions: pd.DataFrame, min_protocol: str, names: np.ndarray,
         tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
         rows = keep[order[tied]]
         sub = sessions[[c for c in ("file", "line") if c in sessions]].iloc[rows]
-        best = lexorder([blocks.key[tied], -rank[rows],
+        best = lexorder([blocks.key[tied], -rank[order[tied]],
                          sort_codes(_column(sub, "file").astype(object).fillna("").astype(str)),
                          _column(sub, "line").astype("Float64").fillna(-1).to_numpy(dtype=float), rows])
         order[tied] = order[tied][best]
@@ -553,7 +555,7 @@ def _recoveries(f: pd.DataFrame, todo: np.ndarray, ts_us: np.ndarray, sessions: 
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     code, uniques = pd.factorize(_column(f, "client_addr").iloc[rows])
     names = np.asarray(pd.Index(uniques).astype(object).astype(str), dtype=object)
-    lo = _lower_us(f.iloc[rows], ts_us[rows])
+    lo = _lower_us(f[[c for c in ("source", "ts_precision_s") if c in f]].iloc[rows], ts_us[rows])
     window_ns = int(pd.to_timedelta(float(window_s), unit="s").value)
     hi = ts_us[rows] + window_ns // 1000  # s * 1000 <= t * 1000 + window_ns, in whole µs
     blocks, session_row = _good_sessions(sessions, min_protocol, names, code, lo, hi)
@@ -603,9 +605,13 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
     rows = link_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
     reps = (rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)
-    f = rows.loc[reps, [c for c in _JUDGED_FROM if c in rows]]
-    f = f.iloc[_judging_order(f)].reset_index(drop=True)
+    f = rows[[c for c in _JUDGED_FROM if c in rows]]
+    f = f if reps.all() else f[reps]
+    order = _judging_order(f)
+    f = _take(f, order).reset_index(drop=True)
     n = len(f)
+    rep_of_row = np.full(len(rows), -1, dtype=np.int64)
+    rep_of_row[np.flatnonzero(reps)[order]] = np.arange(n)
     attributable = f["attributable"].to_numpy(dtype=bool)
     ts_us, has_ts = epoch_us(f["ts"])
     hits, by = _recoveries(f, attributable & has_ts, ts_us, sessions, window_s, min_protocol)
@@ -632,7 +638,7 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         "evidence": _text(pd.Series(classes["evidence"].to_numpy(), index=f.index)),
         "host": _text(_column(f, "host")),
     })
-    return _per_row(rows, f, judged)
+    return _per_row(rows, f, judged, rep_of_row)
 
 
 _JUDGED_FROM = ["failure_id", "failure_key", "ts", "source", "client_addr", "reason", "reason_text",
@@ -657,10 +663,24 @@ def _picked(values: pd.Series, n: int, hits: np.ndarray, by: np.ndarray) -> pd.S
     return pd.Series(pd.array(out, dtype=pd.StringDtype()))
 
 
-def _per_row(rows: pd.DataFrame, f: pd.DataFrame, judged: pd.DataFrame) -> pd.DataFrame:
+def _take(frame: Any, positions: np.ndarray) -> Any:
+    """``frame.iloc[positions]``, without the copy when the positions are every row in order."""
+    if len(positions) == len(frame) and np.array_equal(positions, np.arange(len(frame))):
+        return frame
+    return frame.iloc[positions]
+
+
+def _per_row(rows: pd.DataFrame, f: pd.DataFrame, judged: pd.DataFrame, rep: np.ndarray) -> pd.DataFrame:
     """Every stored row with its failure's judgement (``judged``: one row per ``f`` row), in
-    the failures' order, then the row's file, line and ``failure_id``."""
-    rep = codes_in(rows["failure_key"], f["failure_key"].to_numpy(dtype=object))
+    the failures' order, then the row's file, line and ``failure_id``.
+
+    ``rep``: each row's position in ``f`` when it is a representative, else -1 (those rows
+    are looked up by ``failure_key``).
+    """
+    rep = rep.copy()
+    others = np.flatnonzero(rep < 0)
+    if len(others):
+        rep[others] = codes_in(rows["failure_key"].iloc[others], f["failure_key"].to_numpy(dtype=object))
     file = _text(_column(rows, "file"))
     line = _column(rows, "line").astype("Int64")
     fid = _text(rows["failure_id"])
@@ -668,12 +688,12 @@ def _per_row(rows: pd.DataFrame, f: pd.DataFrame, judged: pd.DataFrame) -> pd.Da
             line.to_numpy(dtype=float, na_value=np.inf)]
     order = tie_broken_order(keys, lambda: sort_codes(fid.array))
     take = rep[order]
-    picked = judged.iloc[take] if (take >= 0).all() else judged.reindex(take)
+    picked = _take(judged, take) if (take >= 0).all() else judged.reindex(take)
     out = picked.reset_index(drop=True)
-    out["failure_id"] = fid.iloc[order].reset_index(drop=True)
-    out["failure_key"] = _text(rows["failure_key"]).iloc[order].reset_index(drop=True)
-    out["source"] = _text(_column(rows, "source")).iloc[order].reset_index(drop=True)
-    out["file"] = file.iloc[order].reset_index(drop=True)
-    out["line"] = line.iloc[order].reset_index(drop=True)
+    out["failure_id"] = _take(fid, order).reset_index(drop=True)
+    out["failure_key"] = _take(_text(rows["failure_key"]), order).reset_index(drop=True)
+    out["source"] = _take(_text(_column(rows, "source")), order).reset_index(drop=True)
+    out["file"] = _take(file, order).reset_index(drop=True)
+    out["line"] = _take(line, order).reset_index(drop=True)
     return out[MATCH_COLUMNS]
 
