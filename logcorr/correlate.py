@@ -657,10 +657,15 @@ def _judging_order(f: pd.DataFrame) -> np.ndarray:
 
 
 def _picked(values: pd.Series, n: int, hits: np.ndarray, by: np.ndarray) -> pd.Series:
-    """Text of ``values`` at rows ``by`` placed at ``hits`` of an otherwise missing column."""
-    out = np.full(n, None, dtype=object)
-    out[hits] = values.iloc[by].astype(object).to_numpy()
-    return pd.Series(pd.array(out, dtype=pd.StringDtype()))
+    """Text of ``values`` at rows ``by`` placed at ``hits`` of an otherwise missing column
+    (one Arrow take: no Python strings)."""
+    if not len(hits):
+        return pd.Series(pd.array([None] * n, dtype=pd.StringDtype()))
+    at = np.zeros(n, dtype=np.int64)
+    at[hits] = by
+    missing = np.ones(n, dtype=bool)
+    missing[hits] = False
+    return pd.Series(pd.array(arrow_strings(values).take(pa.array(at, mask=missing)), dtype=pd.StringDtype()))
 
 
 def _take(frame: Any, positions: np.ndarray) -> Any:
