@@ -62,40 +62,55 @@ def _line_starts(data: bytes, a: np.ndarray) -> tuple[np.ndarray, int]:
     return starts, n
 
 
-def _lines_with(data: bytes, a: np.ndarray, starts: np.ndarray, needle: bytes) -> np.ndarray:
-    """Indexes of the lines that contain ``needle`` (with repeats)."""
-    p = data.find(needle)  # usually absent: one fast scan
+# Needles with two rare bytes (where they start in it) are looked for with numpy compares
+# of 16-bit words at even and odd offsets, then checked byte by byte at the hits: faster
+# than bytes.find for these (measured on 8 MiB chunks); other needles with bytes.find.
+_PAIRS = {b"SSL": 1, b"PROXY": 3, b"HTTPS port": 3}
+
+
+def _find_all(data: bytes, a: np.ndarray, needle: bytes) -> np.ndarray:
+    """Start offsets of every ``needle`` in ``data`` (``a``: its bytes), in no order."""
+    at = _PAIRS.get(needle)
+    if at is None:
+        return _find_rare(data, a, needle)
+    code = int.from_bytes(needle[at:at + 2], "little")
+    pos = np.concatenate([np.zeros(0, np.int64)] + [
+        np.flatnonzero(np.frombuffer(data, "<u2", (len(data) - off) // 2, off) == code) * 2 + off
+        for off in (0, 1) if len(data) > off]) - at
+    pos = pos[(pos >= 0) & (pos <= len(data) - len(needle))]
+    for j, c in enumerate(needle):
+        if j not in (at, at + 1):
+            pos = pos[a[pos + j] == c]
+    return pos
+
+
+def _find_rare(data: bytes, a: np.ndarray, needle: bytes) -> np.ndarray:
+    """Start offsets of ``needle``: usually absent, one ``bytes.find``; numpy when many."""
+    p = data.find(needle)
     found: list[int] = []
     while p >= 0 and len(found) < 64:
         found.append(p)
         p = data.find(needle, p + 1)
     if p < 0:
-        pos = np.array(found, np.int64)
-    else:  # many: numpy, from the first non-blank byte of the needle
-        lead = len(needle) - len(needle.lstrip())
-        pos = np.flatnonzero(a[lead: len(a) - len(needle) + lead + 1] == needle[lead])
-        for j in range(len(needle)):
-            if j != lead:
-                pos = pos[a[pos + j] == needle[j]]
-    return np.searchsorted(starts, pos, side="right") - 1
+        return np.array(found, np.int64)
+    lead = len(needle) - len(needle.lstrip())  # from the first non-blank byte of the needle
+    pos = np.flatnonzero(a[lead: len(a) - len(needle) + lead + 1] == needle[lead])
+    for j in range(len(needle)):
+        if j != lead:
+            pos = pos[a[pos + j] == needle[j]]
+    return pos
+
+
+def _lines_with(data: bytes, a: np.ndarray, starts: np.ndarray, needle: bytes) -> np.ndarray:
+    """Indexes of the lines that contain ``needle`` (with repeats)."""
+    return np.searchsorted(starts, _find_all(data, a, needle), side="right") - 1
 
 
 def _keep(data: bytes, a: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     """The lines that hold ``SSL``, ``PROXY``, ``HTTPS port`` or ``broken header`` (the
-    per-line path's byte prefilter; `` connected to `` is :func:`_stream_lines`'s).
-
-    ``SSL`` from its ``SL``: two numpy compares of 16-bit words (even and odd offsets; far
-    fewer hits than a capital S), then the S before; the others with ``bytes.find``
-    (usually absent: one scan each).
-    """
+    per-line path's byte prefilter; `` connected to `` is :func:`_stream_lines`'s)."""
     keep = np.zeros(n, dtype=bool)
-    sl = int.from_bytes(b"SL", "little")
-    pos = np.concatenate([np.zeros(0, np.int64)] + [
-        np.flatnonzero(np.frombuffer(data, "<u2", (len(data) - off) // 2, off) == sl) * 2 + off
-        for off in (1, 2) if len(data) > off])  # an SL at 0 has no S before it
-    pos = pos[a[pos - 1] == 83] - 1
-    keep[np.searchsorted(starts, pos, side="right") - 1] = True
-    for kw in (b"PROXY", b"HTTPS port", b"broken header"):
+    for kw in (b"SSL", b"PROXY", b"HTTPS port", b"broken header"):
         keep[_lines_with(data, a, starts, kw)] = True
     return keep
 
