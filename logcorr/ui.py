@@ -13,7 +13,7 @@ import errno
 import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from logcorr.textsafe import clean
 
@@ -49,39 +49,94 @@ def ingest_progress(enabled: bool = True) -> Iterator[ProgressFactory | None]:
         yield factory
 
 
+COLUMNS = (("file", "left"), ("kind", "left"), ("status", "left"), ("lines", "right"),
+           ("parsed", "right"), ("skipped", "right"), ("rejected", "right"))
+PIPE_WIDTH = 240  # piped output is read by people and scripts alike: never cut a path to fit 80
+_PRINTABLE = re.compile(r"[ -~]*")
+_RICH_SYNTAX = re.compile(r"[\[\\]|:\S*?:|^ | $|  ")  # markup, emoji codes, spaces rich may move
+
+
 def print_ingest_summary(result: IngestResult, file: object = None) -> None:
-    """One row per file (kind, lines, parsed, skipped, rejected), then the warnings."""
+    """One row per file (kind, lines, parsed, skipped, rejected), then the warnings.
+
+    Drawn by rich; to a pipe, plain text that is the same characters when it can be
+    (:func:`plain_summary`: importing rich costs a one-line ingest 20 %).
+    """
+    out: Any = file or sys.stdout
+    tty = getattr(out, "isatty", lambda: False)()
+    if not tty and not _rich_styles_pipes():
+        text = plain_summary(result)
+        if text is not None:
+            out.write(text)
+            return
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    out = file or sys.stdout
-    # Piped output is read by people and scripts alike: never cut a path to fit 80 columns.
-    width = None if getattr(out, "isatty", lambda: False)() else 240
-    console = Console(file=out, highlight=False, width=width)  # type: ignore[arg-type]
+    console = Console(file=out, highlight=False, width=None if tty else PIPE_WIDTH)
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col, justify in (("file", "left"), ("kind", "left"), ("status", "left"), ("lines", "right"),
-                         ("parsed", "right"), ("skipped", "right"), ("rejected", "right")):
+    for col, justify in COLUMNS:
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for f in result.files:
-        table.add_row(escape(clean(f.path)), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}",
-                      f"{f.skipped:,}", f"{f.rejected:,}")
+    for row in _rows(result):
+        table.add_row(*map(escape, row))
     console.print(table)
+    for note, style in _notes(result):
+        console.print(escape(note), style=style)
+
+
+def plain_summary(result: IngestResult) -> str | None:
+    """The summary as rich prints it to a pipe, or None when rich could print it otherwise.
+
+    rich pads each column to its widest cell, two spaces apart; it only differs from that
+    for text it would wrap, fold, parse (markup, ``:emoji:`` codes) or measure differently
+    (non-ASCII): those summaries are left to rich.  tests/test_startup.py compares the two.
+    """
+    rows = [tuple(col for col, _ in COLUMNS), *_rows(result)]
+    notes = [note for note, _ in _notes(result)]
+    texts = [cell for row in rows for cell in row] + notes
+    if any(not _PRINTABLE.fullmatch(t) or _RICH_SYNTAX.search(t) for t in texts):
+        return None
+    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.rjust(w) if justify == "right" else cell.ljust(w)
+                       for cell, w, (_, justify) in zip(row, widths, COLUMNS, strict=True))
+             for row in rows]
+    lines += notes
+    if any(len(line) > PIPE_WIDTH for line in lines):
+        return None
+    return "".join(line + "\n" for line in lines)
+
+
+def _rich_styles_pipes() -> bool:
+    """True when rich would treat a pipe as a terminal (its environment switches, Jupyter)."""
+    import builtins
+    import os
+
+    return any(v in os.environ for v in ("FORCE_COLOR", "TTY_COMPATIBLE")) or hasattr(builtins, "get_ipython")
+
+
+def _rows(result: IngestResult) -> list[tuple[str, ...]]:
+    return [(clean(f.path), f.kind, f.status, f"{f.lines:,}", f"{f.parsed:,}", f"{f.skipped:,}",
+             f"{f.rejected:,}") for f in result.files]
+
+
+def _notes(result: IngestResult) -> list[tuple[str, str | None]]:
+    """The lines under the table, as text (not markup), with their style."""
+    notes: list[tuple[str, str | None]] = []
     units = {"pcap": "packets", "cloudwatch": "datapoints"}
     counted = sorted({units[f.kind] for f in result.files if f.kind in units})
     if counted:  # "lines" of a capture are packets, of a JSON export datapoints
-        console.print(f"lines: {' and '.join(counted)} for " + ", ".join(
-            k for k in ("pcap", "cloudwatch") if units[k] in counted) + " files")
+        notes.append((f"lines: {' and '.join(counted)} for " + ", ".join(
+            k for k in ("pcap", "cloudwatch") if units[k] in counted) + " files", None))
     for f in result.files:
         if len(f.formats) > 1:  # a log_format change inside the file (nginx -s reload)
-            runs = ", ".join(f"{escape(clean(name))} lines {a:,}-{b:,}" for name, a, b in f.formats)
-            console.print(f"{escape(clean(f.path))}: log_format changes: {runs}")
+            runs = ", ".join(f"{clean(name)} lines {a:,}-{b:,}" for name, a, b in f.formats)
+            notes.append((f"{clean(f.path)}: log_format changes: {runs}", None))
     rows = ", ".join(f"{n} {k}" for k, n in sorted(result.rows.items()) if n)
-    console.print(f"stored: {escape(rows) if rows else 'nothing new'}")
+    notes.append((f"stored: {rows if rows else 'nothing new'}", None))
     if result.error_tz:
-        console.print(f"error-log times read in zone {escape(result.error_tz)}")
-    for w in result.warnings:
-        console.print(f"warning: {escape(clean(w))}", style="yellow")
+        notes.append((f"error-log times read in zone {result.error_tz}", None))
+    notes.extend((f"warning: {clean(w)}", "yellow") for w in result.warnings)
+    return notes
 
 
 def ingest_command(paths: Sequence[str], *, data: Path | None, log_format: list[str] | None,

@@ -39,7 +39,7 @@ try:
 except SystemExit as exc:
     code = exc.code
 with open(out, "w") as fh:
-    json.dump({"code": code, "loaded": sorted(m for m in ("pandas", "typer", "pydantic", "dpkt")
+    json.dump({"code": code, "loaded": sorted(m for m in ("pandas", "typer", "pydantic", "dpkt", "rich")
                                               if m in sys.modules)}, fh)
 """
 
@@ -118,7 +118,7 @@ def test_ingest_never_imports_pandas(via: str, tmp_path: Path) -> None:
 
 
 def test_one_line_logs_ingest_without_pandas_or_dpkt(tmp_path: Path) -> None:
-    """The bench's one-line ingest: nothing heavy beyond pyarrow (no capture, no dpkt)."""
+    """The bench's one-line ingest: nothing heavy beyond pyarrow (no dpkt, no rich for the summary)."""
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "access.log").write_text('203.0.113.5 - - [02/Dec/2026:04:00:00 +0000] "GET / HTTP/1.1" '
@@ -196,3 +196,62 @@ def test_fast_ingest_parse_never_disagrees_with_typer(args: list[str]) -> None:
         return
     with pytest.MonkeyPatch.context() as mp:
         assert _typer_call(args, mp) == (0, fast)
+
+
+def _rich_summary(result: Any) -> str:
+    """The summary as rich draws it to a pipe (the plain path turned off)."""
+    import io
+
+    from logcorr import ui
+
+    buf = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ui, "plain_summary", lambda _: None)
+        ui.print_ingest_summary(result, file=buf)
+    return buf.getvalue()
+
+
+TEXT = st.text(alphabet=st.sampled_from("ab.-/_:[]\\ 9é\t"), max_size=12)
+RESULTS = st.builds(
+    lambda files, warnings, rows, tz: _result(files, warnings, rows, tz),
+    st.lists(st.tuples(st.one_of(TEXT, st.just("logs/web-1/access.log.2.gz")),
+                       st.sampled_from(["nginx_access", "nginx_error", "pcap", "cloudwatch", "?"]),
+                       st.sampled_from(["new", "grown", "unchanged", "error"]),
+                       st.lists(st.integers(0, 10**7), min_size=4, max_size=4),
+                       st.lists(st.tuples(TEXT, st.integers(1, 99), st.integers(1, 10**6)), max_size=3)),
+             max_size=4),
+    st.lists(st.one_of(TEXT, st.just("access.log: the log_format combined has no $ssl_protocol")), max_size=2),
+    st.dictionaries(st.sampled_from(["handshake_failures", "tls_sessions", "rejects"]), st.integers(0, 10**6)),
+    st.one_of(st.none(), st.just("Etc/UTC, this machine's zone"), TEXT))
+
+
+def _result(files: list[Any], warnings: list[str], rows: dict[str, int], tz: str | None) -> Any:
+    from logcorr.ingestion import FileResult, IngestResult
+
+    return IngestResult(files=[FileResult(path, kind, status, *counts, formats=formats)
+                               for path, kind, status, counts, formats in files],
+                        warnings=warnings, rows=rows, error_tz=tz)
+
+
+@settings(max_examples=300, deadline=None)
+@given(RESULTS)
+def test_plain_summary_is_what_rich_prints(result: Any) -> None:
+    """To a pipe the summary is printed without rich only when it is rich's text exactly."""
+    from logcorr import ui
+
+    plain = ui.plain_summary(result)
+    if plain is not None:
+        assert plain == _rich_summary(result)
+
+
+def test_plain_summary_prints_the_usual_summary_without_rich() -> None:
+    from logcorr import ui
+
+    result = _result([("logs/web-1/access.log", "nginx_access", "new", [1200, 1190, 0, 10], []),
+                      ("lab.pcap", "pcap", "grown", [1, 1, 0, 0], [])],
+                     ["access.log: the log_format combined has no $ssl_protocol"],
+                     {"tls_sessions": 1190, "rejects": 10}, "Etc/UTC, this machine's zone")
+    plain = ui.plain_summary(result)
+    assert plain is not None
+    assert plain == _rich_summary(result)
+    assert plain.splitlines()[1] == "logs/web-1/access.log  nginx_access  new     1,200   1,190        0        10"
