@@ -202,7 +202,7 @@ def main() -> None:
                           "--json"], capture_output=True, text=True, check=False)
     if out.returncode == 0 and out.stdout.strip():
         results["startup"] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"startup {results['startup']['median_s']}")  # type: ignore[index]
+        print(f"startup {results['startup']}")
     # logcorr report at 1M/3M/10M sessions (issue 11.4): bench/report_scale.py
     scale = subprocess.run([sys.executable, str(HERE / "report_scale.py")], check=False)
     if scale.returncode == 0 and (RESULTS / "report_scale.json").exists():

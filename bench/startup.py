@@ -48,11 +48,11 @@ def measure(repeat: int) -> dict[str, object]:
         (work / "error.log").write_text(ERROR_LINE)
         logcorr = logcorr_command()
         cases = {
-            "python -c pass": [sys.executable, "-c", "pass"],
-            "import pyarrow": [sys.executable, "-c", "import pyarrow"],
-            "--help": [*logcorr, "--help"],
-            "ingest one access line": [*logcorr, "ingest", str(work / "access.log"), "--data", "DATA"],
-            "ingest one error line": [*logcorr, "ingest", str(work / "error.log"), "--data", "DATA"],
+            "python_c_pass": [sys.executable, "-c", "pass"],
+            "import_pyarrow": [sys.executable, "-c", "import pyarrow"],
+            "help": [*logcorr, "--help"],
+            "ingest_one_line_access": [*logcorr, "ingest", str(work / "access.log"), "--data", "DATA"],
+            "ingest_one_line_error": [*logcorr, "ingest", str(work / "error.log"), "--data", "DATA"],
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         for i in range(repeat):
@@ -62,9 +62,10 @@ def measure(repeat: int) -> dict[str, object]:
                 shutil.rmtree(data, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"command": " ".join(Path(c).name for c in logcorr), "repeat": repeat,
-            "median_s": {name: round(statistics.median(t), 3) for name, t in times.items()},
-            "all_s": {name: [round(x, 3) for x in t] for name, t in times.items()}}
+    figures: dict[str, object] = {"command": " ".join(Path(c).name for c in logcorr), "repeat": repeat}
+    for name, t in times.items():
+        figures[name] = {"seconds": round(statistics.median(t), 3), "all_s": [round(x, 3) for x in t]}
+    return figures
 
 
 def main() -> None:
@@ -76,8 +77,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(figures))
         return
-    for name, seconds in figures["median_s"].items():  # type: ignore[attr-defined]
-        print(f"{name:24s} {seconds:.3f} s")
+    for name, value in figures.items():
+        if isinstance(value, dict):
+            print(f"{name:24s} {value['seconds']:.3f} s")
 
 
 if __name__ == "__main__":
