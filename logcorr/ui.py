@@ -194,10 +194,12 @@ def pandas_unimported() -> Iterator[None]:
     Ingest never uses pandas, but pyarrow (26) imports it the first time it converts Python
     or numpy values (``pa.array``, ``pa.scalar``, compute functions given Python scalars,
     ``pq.read_table``), only to ask whether they are pandas objects.  None is while pandas
-    is not imported, so pyarrow is told "no pandas", as on a machine without it, and gives
-    the same arrays.  Used by the command only (the process ends after it): pyarrow keeps
-    that answer until pandas is asked for by name (``to_pandas`` imports it then).  When
-    pandas is already imported, nothing changes.
+    is not imported, so pyarrow is told "no pandas", as on a machine without it.  Without
+    pandas pyarrow differs only in reading pandas objects and in turning nanosecond times
+    into Python values; ingest has neither (its times are microseconds).  Used by the
+    command only (the process ends after it): pyarrow keeps that answer until pandas is
+    asked for by name (``to_pandas`` imports it then).  When pandas is already imported,
+    nothing changes.
     """
     if "pandas" in sys.modules:
         yield
