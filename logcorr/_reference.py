@@ -101,6 +101,7 @@ def _copy_groups(df: pd.DataFrame) -> np.ndarray:
     eligible = source.str.startswith("nginx").to_numpy() & conn.notna().to_numpy()
     if "merged_into" in df:
         eligible &= df["merged_into"].isna().to_numpy()
+    eligible &= _utc(_column(df, "ts")).notna().to_numpy()  # no time, no second to share
     key = -1 - np.arange(len(df), dtype=np.int64)  # unique unless eligible
     if eligible.any():
         parts = pd.DataFrame({

@@ -281,8 +281,7 @@ def _copy_groups(df: pd.DataFrame) -> np.ndarray:
     if not len(rows):
         return key
     us, has_ts = epoch_us(df["ts"].iloc[rows])
-    # a row without a time has no second: the groupby below gave them all one number
-    key[rows[~has_ts]] = np.iinfo(np.int64).min
+    # a row without a time has no second to share: no other row can be shown to be its copy
     rows = rows[has_ts]
     pair = pd.DataFrame({"host": sort_codes(_column(df, "host").iloc[rows].astype(object).fillna("")),
                          "conn": conn.iloc[rows].astype("int64").to_numpy()})
