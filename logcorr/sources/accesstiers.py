@@ -63,23 +63,20 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
         invalid.append(None if row.number is None else int(row.number) - 1)
         return "skip"
 
-    def read(threads: bool) -> pa.Table:
-        invalid.clear()
-        return pcsv.read_csv(
+    # One block, one thread: ingest parses two chunks at a time already, and a threaded
+    # read does not tell the numbers of invalid rows.  Default escaping writes ASCII only
+    # and :func:`divert` took the other lines out: no UTF-8 check is needed then.
+    try:
+        table = pcsv.read_csv(
             pa.py_buffer(data),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=threads,
-                                          block_size=1 << 21),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
+                                          block_size=max(len(data) + 1, 1 << 20)),
             parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', escape_char=False,
                                             ignore_empty_lines=False, invalid_row_handler=handler),
             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
                                                 strings_can_be_null=False,
-                                                quoted_strings_can_be_null=False))
-
-    # Threads are faster but do not tell the numbers of invalid rows: then read again.
-    try:
-        table = read(True)
-        if invalid:
-            table = read(False)
+                                                quoted_strings_can_be_null=False,
+                                                check_utf8=fmt.escape != "default"))
     except pa.ArrowInvalid:  # "Empty CSV file", ...: tier 2 takes the chunk
         return None
     if table.num_rows + len(invalid) != nlines:
@@ -155,7 +152,7 @@ def vector(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndar
     Lines :func:`divert` names are blanked for the vector pass and returned among the
     turned-down ones, like the lines that do not fit.
     """
-    if not data.strip():  # blank lines only: nothing for a vector tier
+    if data.isspace():  # blank lines only: nothing for a vector tier (data is never empty)
         return {}, np.zeros(0, dtype=np.int64), list(range(nlines))
     diverted = divert(data, fmt.escape)
     clean = data
@@ -192,16 +189,15 @@ SAMPLE = 33
 
 
 def _sample_share(data: bytes, fmt: CompiledFormat, nlines: int) -> float:
-    """The share of :data:`SAMPLE` evenly spread lines that fit ``fmt`` (RE2); 1.0 for a
-    chunk of fewer lines."""
+    """The share of :data:`SAMPLE` lines spread evenly over the bytes of ``data`` that fit
+    ``fmt`` (RE2); 1.0 for a chunk of fewer lines."""
     if nlines <= SAMPLE:
         return 1.0
-    starts = line_starts(data)
-    pick = np.unique(np.linspace(0, nlines - 1, num=SAMPLE).astype(np.int64))
     texts = []
-    for i in pick:
-        end = int(starts[i + 1]) - 1 if i + 1 < len(starts) else len(data)
-        texts.append(data[int(starts[i]):end].decode("utf-8", "replace"))
+    for at in range(0, len(data), len(data) // SAMPLE + 1):  # the line at each point
+        start = data.rfind(b"\n", 0, at) + 1 if at else 0
+        end = data.find(b"\n", start)
+        texts.append(data[start:end if end >= 0 else len(data)].decode("utf-8", "replace"))
     hits = pc.sum(pc.cast(pc.match_substring_regex(pa.array(texts, pa.string()), fmt.pattern),
                           pa.int64())).as_py() or 0
     return float(hits) / len(texts)

@@ -547,7 +547,10 @@ def _null_marker(values: pa.Array, marker: str) -> pa.Array:
         d = values.dictionary
         return pa.DictionaryArray.from_arrays(values.indices,
                                               pc.if_else(pc.equal(d, marker), _NULL, d))
-    return pc.if_else(pc.equal(values, marker), _NULL, values)
+    found = pc.equal(values, marker)
+    if not pc.any(found).as_py():  # most columns of most chunks: nothing to copy
+        return values
+    return pc.if_else(found, _NULL, values)
 
 
 def convert_columns(raw: dict[str, pa.Array], escape: str, escaped: np.ndarray | None = None,
