@@ -36,7 +36,7 @@ from logcorr.store import Store
 if TYPE_CHECKING:
     from logcorr.ingestion import FileResult, IngestResult
 
-COMMIT_ROWS = 100_000  # rows held before a commit: memory stays flat in input size
+COMMIT_ROWS = 250_000  # rows held before a commit: memory stays flat in input size (two commits held at most)
 CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
 FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]

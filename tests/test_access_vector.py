@@ -10,6 +10,7 @@ same tables, counts and meta through the fast path as through the reference.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,16 @@ def main_fmt(rnd: random.Random, t: float) -> str:
     return combined(rnd, t) + f" \"{rnd.choice(['-', '203.0.113.9'])}\""
 
 
+PREFIXED = 'ip=$remote_addr [$time_local] "$request" $status rt=$request_time "$http_user_agent" $ssl_protocol'
+
+
+def prefixed(rnd: random.Random, t: float) -> str:
+    """Fields between literals in one token (``rt=-``: a "-" the CSV tier nulls only once
+    the literal is off)."""
+    return (f"ip={rnd.choice(['10.2.0.1', '-'])} [{_local(t, rnd)}] \"GET / HTTP/1.1\" 200 "
+            f"rt={rnd.choice(['0.004', '-'])} \"{rnd.choice(AGENTS)}\" {rnd.choice(PROTOS)}")
+
+
 def _local(t: float, rnd: random.Random) -> str:
     import time
 
@@ -53,7 +64,7 @@ def _local(t: float, rnd: random.Random) -> str:
 
 def hostile(rnd: random.Random, line: str) -> str | bytes:
     """One way of spoiling a good line."""
-    kind = rnd.randrange(12)
+    kind = rnd.randrange(13)
     if kind == 0:
         return line[: rnd.randrange(len(line))]  # cut
     if kind == 1:
@@ -76,20 +87,26 @@ def hostile(rnd: random.Random, line: str) -> str | bytes:
         return '{"remote_addr": "10.9.9.9", "status": 200}'
     if kind == 10:
         return line + " trailing"
-    return line.replace(" r ", " q ").replace(" . ", " q ")
+    if kind == 11:
+        return line.replace(" r ", " q ").replace(" . ", " q ")
+    return re.sub(r"\[[^]]*\]", rnd.choice(["[- -]", "- -", "[-", '"-"']), line, count=1)
 
 
-def chunk(seed: int, n: int) -> bytes:
+def chunk(seed: int, n: int, first: Any = None) -> bytes:
     rnd = random.Random(seed)
     t = 1795714168.0
-    makers = [recommended] * 6 + [combined, main_fmt]
+    first = first or recommended
+    makers = [first] * 6 + [recommended, combined, main_fmt, prefixed]
     out: list[bytes] = []
-    switch = rnd.randrange(n)  # a log_format change (nginx -s reload) mid-chunk
+    # a log_format change (nginx -s reload) mid-chunk; odd seeds: late, and few hostile
+    # lines, so that the CSV tier reads the chunk (it leaves chunks of many misfits to RE2)
+    switch = n - n // 20 if seed % 2 else rnd.randrange(n)
+    spoilt = 0.02 if seed % 2 else 0.08
     for i in range(n):
         t += rnd.random()
-        make = recommended if i < switch else rnd.choice(makers)
+        make = first if i < switch else rnd.choice(makers)
         line: str | bytes = make(rnd, t)
-        if rnd.random() < 0.08:
+        if rnd.random() < spoilt:
             line = hostile(rnd, str(line))
         out.append(line if isinstance(line, bytes) else line.encode("utf-8"))
     return b"\n".join(out) + b"\n"
@@ -125,12 +142,20 @@ def tables(batch: Batch) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("fmt", [RECOMMENDED, COMBINED])
+@pytest.mark.parametrize("fmt", [RECOMMENDED, COMBINED, PREFIXED])
 def test_vector_tiers_read_what_the_per_line_tier_reads(seed: int, fmt: str,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    data = chunk(seed, 400 + 97 * seed)
-    options = Options(log_formats=[f for f in (RECOMMENDED, COMBINED, MAIN) if f != fmt])
+    from logcorr.sources import accesstiers
+
+    data = chunk(seed, 400 + 97 * seed, {RECOMMENDED: recommended, COMBINED: combined, PREFIXED: prefixed}[fmt])
+    options = Options(log_formats=[f for f in (RECOMMENDED, COMBINED, MAIN, PREFIXED) if f != fmt])
+    tiers: list[str] = []
+    for name in ("read_csv", "read_regex"):
+        real = getattr(accesstiers, name)
+        monkeypatch.setattr(accesstiers, name, lambda *a, _r=real, _n=name: tiers.append(_n) or _r(*a))
     fast = feed(data, fmt, options)
+    if seed % 2:  # a chunk of few misfits: the CSV tier reads it
+        assert tiers[:1] == ["read_csv"]
     per_line_only(monkeypatch)
     ref = feed(data, fmt, options)
     assert (fast.lines, fast.parsed, fast.skipped, fast.rejected) == (ref.lines, ref.parsed, ref.skipped, ref.rejected)

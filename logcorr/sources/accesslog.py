@@ -51,7 +51,14 @@ from logcorr.sources.accessformats import (
     sniff,
 )
 from logcorr.sources.accesstiers import line_starts, vector
-from logcorr.sources.logformat import FAMILIES, TS, VARIABLES, CompiledFormat, convert_columns
+from logcorr.sources.logformat import (
+    FAMILIES,
+    TS,
+    VARIABLES,
+    CompiledFormat,
+    convert_columns,
+    one_array,
+)
 
 __all__ = ["JSON_ALIASES", "JSON_LINES", "KIND", "AccessLogReader", "candidates", "merge_runs",
            "resolve_format", "sniff"]
@@ -107,6 +114,7 @@ class _Group:
     cand: Candidate
     cols: Rows
     idx: np.ndarray
+    marked: bool = False  # the not-found marker is null in cols already (the vector tiers)
 
 
 class AccessLogReader:
@@ -205,7 +213,7 @@ class AccessLogReader:
         escaped = None
         if escape != "none":
             escaped = np.isin(g.idx, hit) if hit is not None else np.zeros(len(g.idx), dtype=bool)
-        typed, bad = convert_columns(g.cols, escape, escaped)
+        typed, bad = convert_columns(g.cols, escape, escaped, marked=g.marked)
         keep = np.ones(len(g.idx), dtype=bool)
         keep[list(bad.errors)] = False
         sub = Batch()
@@ -252,7 +260,7 @@ class AccessLogReader:
             sub = data if len(todo) == nlines else b"\n".join(lines[i] for i in todo)
             cols, idx, slow = vector(sub, cand.fmt, len(todo))
             if len(idx):
-                groups.append(_Group(cand, cols, todo[idx]))
+                groups.append(_Group(cand, cols, todo[idx], marked=True))
             todo = todo[np.asarray(slow, dtype=np.int64)]
             if len(todo) * 20 < nlines:
                 break  # a few lines left: one by one is cheaper than a pass per format
@@ -342,7 +350,7 @@ class AccessLogReader:
                 continue
             col = table.column(key)
             try:
-                text = pc.cast(col, pa.string()).combine_chunks()
+                text = one_array(pc.cast(col, pa.string()))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue  # nested values: no variable is an object
             if var == "*time":
