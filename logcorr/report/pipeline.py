@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None) -> Report:
+               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: str = "duckdb") -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
+
+    ``facts_with``: what computes the session facts (:mod:`logcorr.facts`): ``duckdb``
+    (over the Parquet files), or ``pandas`` (the reference, from the whole tables read).
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
@@ -86,7 +89,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
-    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs)
+    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
+                                    engine=facts_with)
     report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings,
                           rejects=store.count("rejects"), facts=facts)
@@ -109,27 +113,42 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
 
 def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
-                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any]) -> tuple[SessionFacts, set[str]]:
-    """The session facts of the report of ``matches`` (DuckDB over the store), and the
-    addresses that are not real clients (what the policy sections leave out)."""
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any], engine: str = "duckdb"
+                  ) -> tuple[SessionFacts, set[str]]:
+    """The session facts of the report of ``matches`` and the addresses that are not real
+    clients (what the policy sections leave out).  ``engine``: ``duckdb`` or ``pandas``."""
+    from logcorr.api import to_pandas
     from logcorr.classify import in_networks, networks
+    from logcorr.facts import PLAIN_COLUMNS, SESSION_COLUMNS, facts_from_frames
     from logcorr.factsdb import addresses, connect, facts_from_store
     from logcorr.report.build import report_scope
     from logcorr.report.policy_sections import excluded_addresses
 
     store = dataset.store
-    con = connect()
     settings = store.manifest["settings"]
     nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
     known = dataset.lb_addrs
     ignore = networks(list(ignore_cidrs))
+    con = connect() if engine == "duckdb" else None
+    frames = {}
+    if con is None:
+        frames = {t: to_pandas(store.read(t, [c for c in cols if c in schema.TABLES[t].names]))
+                  for t, cols in (("tls_sessions", SESSION_COLUMNS), ("plain_requests", PLAIN_COLUMNS))}
+
+    def distinct(tables: tuple[str, ...]) -> list[str]:
+        if con is not None:
+            return addresses(store, tables, con=con)
+        return sorted({str(a) for t in tables for a in frames[t]["client_addr"].dropna().unique()})
+
     ignored: set[str] = set()
     if ignore:
-        pool = pd.Series(addresses(store, con=con), dtype=object)
+        pool = pd.Series(distinct(("tls_sessions", "plain_requests")), dtype=object)
         ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
-    seen = addresses(store, ("tls_sessions",), con=con) if nets or known else []
+    seen = distinct(("tls_sessions",)) if nets or known else []
     excluded = excluded_addresses(matches, seen, nets, known)
     scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
+    if con is None:
+        return facts_from_frames(frames["tls_sessions"], frames["plain_requests"], scope), excluded
     return facts_from_store(store, scope, con=con), excluded
 
 

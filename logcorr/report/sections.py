@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from logcorr.facts import NOT_ANSWERS, SessionFacts
+from logcorr.facts import NOT_ANSWERS, SessionFacts, hours_since_epoch
 from logcorr.timewindow import iso
 
 SCANNER_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "evidence", "tls_sessions"]
@@ -130,31 +130,34 @@ def _uncovered(m: pd.DataFrame, covered: pd.DataFrame) -> list[dict[str, Any]]:
 
     ``covered``: the ``hours`` fact (distinct host and UTC hour of access lines).
     """
-    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()]
+    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()
+            & m["ts"].notna().to_numpy()]
     if err.empty:
         return []
-    width = pd.Timedelta(seconds=COVERAGE_BUCKET_S)
     seen = set(zip(covered["host"].map(lambda h: NO_HOST if pd.isna(h) else str(h)),
-                   covered["hour"].map(pd.Timestamp), strict=True))
-    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": err["ts"].dt.floor(width).to_numpy(),
+                   covered["hour"].astype(int), strict=True))
+    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": hours_since_epoch(err["ts"]),
                           "key": err["failure_key"].to_numpy()})
     hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
     out: list[dict[str, Any]] = []
     for host, g in hours.groupby("host", sort=True):
         run: dict[str, Any] | None = None
-        for hour, n in zip(g["hour"], g["key"], strict=True):
-            if (str(host), pd.Timestamp(hour)) in seen:
+        for hour, n in zip(g["hour"].astype(int), g["key"], strict=True):
+            if (str(host), hour) in seen:
                 run = None
                 continue
-            if run is not None and pd.Timestamp(hour) == run["_end"]:
-                run["_end"] = pd.Timestamp(hour) + width
+            if run is not None and hour == run["_end"]:
+                run["_end"] = hour + 1
                 run["failures"] += int(n)
                 continue
-            run = {"host": str(host), "_start": pd.Timestamp(hour), "_end": pd.Timestamp(hour) + width,
-                   "failures": int(n)}
+            run = {"host": str(host), "_start": hour, "_end": hour + 1, "failures": int(n)}
             out.append(run)
-    return [{"host": r["host"], "start": iso(r["_start"]), "end": iso(r["_end"]), "failures": r["failures"]}
-            for r in out]
+    return [{"host": r["host"], "start": iso(_hour(r["_start"])), "end": iso(_hour(r["_end"])),
+             "failures": r["failures"]} for r in out]
+
+
+def _hour(hours: int) -> pd.Timestamp:
+    return pd.Timestamp(hours * COVERAGE_BUCKET_S, unit="s", tz="UTC")
 
 
 def _scanners(ctx: Context) -> list[dict[str, Any]]:
