@@ -24,7 +24,9 @@ from logcorr.facts import KEYS, Scope, SessionFacts, facts_from_frames
 from logcorr.factsdb import facts_from_store
 from logcorr.report.pipeline import run_report
 from logcorr.report.render import render_json
+from logcorr.report.sections import iso_many
 from logcorr.store import Store
+from logcorr.timewindow import iso
 from tools.make_fleet import write_fleet_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +212,12 @@ def test_samples_and_fleet_same_report(tmp_path: Path) -> None:
     reference, fast = _reports(tmp_path / "fleet", since="2026-11-26T17:40:00Z")
     assert fast == reference
     assert reference["unrecovered_clients"]
+
+
+def test_iso_many_is_iso_of_each() -> None:
+    rng = np.random.default_rng(9)
+    us = T0.value // 1000 + rng.integers(-10**12, 10**12, 500)
+    us[::7] = us[::7] // 1_000_000 * 1_000_000  # whole seconds
+    us[::11] = us[::11] // 1000 * 1000  # whole milliseconds
+    ts = pd.Series(pd.array(pa.array(us, pa.timestamp("us", tz="UTC"), mask=np.arange(500) % 13 == 0)))
+    assert iso_many(ts) == [iso(t) for t in ts]

@@ -55,6 +55,14 @@ def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
 
 
 
+def iso_many(ts: pd.Series) -> list[str | None]:
+    """:func:`logcorr.timewindow.iso` of every time of ``ts``, from one numpy conversion
+    (no Timestamp object per value)."""
+    us = _utc(ts).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return [None if t == "NaT" else (t[:19] if t.endswith(".000000") else t.rstrip("0")) + "Z"
+            for t in np.datetime_as_string(us, unit="us")]
+
+
 def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """Failures, first and last time per client, and ``{reason: n}`` (most frequent first)."""
     client = rows["client_addr"].astype(str)
@@ -168,10 +176,11 @@ def _scanners(ctx: Context) -> list[dict[str, Any]]:
     why = sc.assign(_c=sc["client_addr"].astype(str)).groupby("_c")["evidence"].first()
     sessions = dict(zip(ctx.facts["scanner_sessions"]["client_addr"], ctx.facts["scanner_sessions"]["rows"],
                         strict=True))
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
-             "last_seen": iso(hi), "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
+             "last_seen": hi, "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
              "tls_sessions": int(sessions.get(c, 0))}
-            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
+                                       strict=True)]
     rows.sort(key=lambda r: (-r["failures"], r["client"]))
     return rows
 
