@@ -44,11 +44,23 @@ POLICY_FACTS = ("protocols", "ciphers", "protocol_ciphers", "sni", "agents", "be
                 "legacy_agents", "combos")
 
 
+MEMORY_LIMIT = "1GB"
+"""DuckDB's own budget: larger aggregates spill to a private temporary directory, so the
+report stays within issue 11's 2 GiB at 10M sessions whatever the machine's RAM."""
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that reads times in UTC (the facts' hours are UTC hours)."""
+    import shutil
+    import tempfile
+    import weakref
+
     import duckdb
 
-    con = duckdb.connect(":memory:")
+    spill = tempfile.mkdtemp(prefix="logcorr-duckdb-")
+    con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill,
+                                             "preserve_insertion_order": False})
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
     return con
