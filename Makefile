@@ -35,12 +35,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check logcorr tests tools bench
 	$(BIN)/mypy
 
-# Throughput against baselines, then peak RSS at 1M/5M/10M access lines (flat: bounded commits).
+# Throughput against baselines, then peak RSS at 1M/5M/10M access lines (flat: bounded commits);
+# last, bench/results/results.md: the side-by-side table against issue 11's targets.
 bench: $(STAMP)
 	@bash tools/system-deps.sh bench
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/memory.py --sizes 1,5,10
+	-$(BIN)/python bench/memory.py --sizes 1,5,10
 	$(BIN)/python bench/watch_throughput.py --rate 10000 --seconds 240 --every 10s --last 1m --window 30s
+	$(BIN)/python bench/table.py
 
 # Coverage-guided fuzzing (atheris) of every reader, the log_format compiler, nginx.conf and
 # whole-file ingest, FUZZ_SECONDS per target; crashes land in tests/fuzz/crashes/, which
