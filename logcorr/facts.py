@@ -122,7 +122,10 @@ _COMPLETED = f"NOT (coalesce(source, '') = 'nginx_stream' AND coalesce(status IN
 _CONNECTION = "coalesce(is_connection, true)"
 _ACCESS = "coalesce(source, '') <> 'pcap'"
 _ANSWER = f"NOT coalesce(status IN {NOT_ANSWERS}, false)"
-_IN = "coalesce(client_addr IN (SELECT client_addr FROM {table}), false)"
+_FLAGS = ("LEFT JOIN ignored AS i ON t.client_addr = i.client_addr "
+          "LEFT JOIN scanners AS x ON t.client_addr = x.client_addr")
+_IGNORED = "i.client_addr IS NOT NULL"
+_SCANNER = "x.client_addr IS NOT NULL"
 _SET = "{col} IS NOT NULL AND {col} NOT IN ('', '-')"
 
 
@@ -135,23 +138,24 @@ STAGES: dict[str, str] = {
     "session_counts": f"""
         SELECT host, hour, in_period, ignored, completed, connection, access, scanner,
                count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts
-        FROM (SELECT host, ts, {{hour}} AS hour, {{period}} AS in_period, {_IN.format(table="ignored")} AS ignored,
+        FROM (SELECT host, ts, {{hour}} AS hour, {{period}} AS in_period, {_IGNORED} AS ignored,
                      {_COMPLETED} AS completed, {_CONNECTION} AS connection, {_ACCESS} AS access,
-                     CASE WHEN {_IN.format(table="scanners")} THEN client_addr END AS scanner
-              FROM sessions) AS r
+                     x.client_addr AS scanner
+              FROM sessions AS t {_FLAGS}) AS r
         GROUP BY host, hour, in_period, ignored, completed, connection, access, scanner""",
     "plain_counts": f"""
         SELECT host, hour, in_period, ignored, answer, scanner, count(*) AS rows
-        FROM (SELECT host, {{hour}} AS hour, {{period}} AS in_period, {_IN.format(table="ignored")} AS ignored,
-                     {_ANSWER} AS answer, {_IN.format(table="scanners")} AS scanner
-              FROM plain) AS r
+        FROM (SELECT host, {{hour}} AS hour, {{period}} AS in_period, {_IGNORED} AS ignored,
+                     {_ANSWER} AS answer, {_SCANNER} AS scanner
+              FROM plain AS t {_FLAGS}) AS r
         GROUP BY host, hour, in_period, ignored, answer, scanner""",
     "client_sessions": f"""
         SELECT client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, pcap, in_period, completed,
                connection, count(*) AS sessions, max(ts) AS last_ts
-        FROM (SELECT client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, ts, NOT {_ACCESS} AS pcap,
+        FROM (SELECT t.client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, ts, NOT {_ACCESS} AS pcap,
                      {{period}} AS in_period, {_COMPLETED} AS completed, {_CONNECTION} AS connection
-              FROM sessions WHERE NOT {_IN.format(table="ignored")}) AS r
+              FROM sessions AS t LEFT JOIN ignored AS i ON t.client_addr = i.client_addr
+              WHERE i.client_addr IS NULL) AS r
         GROUP BY client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, pcap, in_period, completed,
                  connection""",
     "usable": """
@@ -160,7 +164,8 @@ STAGES: dict[str, str] = {
         WHERE c.in_period AND c.completed AND c.connection AND c.client_addr IS NOT NULL
           AND c.client_addr NOT IN (SELECT client_addr FROM excluded) AND {pcap_rule}""",
 }
-"""The three aggregates every fact is read from (each one scan of its table), then
+"""The three aggregates every fact is read from (each one scan of its table, joined with
+the small address tables: Spark allows ``IN (subquery)`` only as a filter), then
 ``usable``: ``session_counts`` (per host, UTC hour, and flags: a few rows per host-hour;
 ``scanner`` keeps the address of scanner rows only), ``plain_counts`` (the same for
 ``plain_requests``), ``client_sessions`` (per client and what its sessions logged, all
@@ -187,7 +192,8 @@ SQL: dict[str, str] = {
     "ever": f"""
         SELECT DISTINCT client_addr FROM (
             SELECT client_addr FROM client_sessions WHERE completed
-            UNION ALL SELECT client_addr FROM plain WHERE {_ANSWER} AND NOT {_IN.format(table="ignored")}) AS got_in
+            UNION ALL SELECT t.client_addr FROM plain AS t LEFT JOIN ignored AS i ON t.client_addr = i.client_addr
+                      WHERE {_ANSWER} AND i.client_addr IS NULL) AS got_in
         WHERE client_addr IN (SELECT client_addr FROM wanted)""",
     "protocols": _by("protocol"),
     "ciphers": _by("ssl_cipher", _SET.format(col="ssl_cipher")),
@@ -234,9 +240,10 @@ SQL: dict[str, str] = {
 """The facts (module docstring), as SQL over :data:`STAGES`, the small tables, the view
 ``plain`` (``ever``) and the table ``inside`` (``candidates``)."""
 
-DIALECTS = {"duckdb": {"hour": "epoch_us(ts) // 3600000000"},
-            "spark": {"hour": "floor(unix_micros(ts) / 3600000000)"}}
-"""What differs between the engines: ``{hour}``, the hours since the epoch of ``ts``."""
+DIALECTS = {"duckdb": {"hour": "epoch_us(ts) // 3600000000", "time": "TIMESTAMPTZ '{}+00:00'"},
+            "spark": {"hour": "floor(unix_micros(ts) / 3600000000)", "time": "TIMESTAMP '{}+00:00'"}}
+"""What differs between the engines: ``{hour}`` (the hours since the epoch of ``ts``) and
+``time`` (a UTC timestamp literal)."""
 
 DISTINCT = {"protocol_names": "SELECT DISTINCT ssl_protocol FROM client_sessions WHERE ssl_protocol IS NOT NULL",
             "ua_families": "SELECT DISTINCT user_agent FROM client_sessions WHERE user_agent IS NOT NULL"}
@@ -254,13 +261,13 @@ class Scope:
     excluded: frozenset[str] = frozenset()
     wanted: frozenset[str] = frozenset()
 
-    def sql(self) -> str:
-        """The period as a SQL predicate on ``ts``."""
+    def sql(self, dialect: str = "duckdb") -> str:
+        """The period as a SQL predicate on ``ts`` (``dialect``: a key of :data:`DIALECTS`)."""
         parts = ["TRUE"]
         if self.since is not None:
-            parts.append(f"ts >= {sql_time(self.since)}")
+            parts.append(f"ts >= {sql_time(self.since, dialect)}")
         if self.until is not None:
-            parts.append(f"ts < {sql_time(self.until)}")
+            parts.append(f"ts < {sql_time(self.until, dialect)}")
         return " AND ".join(parts)
 
     @staticmethod
@@ -269,10 +276,10 @@ class Scope:
         return "TRUE" if log_rows == 0 else "NOT c.pcap"
 
 
-def sql_time(t: pd.Timestamp) -> str:
+def sql_time(t: pd.Timestamp, dialect: str = "duckdb") -> str:
     """A UTC timestamp literal, to the microsecond."""
     u = pd.Timestamp(t).tz_convert("UTC")
-    return f"TIMESTAMPTZ '{u.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
+    return DIALECTS[dialect]["time"].format(u.strftime("%Y-%m-%d %H:%M:%S.%f"))
 
 
 def hours_since_epoch(ts: pd.Series) -> np.ndarray:
