@@ -13,6 +13,8 @@ from logcorr.facts import SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
+DUCKDB_FROM_ROWS = 200_000
+"""Session rows from which DuckDB computes the facts (``run_report``'s ``facts_with="auto"``)."""
 DRILLDOWN_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name", "user_agent",
                      "is_connection", "status", "file", "line", "conn_id", "host"]
 """Session columns the drill-down shows (:func:`logcorr.show.timeline`)."""
@@ -27,11 +29,13 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: str = "duckdb") -> Report:
+               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: str = "auto") -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
 
     ``facts_with``: what computes the session facts (:mod:`logcorr.facts`): ``duckdb``
-    (over the Parquet files), or ``pandas`` (the reference, from the whole tables read).
+    (over the Parquet files), ``pandas`` (the reference, from the whole tables read), or
+    ``auto``: pandas below :data:`DUCKDB_FROM_ROWS` session rows (a ``watch`` round, the
+    samples: DuckDB's fixed cost is larger there), DuckDB above.  Both give the same facts.
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
@@ -89,6 +93,9 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
+    if facts_with == "auto":
+        rows = store.count("tls_sessions") + store.count("plain_requests")
+        facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
     facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
                                     engine=facts_with)
     report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
