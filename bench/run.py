@@ -6,6 +6,7 @@ then times, each in a fresh data directory:
 
 - ``wc -l`` over the same file (the baseline: how fast the machine reads lines now),
 - ``logcorr ingest`` of the access log, and of the error log,
+- start-up: ``logcorr --help`` and one-line ingests (bench/startup.py),
 
 and records wall time, lines/s, the ratio to ``wc -l`` and the child's peak RSS in
 bench/results/results.json.  Machines here are shared and noisy: compare ratios, and
@@ -196,6 +197,12 @@ def main() -> None:
         if out.returncode == 0 and out.stdout.strip():
             results["pcap"] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"pcap    {results['pcap']}")
+    # Start-up (issue 11.5): --help and one-line ingests against python -c pass / import pyarrow
+    out = subprocess.run([sys.executable, str(HERE / "startup.py"), "--repeat", str(max(5, args.repeat)),
+                          "--json"], capture_output=True, text=True, check=False)
+    if out.returncode == 0 and out.stdout.strip():
+        results["startup"] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"startup {results['startup']}")
     # logcorr report at 1M/3M/10M sessions (issue 11.4): bench/report_scale.py
     scale = subprocess.run([sys.executable, str(HERE / "report_scale.py")], check=False)
     if scale.returncode == 0 and (RESULTS / "report_scale.json").exists():

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from logcorr import identity, inputs, schema
 from logcorr.errors import InputError, LogcorrError
-from logcorr.sources import Batch, Options
+from logcorr.sources import Batch, Options, arrays
 from logcorr.store import Store
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class Pending:
 def with_host(table: pa.Table, host: str) -> pa.Table:
     """``table`` (conformed) with its ``host`` column set to ``host``."""
     i = table.schema.get_field_index("host")
-    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(host, pa.string()), table.num_rows))
+    return table.set_column(i, table.schema.field(i), arrays.repeat(host, pa.string(), table.num_rows))
 
 
 def keep_evidence(source: dict[str, Any], meta: dict[str, object]) -> None:

@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from logcorr import schema
 from logcorr.errors import DataError
+from logcorr.sources import arrays
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -95,13 +96,14 @@ def partitions(name: str, table: pa.Table, today: str) -> list[tuple[str, pa.Tab
     # Day numbers by arithmetic on the microseconds (strftime over every row cost a second
     # per million rows); only the distinct days are formatted.
     us = pc.cast(table.column("ts").cast(pa.int64()), pa.float64())
-    days = pc.floor(pc.divide(us, float(_US_PER_DAY)))
+    # scalars as Arrow values: a Python number here makes pyarrow import pandas (arrays.py)
+    days = pc.floor(pc.divide(us, arrays.column([float(_US_PER_DAY)], pa.float64())[0]))
     bounds = pc.min_max(days)
     if days.null_count == 0 and table.num_rows and bounds["min"] == bounds["max"]:
         return [(f"date={_day(bounds['min'].as_py())}", table)]
     out = []
     for day in sorted(pc.unique(days).to_pylist(), key=lambda d: (d is None, d or 0.0)):
-        mask = pc.is_null(days) if day is None else pc.equal(days, day)
+        mask = pc.is_null(days) if day is None else pc.equal(days, arrays.column([day], pa.float64())[0])
         out.append((f"date={_day(day) if day is not None else NULL_PARTITION}", table.filter(mask)))
     return out
 

@@ -505,7 +505,7 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
     return pc.take(parsed, enc.indices).cast(TS)
 
 
-_NULL = pa.scalar(None, pa.string())
+_NULL = pa.nulls(1, pa.string())[0]  # pa.scalar would import pandas (sources/arrays.py)
 _INT64_MAX = 2**63 - 1
 
 
