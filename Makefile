@@ -11,10 +11,12 @@ export TZ_TEST := Asia/Kolkata
 
 .PHONY: demo test lint bench fuzz samples docs system-deps clean
 
+# editable_mode=compat: a plain path in a .pth, not setuptools' import hook, which costs every
+# python start (logcorr --help included) 15-45 ms of imports (pathlib, importlib.util, ...).
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,spark]'
+	$(BIN)/python -m pip install -q -e '.[dev,spark]' --config-settings editable_mode=compat
 	touch $@
 
 system-deps:
@@ -35,12 +37,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check logcorr tests tools bench
 	$(BIN)/mypy
 
-# Throughput against baselines, then peak RSS at 1M/5M/10M access lines (flat: bounded commits).
+# Throughput against baselines, then peak RSS at 1M/5M/10M access lines (flat: bounded commits);
+# last, bench/results/results.md: the side-by-side table against issue 11's targets.
 bench: $(STAMP)
 	@bash tools/system-deps.sh bench
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/memory.py --sizes 1,5,10
+	-$(BIN)/python bench/memory.py --sizes 1,5,10
 	$(BIN)/python bench/watch_throughput.py --rate 10000 --seconds 240 --every 10s --last 1m --window 30s
+	$(BIN)/python bench/table.py
 
 # Coverage-guided fuzzing (atheris) of every reader, the log_format compiler, nginx.conf and
 # whole-file ingest, FUZZ_SECONDS per target; crashes land in tests/fuzz/crashes/, which

@@ -6,6 +6,7 @@ then times, each in a fresh data directory:
 
 - ``wc -l`` over the same file (the baseline: how fast the machine reads lines now),
 - ``logcorr ingest`` of the access log, and of the error log,
+- start-up: ``logcorr --help`` and one-line ingests (bench/startup.py),
 
 and records wall time, lines/s, the ratio to ``wc -l`` and the child's peak RSS in
 bench/results/results.json.  Machines here are shared and noisy: compare ratios, and
@@ -34,15 +35,25 @@ RESULTS = HERE / "results"
 
 
 def run(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one child process."""
+    """Wall seconds and peak RSS (KiB) of one child process.
+
+    The peak comes from GNU time (``/usr/bin/time -f %M``) wrapped around the command, as for
+    the baselines (bench/baselines.py): ``wait4`` on a child forked from this process counts
+    the pages it shared with this process before ``exec`` (200 MiB for ``/bin/true`` forked
+    from a Python holding 200 MiB).
+    """
+    gnu_time = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+    full = [gnu_time, "-f", "%M", *cmd] if gnu_time else cmd
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(full, stdout=stdout, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {err}")
-    return wall, usage.ru_maxrss
+    lines = err.strip().splitlines()
+    peak = int(lines[-1]) if gnu_time and lines and lines[-1].isdigit() else usage.ru_maxrss
+    return wall, peak
 
 
 def gen_access(path: Path, n: int, seed: int = 42) -> None:
@@ -186,6 +197,12 @@ def main() -> None:
         if out.returncode == 0 and out.stdout.strip():
             results["pcap"] = json.loads(out.stdout.strip().splitlines()[-1])
             print(f"pcap    {results['pcap']}")
+    # Start-up (issue 11.5): --help and one-line ingests against python -c pass / import pyarrow
+    out = subprocess.run([sys.executable, str(HERE / "startup.py"), "--repeat", str(max(5, args.repeat)),
+                          "--json"], capture_output=True, text=True, check=False)
+    if out.returncode == 0 and out.stdout.strip():
+        results["startup"] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"startup {results['startup']}")
     # logcorr report at 1M/3M/10M sessions (issue 11.4): bench/report_scale.py
     scale = subprocess.run([sys.executable, str(HERE / "report_scale.py")], check=False)
     if scale.returncode == 0 and (RESULTS / "report_scale.json").exists():

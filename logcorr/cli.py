@@ -13,9 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from logcorr.errors import LogcorrError
-
-EXIT_ERROR = 1
-EXIT_PARTIAL = 3
+from logcorr.ui import EXIT_ERROR, ingest_command
 
 app = typer.Typer(
     add_completion=True,
@@ -96,24 +94,11 @@ def ingest(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Read nginx logs, AWS exports and captures into Parquet tables."""
-    from logcorr.ingestion import ingest as run_ingest
-    from logcorr.ui import ingest_progress, print_ingest_summary
-
-    try:
-        with ingest_progress(enabled=not quiet) as progress:
-            result = run_ingest(paths, _data(data), log_format=log_format, nginx_conf=nginx_conf,
-                                error_tz=error_tz, lb_cidrs=lb_cidr or [], scanner_cidrs=scanner or [],
-                                ignore_cidrs=ignore or [], host=host, progress=progress)
-    except LogcorrError as exc:
-        _fail(str(exc))
-        return
-    if not quiet:
-        print_ingest_summary(result)
-    for f in result.files:
-        if f.error:
-            typer.echo(f"logcorr: {f.error}", err=True)
-    if result.partial:
-        raise typer.Exit(EXIT_PARTIAL)
+    code = ingest_command(paths, data=data, log_format=log_format, nginx_conf=nginx_conf,
+                          error_tz=error_tz, lb_cidr=lb_cidr, scanner=scanner, ignore=ignore,
+                          host=host, quiet=quiet)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command(epilog="Example: logcorr report --window 5m --format html --output report.html")

@@ -46,8 +46,9 @@ hosts             ``host`` of completed sessions in the period,    ``sessions``,
                   scanners left out                                ``first_ts``, ``last_ts``
 scanner_sessions  scanner ``client_addr`` with session rows in     ``rows``, ``connections``
                   the period (completed or not)
-hours             distinct (``host``, UTC ``hour``) of access      ``host``, ``hour``
-                  lines of both tables in the period
+hours             distinct (``host``, ``hour``: UTC hours since the    ``host``, ``hour``
+                  epoch) of access lines of both tables in the
+                  period
 ever              ``client_addr`` among ``wanted`` with a          ``client_addr``
                   completed session or an answer, at any time
 protocols         ``protocol`` of usable sessions                  ``sessions``, ``clients`` (distinct)
@@ -95,21 +96,21 @@ NOT_ANSWERS = (400, 301, 302, 307, 308)
 LEGACY_RANK = 2  # TLSv1.1 in logcorr.profile.PROTOCOLS: a best protocol of rank 0..2 is legacy
 
 KEYS: dict[str, list[str]] = {
-    "hosts": ["host"], "scanner_sessions": ["client_addr"], "hours": ["host", "hour"],
+    "hosts": ["host"], "scanner_sessions": ["client_addr"], "hours": ["host", "hour"],  # hour: hours since the epoch (UTC)
     "ever": ["client_addr"], "protocols": ["protocol"], "ciphers": ["ssl_cipher"],
     "protocol_ciphers": ["protocol", "ssl_cipher"], "sni": ["server_name"], "agents": ["family"],
     "best": ["protocol"], "legacy": ["client_addr"], "legacy_agents": ["client_addr", "user_agent"],
     "combos": ["protocol", "ssl_cipher"], "candidates": ["client_addr", "protocol", "ssl_cipher"],
 }
 COUNTS: dict[str, list[str]] = {
-    "hosts": ["sessions", "connections"], "scanner_sessions": ["rows", "connections"],
+    "hosts": ["sessions", "connections"], "scanner_sessions": ["rows", "connections"], "hours": ["hour"],
     "protocols": ["sessions", "clients"], "ciphers": ["sessions", "clients"],
     "protocol_ciphers": ["sessions", "clients"], "sni": ["sessions", "clients"],
     "agents": ["sessions", "clients"], "best": ["clients"], "legacy": ["sessions"],
     "legacy_agents": ["sessions"], "candidates": ["sessions"],
 }
 TEXTS: dict[str, list[str]] = {"legacy": ["protocol"]}
-TIMES: dict[str, list[str]] = {"hosts": ["first_ts", "last_ts"], "hours": ["hour"], "legacy": ["last_ts"],
+TIMES: dict[str, list[str]] = {"hosts": ["first_ts", "last_ts"], "legacy": ["last_ts"],
                                "candidates": ["last_ts"]}
 TOTALS = ("access_rows", "plain_rows", "plain_answers", "plain_answers_kept", "ever_rows", "log_rows",
           "usable_sessions", "usable_clients")
@@ -121,90 +122,131 @@ _COMPLETED = f"NOT (coalesce(source, '') = 'nginx_stream' AND coalesce(status IN
 _CONNECTION = "coalesce(is_connection, true)"
 _ACCESS = "coalesce(source, '') <> 'pcap'"
 _ANSWER = f"NOT coalesce(status IN {NOT_ANSWERS}, false)"
-_SCANNER = "client_addr IN (SELECT client_addr FROM scanners)"
+_FLAGS = ("LEFT JOIN ignored AS i ON t.client_addr = i.client_addr "
+          "LEFT JOIN scanners AS x ON t.client_addr = x.client_addr")
+_IGNORED = "i.client_addr IS NOT NULL"
+_SCANNER = "x.client_addr IS NOT NULL"
 _SET = "{col} IS NOT NULL AND {col} NOT IN ('', '-')"
 
 
 def _by(keys: str, where: str = "TRUE") -> str:
-    return (f"SELECT {keys}, count(*) AS sessions, count(DISTINCT client_addr) AS clients "
+    return (f"SELECT {keys}, sum(sessions) AS sessions, count(DISTINCT client_addr) AS clients "
             f"FROM usable WHERE {where} GROUP BY {keys}")
 
 
+STAGES: dict[str, str] = {
+    "session_counts": f"""
+        SELECT host, hour, in_period, ignored, completed, connection, access, scanner,
+               count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts
+        FROM (SELECT host, ts, {{hour}} AS hour, {{period}} AS in_period, {_IGNORED} AS ignored,
+                     {_COMPLETED} AS completed, {_CONNECTION} AS connection, {_ACCESS} AS access,
+                     x.client_addr AS scanner
+              FROM sessions AS t {_FLAGS}) AS r
+        GROUP BY host, hour, in_period, ignored, completed, connection, access, scanner""",
+    "plain_counts": f"""
+        SELECT host, hour, in_period, ignored, answer, scanner, count(*) AS rows
+        FROM (SELECT host, {{hour}} AS hour, {{period}} AS in_period, {_IGNORED} AS ignored,
+                     {_ANSWER} AS answer, {_SCANNER} AS scanner
+              FROM plain AS t {_FLAGS}) AS r
+        GROUP BY host, hour, in_period, ignored, answer, scanner""",
+    "client_sessions": f"""
+        SELECT client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, pcap, in_period, completed,
+               connection, count(*) AS sessions, max(ts) AS last_ts
+        FROM (SELECT t.client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, ts, NOT {_ACCESS} AS pcap,
+                     {{period}} AS in_period, {_COMPLETED} AS completed, {_CONNECTION} AS connection
+              FROM sessions AS t LEFT JOIN ignored AS i ON t.client_addr = i.client_addr
+              WHERE i.client_addr IS NULL) AS r
+        GROUP BY client_addr, ssl_protocol, ssl_cipher, server_name, user_agent, pcap, in_period, completed,
+                 connection""",
+    "usable": """
+        SELECT c.client_addr, n.protocol, n.rank, c.ssl_cipher, c.server_name, c.user_agent, c.sessions, c.last_ts
+        FROM client_sessions AS c JOIN protocol_names AS n ON c.ssl_protocol = n.raw
+        WHERE c.in_period AND c.completed AND c.connection AND c.client_addr IS NOT NULL
+          AND c.client_addr NOT IN (SELECT client_addr FROM excluded) AND {pcap_rule}""",
+}
+"""The three aggregates every fact is read from (each one scan of its table, joined with
+the small address tables: Spark allows ``IN (subquery)`` only as a filter), then
+``usable``: ``session_counts`` (per host, UTC hour, and flags: a few rows per host-hour;
+``scanner`` keeps the address of scanner rows only), ``plain_counts`` (the same for
+``plain_requests``), ``client_sessions`` (per client and what its sessions logged, all
+times, ignored addresses left out), ``usable`` (the rows of ``client_sessions`` that are
+usable sessions, protocols normalised: a (client, protocol, ...) may come in more than one
+row, so facts sum ``sessions`` and count distinct clients).  ``{hour}`` is the dialect's hours since the
+epoch of ``ts`` (:data:`DIALECTS`), ``{period}`` :meth:`Scope.sql`, ``{pcap_rule}``
+:meth:`Scope.pcap_rule`."""
+
+_KEPT = "in_period AND NOT ignored"
 SQL: dict[str, str] = {
-    "usable": f"""
-        SELECT s.client_addr, n.protocol, n.rank, s.ssl_cipher, s.server_name, s.user_agent, s.ts
-        FROM sessions AS s JOIN protocol_names AS n ON s.ssl_protocol = n.raw
-        WHERE {{period}} AND {_COMPLETED} AND {_CONNECTION} AND s.client_addr IS NOT NULL
-          AND s.client_addr NOT IN (SELECT client_addr FROM excluded) AND {{pcap_rule}}""",
     "hosts": f"""
-        SELECT host, count(*) AS sessions, sum(CASE WHEN {_CONNECTION} THEN 1 ELSE 0 END) AS connections,
-               min(ts) AS first_ts, max(ts) AS last_ts
-        FROM sessions WHERE {{period}} AND {_COMPLETED} AND (client_addr IS NULL OR NOT {_SCANNER})
-        GROUP BY host""",
+        SELECT host, sum(rows) AS sessions, sum(CASE WHEN connection THEN rows ELSE 0 END) AS connections,
+               min(first_ts) AS first_ts, max(last_ts) AS last_ts
+        FROM session_counts WHERE {_KEPT} AND completed AND scanner IS NULL GROUP BY host""",
     "scanner_sessions": f"""
-        SELECT client_addr, count(*) AS rows, sum(CASE WHEN {_CONNECTION} THEN 1 ELSE 0 END) AS connections
-        FROM sessions WHERE {{period}} AND {_SCANNER} GROUP BY client_addr""",
+        SELECT scanner AS client_addr, sum(rows) AS rows, sum(CASE WHEN connection THEN rows ELSE 0 END) AS connections
+        FROM session_counts WHERE {_KEPT} AND scanner IS NOT NULL GROUP BY scanner""",
     "hours": f"""
-        SELECT DISTINCT host, date_trunc('hour', ts) AS hour FROM (
-            SELECT host, ts FROM sessions WHERE {{period}} AND {_ACCESS}
-            UNION ALL SELECT host, ts FROM plain WHERE {{period}}) AS lines
-        WHERE ts IS NOT NULL""",
+        SELECT DISTINCT host, hour FROM (
+            SELECT host, hour FROM session_counts WHERE {_KEPT} AND access
+            UNION ALL SELECT host, hour FROM plain_counts WHERE {_KEPT}) AS lines
+        WHERE hour IS NOT NULL""",
     "ever": f"""
         SELECT DISTINCT client_addr FROM (
-            SELECT client_addr FROM sessions WHERE {_COMPLETED}
-            UNION ALL SELECT client_addr FROM plain WHERE {_ANSWER}) AS got_in
+            SELECT client_addr FROM client_sessions WHERE completed
+            UNION ALL SELECT t.client_addr FROM plain AS t LEFT JOIN ignored AS i ON t.client_addr = i.client_addr
+                      WHERE {_ANSWER} AND i.client_addr IS NULL) AS got_in
         WHERE client_addr IN (SELECT client_addr FROM wanted)""",
     "protocols": _by("protocol"),
     "ciphers": _by("ssl_cipher", _SET.format(col="ssl_cipher")),
     "protocol_ciphers": _by("protocol, ssl_cipher", _SET.format(col="ssl_cipher")),
     "sni": _by("server_name", _SET.format(col="server_name")),
     "agents": """
-        SELECT f.family, count(*) AS sessions, count(DISTINCT u.client_addr) AS clients
+        SELECT f.family, sum(u.sessions) AS sessions, count(DISTINCT u.client_addr) AS clients
         FROM usable AS u JOIN ua_families AS f ON u.user_agent = f.user_agent GROUP BY f.family""",
     "best": """
         SELECT protocol, count(*) AS clients FROM (
-            SELECT u.client_addr, u.protocol FROM usable AS u
+            SELECT DISTINCT u.client_addr, u.protocol FROM usable AS u
             JOIN (SELECT client_addr, max(rank) AS rank FROM usable GROUP BY client_addr) AS b
-              ON u.client_addr = b.client_addr AND u.rank = b.rank
-            GROUP BY u.client_addr, u.protocol) AS top GROUP BY protocol""",
+              ON u.client_addr = b.client_addr AND u.rank = b.rank) AS top GROUP BY protocol""",
     "legacy": f"""
         SELECT u.client_addr, max(CASE WHEN u.rank = b.rank THEN u.protocol END) AS protocol,
-               count(*) AS sessions, max(u.ts) AS last_ts
+               sum(u.sessions) AS sessions, max(u.last_ts) AS last_ts
         FROM usable AS u JOIN (SELECT client_addr, max(rank) AS rank FROM usable GROUP BY client_addr
                                HAVING max(rank) BETWEEN 0 AND {LEGACY_RANK}) AS b
           ON u.client_addr = b.client_addr
         GROUP BY u.client_addr""",
     "legacy_agents": f"""
-        SELECT client_addr, user_agent, count(*) AS sessions FROM usable
+        SELECT client_addr, user_agent, sum(sessions) AS sessions FROM usable
         WHERE user_agent IS NOT NULL AND client_addr IN (
             SELECT client_addr FROM usable GROUP BY client_addr HAVING max(rank) BETWEEN 0 AND {LEGACY_RANK})
         GROUP BY client_addr, user_agent""",
     "combos": "SELECT DISTINCT protocol, ssl_cipher FROM usable",
     "candidates": """
-        SELECT client_addr, protocol, ssl_cipher, count(*) AS sessions, max(ts) AS last_ts FROM usable
+        SELECT client_addr, protocol, ssl_cipher, sum(sessions) AS sessions, max(last_ts) AS last_ts FROM usable
         WHERE client_addr NOT IN (
             SELECT u.client_addr FROM usable AS u JOIN inside AS i
               ON u.protocol = i.protocol AND coalesce(u.ssl_cipher, '') = coalesce(i.ssl_cipher, ''))
         GROUP BY client_addr, protocol, ssl_cipher""",
-    "access_rows": f"SELECT count(*) FROM sessions WHERE {{period}} AND {_ACCESS}",
-    "plain_rows": "SELECT count(*) FROM plain WHERE {period}",
-    "plain_answers": f"SELECT count(*) FROM plain WHERE {{period}} AND {_ANSWER}",
-    "plain_answers_kept": f"""
-        SELECT count(*) FROM plain WHERE {{period}} AND {_ANSWER} AND (client_addr IS NULL OR NOT {_SCANNER})""",
-    "ever_rows": f"""
-        SELECT (SELECT count(*) FROM sessions WHERE {_COMPLETED}) + (SELECT count(*) FROM plain WHERE {_ANSWER})""",
-    "log_rows": f"SELECT count(*) FROM all_sessions WHERE {{period}} AND {_ACCESS}",
-    "usable_sessions": "SELECT count(*) FROM usable",
+    "access_rows": f"SELECT sum(rows) FROM session_counts WHERE {_KEPT} AND access",
+    "plain_rows": f"SELECT sum(rows) FROM plain_counts WHERE {_KEPT}",
+    "plain_answers": f"SELECT sum(rows) FROM plain_counts WHERE {_KEPT} AND answer",
+    "plain_answers_kept": f"SELECT sum(rows) FROM plain_counts WHERE {_KEPT} AND answer AND NOT scanner",
+    "ever_rows": """
+        SELECT coalesce((SELECT sum(rows) FROM session_counts WHERE NOT ignored AND completed), 0)
+             + coalesce((SELECT sum(rows) FROM plain_counts WHERE NOT ignored AND answer), 0)""",
+    "log_rows": "SELECT sum(rows) FROM session_counts WHERE in_period AND access",
+    "usable_sessions": "SELECT sum(sessions) FROM usable",
     "usable_clients": "SELECT count(DISTINCT client_addr) FROM usable",
 }
-"""The facts (and ``usable``, a view the policy facts read) as SQL over the views
-``sessions`` and ``plain`` (``ignored`` addresses left out), ``all_sessions`` (none left
-out), the small tables of the module docstring, and ``inside`` for ``candidates``.
-``{period}`` is :meth:`Scope.sql`, ``{pcap_rule}`` :meth:`Scope.pcap_rule`.  Hours are UTC:
-run with the session time zone UTC."""
+"""The facts (module docstring), as SQL over :data:`STAGES`, the small tables, the view
+``plain`` (``ever``) and the table ``inside`` (``candidates``)."""
 
-DISTINCT = {"protocol_names": "SELECT DISTINCT ssl_protocol FROM sessions WHERE ssl_protocol IS NOT NULL",
-            "ua_families": "SELECT DISTINCT user_agent FROM sessions WHERE user_agent IS NOT NULL"}
+DIALECTS = {"duckdb": {"hour": "epoch_us(ts) // 3600000000", "time": "TIMESTAMPTZ '{}+00:00'"},
+            "spark": {"hour": "floor(unix_micros(ts) / 3600000000)", "time": "TIMESTAMP '{}+00:00'"}}
+"""What differs between the engines: ``{hour}`` (the hours since the epoch of ``ts``) and
+``time`` (a UTC timestamp literal)."""
+
+DISTINCT = {"protocol_names": "SELECT DISTINCT ssl_protocol FROM client_sessions WHERE ssl_protocol IS NOT NULL",
+            "ua_families": "SELECT DISTINCT user_agent FROM client_sessions WHERE user_agent IS NOT NULL"}
 """The distinct values the two name tables are computed from."""
 
 
@@ -219,25 +261,31 @@ class Scope:
     excluded: frozenset[str] = frozenset()
     wanted: frozenset[str] = frozenset()
 
-    def sql(self) -> str:
-        """The period as a SQL predicate on ``ts``."""
+    def sql(self, dialect: str = "duckdb") -> str:
+        """The period as a SQL predicate on ``ts`` (``dialect``: a key of :data:`DIALECTS`)."""
         parts = ["TRUE"]
         if self.since is not None:
-            parts.append(f"ts >= {sql_time(self.since)}")
+            parts.append(f"ts >= {sql_time(self.since, dialect)}")
         if self.until is not None:
-            parts.append(f"ts < {sql_time(self.until)}")
+            parts.append(f"ts < {sql_time(self.until, dialect)}")
         return " AND ".join(parts)
 
     @staticmethod
     def pcap_rule(log_rows: int) -> str:
         """Capture rows count as sessions only when the period has no access line."""
-        return "TRUE" if log_rows == 0 else "coalesce(source, '') <> 'pcap'"
+        return "TRUE" if log_rows == 0 else "NOT c.pcap"
 
 
-def sql_time(t: pd.Timestamp) -> str:
+def sql_time(t: pd.Timestamp, dialect: str = "duckdb") -> str:
     """A UTC timestamp literal, to the microsecond."""
     u = pd.Timestamp(t).tz_convert("UTC")
-    return f"TIMESTAMPTZ '{u.strftime('%Y-%m-%d %H:%M:%S.%f')}+00:00'"
+    return DIALECTS[dialect]["time"].format(u.strftime("%Y-%m-%d %H:%M:%S.%f"))
+
+
+def hours_since_epoch(ts: pd.Series) -> np.ndarray:
+    """The UTC hour of each time, as hours since the epoch (integers, no Timestamp objects)."""
+    out: np.ndarray = ts.dt.as_unit("us").astype("int64").to_numpy() // 3_600_000_000
+    return out
 
 
 def protocol_names(raw: Collection[str]) -> pd.DataFrame:
@@ -324,7 +372,7 @@ def facts_from_frames(sessions: pd.DataFrame | None, plain: pd.DataFrame | None,
     lines = pd.concat([sp.loc[access, ["host", "ts"]], pp[["host", "ts"]]], ignore_index=True)
     lines = lines[lines["ts"].notna().to_numpy()]
     frames["hours"] = pd.DataFrame({"host": lines["host"].to_numpy(dtype=object),
-                                    "hour": lines["ts"].dt.floor("h")}).drop_duplicates()
+                                    "hour": hours_since_epoch(lines["ts"])}).drop_duplicates()
     got_in = pd.concat([s.loc[_completed(s), "client_addr"], p.loc[_answer(p), "client_addr"]]).dropna()
     frames["ever"] = pd.DataFrame({"client_addr": pd.unique(got_in[got_in.isin(list(scope.wanted))])})
     log_rows = int(_access(_period(every, scope)).sum())

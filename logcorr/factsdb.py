@@ -16,11 +16,13 @@ import pyarrow.parquet as pq
 
 from logcorr import schema
 from logcorr.facts import (
+    DIALECTS,
     DISTINCT,
     KEYS,
     PLAIN_COLUMNS,
     SESSION_COLUMNS,
     SQL,
+    STAGES,
     TOTALS,
     Scope,
     SessionFacts,
@@ -31,6 +33,8 @@ from logcorr.facts import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import duckdb
     import pandas as pd
 
@@ -40,13 +44,29 @@ POLICY_FACTS = ("protocols", "ciphers", "protocol_ciphers", "sni", "agents", "be
                 "legacy_agents", "combos")
 
 
+MEMORY_LIMIT = "1GB"
+"""DuckDB's own budget: larger aggregates spill to a private temporary directory, so the
+report stays within issue 11's 2 GiB at 10M sessions whatever the machine's RAM."""
+
+
 def connect() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that reads times in UTC (the facts' hours are UTC hours)."""
+    import contextlib
+    import shutil
+    import tempfile
+    import weakref
+
     import duckdb
 
-    con = duckdb.connect(":memory:")
+    spill = tempfile.mkdtemp(prefix="logcorr-duckdb-")
+    con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": spill,
+                                             "preserve_insertion_order": False})
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
+    # No progress bar: the report prints its own output.  Jupyter without ipywidgets
+    # refuses the setting, and draws no bar either.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -60,14 +80,31 @@ def table_view(con: duckdb.DuckDBPyConnection, store: Store, table: str, columns
         con.register(f"_{name}_empty", tschema.empty_table().select(wanted))
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM _{name}_empty")
         return
-    have: set[str] = set()
-    for f in files:
-        have |= set(pq.read_schema(f).names)
+    have = _set_columns(files)
     select = ", ".join(c if c in have else f"CAST(NULL AS {_sql_type(tschema.field(c).type)}) AS {c}"
                        for c in wanted)
     paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select} FROM read_parquet([{paths}], "
                 f"union_by_name = true, hive_partitioning = false){_floor(store, tschema)}")
+
+
+def _set_columns(files: list[Path]) -> set[str]:
+    """Columns with a value in some file (from the Parquet footers: a column null in every
+    row group, such as ``user_agent`` of a format that does not log it, is read as a constant)."""
+    out: set[str] = set()
+    for f in files:
+        md = pq.ParquetFile(f).metadata
+        for i in range(md.num_columns):
+            name = md.schema.column(i).path
+            if name in out:
+                continue
+            for g in range(md.num_row_groups):
+                col = md.row_group(g).column(i)
+                st = col.statistics
+                if st is None or not st.has_null_count or st.null_count < md.row_group(g).num_rows:
+                    out.add(name)
+                    break
+    return out
 
 
 def _sql_type(t: pa.DataType) -> str:
@@ -97,24 +134,20 @@ def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckD
     """The facts of ``scope`` (default: every row) over ``store``'s ``tls_sessions`` and ``plain_requests``."""
     scope = scope or Scope()
     con = con or connect()
-    table_view(con, store, "tls_sessions", SESSION_COLUMNS, "all_sessions")
-    table_view(con, store, "plain_requests", PLAIN_COLUMNS, "all_plain")
+    table_view(con, store, "tls_sessions", SESSION_COLUMNS, "sessions")
+    table_view(con, store, "plain_requests", PLAIN_COLUMNS, "plain")
     for name in ("ignored", "scanners", "excluded", "wanted"):
         _addresses(con, name, getattr(scope, name))
-    keep = "client_addr IS NULL OR client_addr NOT IN (SELECT client_addr FROM ignored)" if scope.ignored else "TRUE"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW sessions AS SELECT * FROM all_sessions WHERE {keep}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW plain AS SELECT * FROM all_plain WHERE {keep}")
-    period = scope.sql()
-    log_rows = int(_scalar(con, SQL["log_rows"].format(period=period)))
+    fill = {**DIALECTS["duckdb"], "period": scope.sql()}
+    # each stage is one scan of its table; every fact reads the stages, in DuckDB's memory
+    for name in ("session_counts", "plain_counts", "client_sessions"):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS " + STAGES[name].format(**fill))
+    log_rows = int(_scalar(con, SQL["log_rows"]))
     con.register("protocol_names", protocol_names([r[0] for r in con.sql(DISTINCT["protocol_names"]).fetchall()]))
     con.register("ua_families", ua_families([r[0] for r in con.sql(DISTINCT["ua_families"]).fetchall()]))
-    # the usable sessions are read by nine facts: materialised once, in DuckDB's memory
-    con.execute("CREATE OR REPLACE TEMP TABLE usable AS "
-                + SQL["usable"].format(period=period, pcap_rule=Scope.pcap_rule(log_rows)))
-    frames = {name: canonical(name, _frame(con, SQL[name].format(period=period)))
-              for name in KEYS if name != "candidates"}
-    totals = {name: int(_scalar(con, SQL[name].format(period=period))) for name in TOTALS if name != "log_rows"}
-    totals["log_rows"] = log_rows
+    con.execute("CREATE OR REPLACE TEMP TABLE usable AS " + STAGES["usable"].format(pcap_rule=Scope.pcap_rule(log_rows)))
+    frames = {name: canonical(name, _frame(con, SQL[name])) for name in KEYS if name != "candidates"}
+    totals = {name: int(_scalar(con, SQL[name])) for name in TOTALS}
 
     def candidates(inside: pd.DataFrame) -> pd.DataFrame:
         con.register("inside", inside[["protocol", "ssl_cipher"]])

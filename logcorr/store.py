@@ -45,6 +45,7 @@ import pyarrow.parquet as pq
 
 from logcorr import schema
 from logcorr.errors import DataError
+from logcorr.sources import arrays
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -79,12 +80,28 @@ def os_error(path: Path, exc: OSError, doing: str) -> DataError:
     return DataError(f"{path}: cannot {doing}: {what}; {hint} (data stored before is intact)")
 
 
+def write_options(table_schema: pa.Schema) -> dict[str, Any]:
+    """Parquet options per column kind: what costs encode time only where it pays.
+
+    Timestamps and int64 columns (``ts``, ``line``, ``conn_id``) are nearly unique: a
+    dictionary for them is built and thrown away.  Min/max statistics are kept for every
+    column but strings: ``logcorr.period`` prunes files by ``ts``/``ts_wall``, and string
+    statistics cost a comparison per value (a fifth of the encoding time) for nobody.
+    """
+    def numeric(t: pa.DataType) -> bool:
+        return pa.types.is_timestamp(t) or pa.types.is_int64(t)
+
+    return {"compression": "zstd",
+            "use_dictionary": [f.name for f in table_schema if not numeric(f.type)],
+            "write_statistics": [f.name for f in table_schema if not pa.types.is_string(f.type)]}
+
+
 def _write_parquet(job: tuple[pa.Table, Path]) -> None:
     """Write under a hidden temporary name, then rename: nobody sees half a file."""
     table, target = job
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name("." + target.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, **write_options(table.schema))
     os.replace(tmp, target)
 
 
@@ -95,13 +112,14 @@ def partitions(name: str, table: pa.Table, today: str) -> list[tuple[str, pa.Tab
     # Day numbers by arithmetic on the microseconds (strftime over every row cost a second
     # per million rows); only the distinct days are formatted.
     us = pc.cast(table.column("ts").cast(pa.int64()), pa.float64())
-    days = pc.floor(pc.divide(us, float(_US_PER_DAY)))
+    # scalars as Arrow values: a Python number here makes pyarrow import pandas (arrays.py)
+    days = pc.floor(pc.divide(us, arrays.column([float(_US_PER_DAY)], pa.float64())[0]))
     bounds = pc.min_max(days)
     if days.null_count == 0 and table.num_rows and bounds["min"] == bounds["max"]:
         return [(f"date={_day(bounds['min'].as_py())}", table)]
     out = []
     for day in sorted(pc.unique(days).to_pylist(), key=lambda d: (d is None, d or 0.0)):
-        mask = pc.is_null(days) if day is None else pc.equal(days, day)
+        mask = pc.is_null(days) if day is None else pc.equal(days, arrays.column([day], pa.float64())[0])
         out.append((f"date={_day(day) if day is not None else NULL_PARTITION}", table.filter(mask)))
     return out
 

@@ -8,15 +8,20 @@ fixed seeds, with CRLF and syslog-prefixed variants, cut into chunks at random l
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
 
+from logcorr.reasons import ALERT_TABLE, REASON_TABLE
 from logcorr.sources import Batch, Options, errortier
 from logcorr.sources.errorlog import ErrorLogReader
+from tests import test_reasons
 from tests.test_errorlog import FAILURE_LINES, SKIPPED_LINES
 from tests.test_errorlog_real import FAILURES, HOSTILE, MULTI_LINE, NOT_FAILURES
 
@@ -112,3 +117,99 @@ def test_dst_change_inside_a_chunk() -> None:
     assert table(fast, "handshake_failures") == table(slow, "handshake_failures")
     ts = pa.chunked_array([fast.tables["handshake_failures"]["ts"]]).to_pylist()
     assert (ts[90].hour, ts[90].minute) == (5, 30)  # 01:30 fold=0 = EDT = 05:30Z
+
+
+# Every reason text of handshake-reasons.md (reasons.REASON_TABLE, §3; the alerts of §4.1;
+# the full strings and parsing-rule strings of tests/test_reasons.py), in every line shape
+# the tier must cut or hand over: with and without *N, udp, request/upstream tails,
+# "client: " inside the message text, nginx as TLS client, other levels, cut lines.
+def _ssl_texts() -> list[str]:
+    texts = [f"error:0A000000:SSL routines::{t}" for t, _, _ in REASON_TABLE]
+    texts += [f"error:0A000000:SSL routines::{row[2]}:SSL alert number {n}" for n, row in ALERT_TABLE.items()]
+    texts += [full for full, _ in test_reasons.FULL]
+    texts += [f"error:10000000:SSL routines:OPENSSL_internal:{s}" for s, _ in test_reasons.SYMBOLS]
+    return [*texts, SSL_CLIENT_IN_TEXT]
+
+
+SSL_CLIENT_IN_TEXT = "error:0A000999:SSL routines::odd, client: 203.0.113.66, server: fake"  # built
+NGINX_TEXTS = [  # tests/test_reasons.py test_nginx_texts (handshake-reasons.md §3)
+    "peer closed connection in SSL handshake", "client closed connection while SSL handshaking",
+    "recv() failed (104: Connection reset by peer) while SSL handshaking",
+    "client timed out (110: Connection timed out) while SSL handshaking",
+    "client timed out (110: Connection timed out) while reading PROXY protocol",
+    "client sent plain HTTP request to HTTPS port while reading client request headers",
+    "client sent invalid method while reading client request line", "handshake rejected while SSL handshaking",
+    "unknown PROXY protocol version: 3 while reading PROXY protocol",
+    'no "ssl_certificate" is defined in server listening on SSL port while SSL handshaking',
+    "upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream",
+    "SSL_do_handshake() failed (104: Connection reset by peer) while SSL handshaking",
+    "SSL_shutdown() failed (SSL: error:0A000123:SSL routines::application data after close notify) while SSL handshaking",
+    "upstream timed out (110: Connection timed out) while SSL handshaking to upstream",
+    "client 192.0.2.1 closed keepalive connection", "SSL_do_handshake: -1", "SSL handshake handler: 0",
+]
+
+
+def _mixed_line(rnd: random.Random, texts: list[str], i: int) -> bytes:
+    when = rnd.choice(["2026/11/26 17:29:36", "2026/03/08 02:30:00", "2026/11/01 01:30:00", "2026/13/01 00:00:00"])
+    level = rnd.choice(["info"] * 6 + ["error", "crit", "notice", "debug", "warn"])
+    conn = rnd.choice([f"*{i} ", f"*{i} ", "", f"*{10**18 + i} "])
+    r = rnd.random()
+    if r < 0.5:
+        action = rnd.choice([" while SSL handshaking"] * 4 + [" while SSL handshaking to upstream", ""])
+        errno = rnd.choice(["", "", " (104: Connection reset by peer)"])
+        message = f"SSL_do_handshake() failed (SSL: {rnd.choice(texts)}){errno}{action}"
+    else:
+        message = rnd.choice(NGINX_TEXTS)
+    if rnd.random() < 0.1:
+        message = "upstream said: client: 198.51.100.9, " + message  # "client: " in the text
+    client = rnd.choice(["192.0.2.1", "2001:db8::1", "", "198.51.100.7"])
+    context = rnd.choice([f", client: {client}, server: 0.0.0.0:443",
+                          f", udp client: {client}, server: [::]:443",
+                          f', client: {client}, server: lab.test, request: "GET / HTTP/1.1", host: "lab.test"',
+                          f', client: {client}, server: lab.test, request: "\x16\x03\x01\x00"',
+                          f", client: {client}, server: x, upstream: \"https://10.0.0.1:443/\"",
+                          f", client: {client}, server: s, bytes from/to client:0/0, bytes from/to upstream:0/0",
+                          "", f", client: {client}"])
+    line = f"{when} [{level}] 1234#1234: {conn}{message}{context}".encode()
+    if rnd.random() < 0.05:
+        line = line[: rnd.randrange(10, len(line))]  # cut (§1.5) or torn
+    return line
+
+
+def test_vector_tier_equals_per_line_path_on_every_reason() -> None:
+    # the per-line path (ErrorLogReader.line) is the reference; junk and debug lines between
+    rnd = random.Random(11)
+    texts = _ssl_texts()
+    out: list[bytes] = []
+    while sum(map(len, out)) < 3 << 20:
+        r = rnd.random()
+        if r < 0.8:
+            out.append(_mixed_line(rnd, texts, len(out)))
+        elif r < 0.9:
+            out.append(rnd.choice(PROXY + GARBAGE + [line for _, line, _ in HOSTILE if len(line) < 10_000]))
+        else:
+            out.append(bytes(rnd.randrange(256) for _ in range(rnd.randrange(0, 80))).replace(b"\n", b" "))
+    data = b"\n".join(out) + b"\n"
+    for tz in (UTC, ZoneInfo("America/New_York")):
+        slow, fast = read(data, False, 3, tz), read(data, True, 3, tz)
+        assert (fast.lines, fast.parsed, fast.skipped, fast.rejected) == (
+            slow.lines, slow.parsed, slow.skipped, slow.rejected)
+        for name in ("handshake_failures", "proxy_headers", "rejects"):
+            assert table(fast, name) == table(slow, name), name
+        assert fast.meta == slow.meta
+    reasons = {row["reason"] for row in table(fast, "handshake_failures")}
+    assert reasons >= set(test_reasons.SPEC_CODES) - {"skip"}, set(test_reasons.SPEC_CODES) - reasons
+
+
+def test_ingest_of_an_error_log_loads_no_pandas(tmp_path: Path) -> None:
+    # pyarrow imports pandas (0.2-0.3 s) for pa.array/pa.scalar/to_numpy: ingest avoids them
+    log = tmp_path / "error.log"
+    log.write_bytes(corpus(1, False, 2 << 20) + b"\n")
+    code = ("import runpy, sys\n"
+            f"sys.argv = ['logcorr', 'ingest', {str(log)!r}, '--data', {str(tmp_path / 'd')!r}, '-q']\n"
+            "try:\n    runpy.run_module('logcorr', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False", out.stderr
+    assert (tmp_path / "d").is_dir()

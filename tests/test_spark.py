@@ -1,8 +1,10 @@
 """``--engine spark`` gives the embedded engine's report, in Spark local mode.
 
-Data: the committed samples (logs + capture: every kind of evidence), and a generated
+Data: the committed samples (logs + capture: every kind of evidence), a generated
 three-host fleet behind one load balancer with cross-host recoveries
-(``tools/make_fleet.py``), ingested as ``logcorr ingest web-1/ web-2/ web-3/``.
+(``tools/make_fleet.py``), ingested as ``logcorr ingest web-1/ web-2/ web-3/``, and the
+messy lab's real nginx logs and relay captures (scanners, health checks, reloads,
+rotation: ``tests/lab/messy.py``).
 The JSON documents are compared whole, and the ``matches`` table Spark wrote is compared
 row by row with the embedded engine's.  One SparkSession serves every test (conftest).
 """
@@ -23,6 +25,8 @@ from logcorr import engines
 from logcorr.cli import app
 from logcorr.report.render import render_json
 from logcorr.sources.logformat import RECOMMENDED
+from tests.conftest import LabRun
+from tests.lab.nginx import LB_ADDR
 from tools.make_fleet import write_fleet_logs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +75,49 @@ def test_fleet_with_cross_host_recoveries_same_report(spark: Any, fleet: tuple[P
     # Recovered on another host than the one that failed: the access line is in another file.
     cross = m_embedded[m_embedded["recovered"].fillna(False).astype(bool)]
     assert len(cross) > 0
+
+
+def test_messy_lab_same_report(spark: Any, messy_lab: LabRun, tmp_path: Path) -> None:
+    """Real nginx logs and captures with every complication the lab plays: the same report."""
+    result = logcorr.ingest([str(messy_lab.logs), str(messy_lab.prefix / "capture")], tmp_path / "data",
+                            lb_cidrs=[f"{LB_ADDR}/32"])
+    assert not result.partial
+    embedded, m_embedded, on_spark, m_spark = _both(tmp_path / "data", spark, window="30s")
+    assert on_spark == embedded
+    pd.testing.assert_frame_equal(_rows(m_spark), _rows(m_embedded))
+    assert embedded["totals"]["scanner_failures"] > 0
+    assert embedded["health_checks"]["count"] > 0
+    assert len(embedded["hosts"]) == 3
+
+
+def test_executors_read_the_data_directory_at_its_url(spark: Any, fleet: tuple[Path, dict[str, Any]],
+                                                      tmp_path: Path) -> None:
+    """``spark.logcorr.data.url`` (an S3 prefix on a cluster; a file: URL here): the executors
+    read the copy there, and ``matches`` comes back through Spark to the local directory."""
+    from logcorr.engines.spark import DATA_URL_CONF, SparkPlan
+
+    data, _ = fleet
+    local = tmp_path / "local"
+    shutil.copytree(data, local)
+    remote = tmp_path / "bucket" / "logcorr-data"
+    shutil.copytree(data, remote)
+    d = logcorr.open(local)
+    embedded = json.loads(render_json(engines.report(d, window="5m")))
+    m_embedded = d.table("matches")
+    before = sorted(remote.rglob("*"))
+    spark.conf.set(DATA_URL_CONF, remote.as_uri() + "/")
+    try:
+        plan = SparkPlan(spark, logcorr.open(local))
+        read = plan.read("tls_sessions", ["ts", "client_addr"]).inputFiles()
+        assert read
+        assert all(f.startswith(remote.as_uri() + "/tls_sessions/") for f in read)
+        on_spark = json.loads(render_json(engines.report(logcorr.open(local), engine="spark", spark=spark,
+                                                         window="5m")))
+    finally:
+        spark.conf.unset(DATA_URL_CONF)
+    assert on_spark == embedded
+    pd.testing.assert_frame_equal(_rows(logcorr.open(local).table("matches")), _rows(m_embedded))
+    assert sorted(remote.rglob("*")) == before  # nothing written at the URL
 
 
 def test_fleet_period_and_window_options_reach_spark(spark: Any, fleet: tuple[Path, dict[str, Any]]) -> None:

@@ -3,7 +3,7 @@
 # module) for the real-nginx lab, tcpdump for lab captures, chromium for the HTML tests;
 # nmap, testssl.sh and logrotate for the messy lab (tests/lab/messy.py); Java 17 for the
 # Spark engine's local mode; with the argument "bench", also GoAccess and lnav, the
-# baselines `make bench` measures beside logcorr.
+# baselines `make bench` measures beside logcorr, and GNU time for peak RSS.
 # Runs apt-get only as root; otherwise says what is missing and leaves it to the tests
 # (which fail when LOGCORR_REQUIRE_NGINX / LOGCORR_REQUIRE_BROWSER are set, as in CI).
 set -u
@@ -20,6 +20,7 @@ command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(log
 if [ "${1:-}" = "bench" ]; then
   command -v goaccess >/dev/null 2>&1 || need+=(goaccess)
   command -v lnav >/dev/null 2>&1 || need+=(lnav)
+  [ -x /usr/bin/time ] || need+=(time)  # GNU time: every figure's peak RSS (bench/run.py)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then

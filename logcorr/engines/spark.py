@@ -40,6 +40,15 @@ if TYPE_CHECKING:
 NO_HOST = ""
 """The partition of rows without a ``host``."""
 
+DATA_URL_CONF = "spark.logcorr.data.url"
+"""Spark setting: where the executors find the data directory (``s3://bucket/logcorr-data``).
+
+Unset, they read the local paths of the manifest (local mode, or a directory mounted at the
+same path on every node).  Set (``spark-defaults.conf``, ``--conf``, a notebook's
+``spark.conf.set``), each committed file is read at the same relative path under it, and
+``matches`` comes back to the driver through Spark (one row per failure) to be saved in
+the local data directory as the embedded engine saves it."""
+
 
 def _fields(table: str, names: Sequence[str]) -> list[pa.Field]:
     tschema = schema.TABLES[table]
@@ -83,11 +92,25 @@ class SparkPlan:
         self.store = dataset.store
         self.notes: list[str | None] = []  # why matches were not saved, for the report
 
+    @property
+    def data_url(self) -> str | None:
+        """:data:`DATA_URL_CONF` of this session, without a trailing ``/`` (None: unset)."""
+        url = self.spark.conf.get(DATA_URL_CONF, None)
+        return url.rstrip("/") if url else None
+
+    def locations(self, table: str) -> list[str]:
+        """Where the executors read the committed files of ``table`` (local paths, or under the URL)."""
+        files = self.store.files(table)
+        url = self.data_url
+        if url is None:
+            return [str(f) for f in files]
+        return [f"{url}/{f.relative_to(self.store.path).as_posix()}" for f in files]
+
     def read(self, table: str, columns: Sequence[str]) -> DataFrame:
         """The committed files of ``table`` (the manifest's list), only ``columns``."""
         from pyspark.sql import functions as F
 
-        files = [str(f) for f in self.store.files(table)]
+        files = self.locations(table)
         stored = schema.TABLES[table]
         if not files:
             return self.spark.createDataFrame([], _spark_type(_fields(table, columns)))
@@ -207,6 +230,12 @@ class SparkPlan:
 
         from logcorr.api import to_pandas
 
+        if self.data_url is not None:  # the executors cannot write the local directory
+            table = self.matches(window_s, min_protocol).toArrow()
+            frame = to_pandas(schema.conform("matches", table))
+            if save:
+                self.notes.append(self.store.replace_table("matches", schema.conform("matches", table)))
+            return _sorted(frame)
         staging = self.store.path / f".matches-{uuid.uuid4().hex[:8]}"
         try:
             (self.matches(window_s, min_protocol)
@@ -219,9 +248,13 @@ class SparkPlan:
                 self.notes.append(self.store.adopt("matches", staging))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        frame = to_pandas(table)
-        return frame.sort_values(["ts", "client_addr", "file", "line", "failure_id"], kind="stable",
-                                 na_position="last").reset_index(drop=True)
+        return _sorted(to_pandas(table))
+
+
+def _sorted(frame: Any) -> Any:
+    """``matches`` in the embedded engine's order (Spark's files come in any order)."""
+    return frame.sort_values(["ts", "client_addr", "file", "line", "failure_id"], kind="stable",
+                             na_position="last").reset_index(drop=True)
 
 
 PRECEDED_INPUT = ["failure_id", "failure_key", "ts", "client_addr", "reason", "attributable", "file", "line"]

@@ -1,14 +1,12 @@
 """The session facts on Spark: :data:`logcorr.facts.SQL` run by Spark SQL where the rows are.
 
 The same SQL text DuckDB runs for the embedded engine (:mod:`logcorr.factsdb`), over the
-same views, registered here as Spark temporary views: ``all_sessions`` and ``all_plain``
-(the committed files, read by the executors), ``sessions`` and ``plain`` (the ``--ignore``
-addresses left out), the small address tables of the :class:`logcorr.facts.Scope`, and the
-two name tables.  Only the aggregates come back to the driver; the session rows never do.
+same views, registered here as Spark temporary views: ``sessions`` and ``plain`` (the
+committed files, read by the executors), the stages computed from them, the small address
+tables of the :class:`logcorr.facts.Scope`, and the two name tables.  Only the aggregates come back to the driver; the session rows never do.
 
-One dialect difference is translated (:func:`spark_sql`): DuckDB's ``TIMESTAMPTZ '...'``
-literal is Spark's ``TIMESTAMP '...'`` (the literal carries its ``+00:00``; the session
-time zone is UTC, so ``date_trunc('hour', ts)`` gives UTC hours as in DuckDB).
+What differs between the two engines' SQL is filled in from
+:data:`logcorr.facts.DIALECTS` (the hour of a time, a UTC timestamp literal).
 """
 
 from __future__ import annotations
@@ -17,11 +15,13 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from logcorr.facts import (
+    DIALECTS,
     DISTINCT,
     KEYS,
     PLAIN_COLUMNS,
     SESSION_COLUMNS,
     SQL,
+    STAGES,
     TOTALS,
     Scope,
     SessionFacts,
@@ -40,11 +40,6 @@ ADDRESS_SCHEMA = "client_addr string"
 NAME_SCHEMAS = {"protocol_names": "raw string, protocol string, rank int",
                 "ua_families": "user_agent string, family string",
                 "inside": "protocol string, ssl_cipher string"}
-
-
-def spark_sql(text: str) -> str:
-    """A statement of :data:`logcorr.facts.SQL` in Spark SQL's spelling."""
-    return text.replace("TIMESTAMPTZ '", "TIMESTAMP '")
 
 
 class SparkFacts:
@@ -66,7 +61,7 @@ class SparkFacts:
         self._view(name, self.spark.createDataFrame([(v,) for v in sorted(values)], ADDRESS_SCHEMA))
 
     def _sql(self, text: str) -> DataFrame:
-        return self.spark.sql(spark_sql(text))
+        return self.spark.sql(text)
 
     def _frame(self, text: str) -> pd.DataFrame:
         from logcorr.api import to_pandas
@@ -88,27 +83,23 @@ class SparkFacts:
 
     def facts(self, scope: Scope) -> SessionFacts:
         """The facts of ``scope``, computed by Spark (see the module docstring)."""
-        self._view("all_sessions", self.plan.read("tls_sessions", SESSION_COLUMNS))
-        self._view("all_plain", self.plan.read("plain_requests", PLAIN_COLUMNS))
+        self._view("sessions", self.plan.read("tls_sessions", SESSION_COLUMNS))
+        self._view("plain", self.plan.read("plain_requests", PLAIN_COLUMNS))
         for name in ("ignored", "scanners", "excluded", "wanted"):
             self._addresses(name, getattr(scope, name))
-        keep = ("client_addr IS NULL OR client_addr NOT IN (SELECT client_addr FROM ignored)"
-                if scope.ignored else "TRUE")
-        self._view("sessions", self._sql(f"SELECT * FROM all_sessions WHERE {keep}"))
-        self._view("plain", self._sql(f"SELECT * FROM all_plain WHERE {keep}"))
-        period = scope.sql()
-        log_rows = self._scalar(SQL["log_rows"].format(period=period))
+        fill = {**DIALECTS["spark"], "period": scope.sql("spark")}
+        # each stage is one scan of its table, kept on the executors for the facts that read it
+        for name in ("session_counts", "plain_counts", "client_sessions"):
+            self._view(name, self._sql(STAGES[name].format(**fill)).localCheckpoint(eager=True))
+        log_rows = self._scalar(SQL["log_rows"])
         self._small("protocol_names", protocol_names([r[0] for r in self._sql(DISTINCT["protocol_names"]).collect()]),
                     NAME_SCHEMAS["protocol_names"])
         self._small("ua_families", ua_families([r[0] for r in self._sql(DISTINCT["ua_families"]).collect()]),
                     NAME_SCHEMAS["ua_families"])
-        usable = self._sql(SQL["usable"].format(period=period, pcap_rule=Scope.pcap_rule(log_rows)))
-        # read by nine facts: computed once, kept on the executors
+        usable = self._sql(STAGES["usable"].format(pcap_rule=Scope.pcap_rule(log_rows)))
         self._view("usable", usable.localCheckpoint(eager=True))
-        frames = {name: canonical(name, self._frame(SQL[name].format(period=period)))
-                  for name in KEYS if name != "candidates"}
-        totals = {name: self._scalar(SQL[name].format(period=period)) for name in TOTALS if name != "log_rows"}
-        totals["log_rows"] = log_rows
+        frames = {name: canonical(name, self._frame(SQL[name])) for name in KEYS if name != "candidates"}
+        totals = {name: self._scalar(SQL[name]) for name in TOTALS}
 
         def candidates(inside: pd.DataFrame) -> pd.DataFrame:
             self._small("inside", inside[["protocol", "ssl_cipher"]], NAME_SCHEMAS["inside"])

@@ -57,6 +57,7 @@ from logcorr.report.sections import (
     _totals,
     _utc,
     iso,
+    iso_many,
 )
 from logcorr.report.verdict import judge
 
@@ -112,7 +113,7 @@ def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
     m["attributable"] = _bool(m["attributable"], False)
     m["recovered"] = m["recovered"].astype("boolean")
     m["delay_s"] = pd.to_numeric(m["delay_s"], errors="coerce").astype("float64")
-    m["family"] = m["reason"].map(family_of)
+    m["family"] = m["reason"].map({r: family_of(r) for r in m["reason"].unique()})
     return m
 
 
@@ -145,9 +146,10 @@ def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> list[dict[str, Any]]:
     if unrec.empty:
         return []
     span, reasons = _per_client(unrec)
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
-             "last_seen": iso(hi), "ever_succeeded": c in succeeded}
-            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
+             "last_seen": hi, "ever_succeeded": c in succeeded}
+            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
+                                       strict=True)]
     rows.sort(key=lambda r: (-r["failures"], r["client"]))
     return rows
 
@@ -167,7 +169,7 @@ def _timeline(m: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | N
 def _delays(m: pd.DataFrame) -> pd.DataFrame:
     rec = m[_bool(m["recovered"], False) & m["delay_s"].notna().to_numpy()]
     return pd.DataFrame({"failure_id": rec["failure_id"].astype(object).to_numpy(),
-                         "ts": rec["ts"].to_numpy(), "client_addr": rec["client_addr"].to_numpy(),
+                         "ts": rec["ts"].array, "client_addr": rec["client_addr"].to_numpy(),
                          "reason": rec["reason"].to_numpy(),
                          "delay_s": rec["delay_s"].to_numpy(dtype=float)})
 

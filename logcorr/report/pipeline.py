@@ -13,6 +13,8 @@ from logcorr.facts import Scope, SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
+DUCKDB_FROM_ROWS = 200_000
+"""Session rows from which DuckDB computes the facts (``run_report``'s ``facts_with="auto"``)."""
 DRILLDOWN_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name", "user_agent",
                      "is_connection", "status", "file", "line", "conn_id", "host"]
 """Session columns the drill-down shows (:func:`logcorr.show.timeline`)."""
@@ -27,16 +29,20 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None,
-               facts_with: Any = None,
+               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: Any = "auto",
                preceded_with: Callable[..., pd.DataFrame] | None = None) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
+
+    ``facts_with``: what computes the session facts (:mod:`logcorr.facts`): ``duckdb``
+    (over the Parquet files), ``pandas`` (the reference, from the whole tables read), or
+    ``auto``: pandas below :data:`DUCKDB_FROM_ROWS` session rows (a ``watch`` round, the
+    samples: DuckDB's fixed cost is larger there), DuckDB above.  Both give the same facts.
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
     them itself: it returns ``(matches, note)`` and the table is then not saved here);
-    ``facts_with``: what computes the session facts (:func:`session_facts`'s ``engine``);
-    ``preceded_with``: what computes ``preceded_by``
+    ``facts_with`` may also be an engine object (:func:`session_facts`'s ``engine``: the
+    Spark engine's); ``preceded_with``: what computes ``preceded_by``
     (:func:`logcorr.report.policy_sections.attach_policy_sections`).  With all three given
     (the Spark engine), no session row is read here but the drill-down's few clients'.
     """
@@ -65,7 +71,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
-    elsewhere = correlate_with is not None and facts_with is not None and preceded_with is not None
+    elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None
     sessions = _read(store, "tls_sessions", session_cols, [] if elsewhere else clients)
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
@@ -93,8 +99,11 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
+    if facts_with == "auto":
+        rows = store.count("tls_sessions") + store.count("plain_requests")
+        facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
     facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
-                                     engine=facts_with)
+                                    engine=facts_with)
     report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
                           since=t0, until=t1, lb=lb, extra_findings=findings,
                           rejects=store.count("rejects"), facts=facts)
@@ -137,22 +146,42 @@ class DuckDBFacts:
         return facts_from_store(self.store, scope, con=self.con)
 
 
+class PandasFacts:
+    """The reference: the whole tables read into this process, facts by pandas (small data)."""
+
+    def __init__(self, store: Store) -> None:
+        from logcorr.api import to_pandas
+        from logcorr.facts import PLAIN_COLUMNS, SESSION_COLUMNS
+
+        self.frames = {t: to_pandas(store.read(t, [c for c in cols if c in schema.TABLES[t].names]))
+                       for t, cols in (("tls_sessions", SESSION_COLUMNS), ("plain_requests", PLAIN_COLUMNS))}
+
+    def addresses(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
+        return sorted({str(a) for t in tables for a in self.frames[t]["client_addr"].dropna().unique()})
+
+    def facts(self, scope: Scope) -> SessionFacts:
+        from logcorr.facts import facts_from_frames
+
+        return facts_from_frames(self.frames["tls_sessions"], self.frames["plain_requests"], scope)
+
+
 def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
-                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any],
-                  engine: Any = None) -> tuple[SessionFacts, set[str]]:
-    """The session facts of the report of ``matches``, and the addresses that are not real
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any], engine: Any = "duckdb"
+                  ) -> tuple[SessionFacts, set[str]]:
+    """The session facts of the report of ``matches`` and the addresses that are not real
     clients (what the policy sections leave out).
 
-    ``engine`` computes them where the rows are: :class:`DuckDBFacts` by default, the Spark
-    engine's :class:`logcorr.engines.sparkfacts.SparkFacts`; both answer ``addresses`` and
-    ``facts`` with the same SQL (:data:`logcorr.facts.SQL`).
+    ``engine`` computes them: ``duckdb`` (:class:`DuckDBFacts`), ``pandas``
+    (:class:`PandasFacts`), or an object with the same two methods (the Spark engine's
+    :class:`logcorr.engines.sparkfacts.SparkFacts`); all run the one definition of
+    :mod:`logcorr.facts`.
     """
     from logcorr.classify import in_networks, networks
     from logcorr.report.build import report_scope
     from logcorr.report.policy_sections import excluded_addresses
 
     store = dataset.store
-    engine = engine or DuckDBFacts(store)
+    engine = {"duckdb": DuckDBFacts, "pandas": PandasFacts}[engine](store) if isinstance(engine, str) else engine
     settings = store.manifest["settings"]
     nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
     known = dataset.lb_addrs

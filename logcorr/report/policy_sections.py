@@ -127,8 +127,7 @@ def _by_client(frame: pd.DataFrame, wanted: set[str]) -> tuple[pd.DataFrame, dic
     """The rows of ``wanted`` clients, split by client in one pass (not one scan per client)."""
     if "client_addr" not in frame:
         return frame.iloc[:0], {}
-    addr = frame["client_addr"].astype(object)
-    mine = frame[addr.isin(wanted).to_numpy(dtype=bool)]
+    mine = frame[frame["client_addr"].isin(list(wanted)).fillna(False).to_numpy(dtype=bool)]
     return frame.iloc[:0], {str(k): g for k, g in mine.groupby(mine["client_addr"].astype(str), sort=False)}
 
 

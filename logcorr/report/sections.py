@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from logcorr.facts import NOT_ANSWERS, SessionFacts
+from logcorr.facts import NOT_ANSWERS, SessionFacts, hours_since_epoch
 from logcorr.timewindow import iso
 
 SCANNER_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "evidence", "tls_sessions"]
@@ -53,6 +53,14 @@ def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
         return frame[name].astype(object)
     return pd.Series([default] * len(frame), index=frame.index, dtype=object)
 
+
+
+def iso_many(ts: pd.Series) -> list[str | None]:
+    """:func:`logcorr.timewindow.iso` of every time of ``ts``, from one numpy conversion
+    (no Timestamp object per value)."""
+    us = _utc(ts).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return [None if t == "NaT" else (t[:19] if t.endswith(".000000") else t.rstrip("0")) + "Z"
+            for t in np.datetime_as_string(us, unit="us")]
 
 
 def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
@@ -130,31 +138,34 @@ def _uncovered(m: pd.DataFrame, covered: pd.DataFrame) -> list[dict[str, Any]]:
 
     ``covered``: the ``hours`` fact (distinct host and UTC hour of access lines).
     """
-    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()]
+    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()
+            & m["ts"].notna().to_numpy()]
     if err.empty:
         return []
-    width = pd.Timedelta(seconds=COVERAGE_BUCKET_S)
     seen = set(zip(covered["host"].map(lambda h: NO_HOST if pd.isna(h) else str(h)),
-                   covered["hour"].map(pd.Timestamp), strict=True))
-    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": err["ts"].dt.floor(width).to_numpy(),
+                   covered["hour"].astype(int), strict=True))
+    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": hours_since_epoch(err["ts"]),
                           "key": err["failure_key"].to_numpy()})
     hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
     out: list[dict[str, Any]] = []
     for host, g in hours.groupby("host", sort=True):
         run: dict[str, Any] | None = None
-        for hour, n in zip(g["hour"], g["key"], strict=True):
-            if (str(host), pd.Timestamp(hour)) in seen:
+        for hour, n in zip(g["hour"].astype(int), g["key"], strict=True):
+            if (str(host), hour) in seen:
                 run = None
                 continue
-            if run is not None and pd.Timestamp(hour) == run["_end"]:
-                run["_end"] = pd.Timestamp(hour) + width
+            if run is not None and hour == run["_end"]:
+                run["_end"] = hour + 1
                 run["failures"] += int(n)
                 continue
-            run = {"host": str(host), "_start": pd.Timestamp(hour), "_end": pd.Timestamp(hour) + width,
-                   "failures": int(n)}
+            run = {"host": str(host), "_start": hour, "_end": hour + 1, "failures": int(n)}
             out.append(run)
-    return [{"host": r["host"], "start": iso(r["_start"]), "end": iso(r["_end"]), "failures": r["failures"]}
-            for r in out]
+    return [{"host": r["host"], "start": iso(_hour(r["_start"])), "end": iso(_hour(r["_end"])),
+             "failures": r["failures"]} for r in out]
+
+
+def _hour(hours: int) -> pd.Timestamp:
+    return pd.Timestamp(hours * COVERAGE_BUCKET_S, unit="s", tz="UTC")
 
 
 def _scanners(ctx: Context) -> list[dict[str, Any]]:
@@ -165,10 +176,11 @@ def _scanners(ctx: Context) -> list[dict[str, Any]]:
     why = sc.assign(_c=sc["client_addr"].astype(str)).groupby("_c")["evidence"].first()
     sessions = dict(zip(ctx.facts["scanner_sessions"]["client_addr"], ctx.facts["scanner_sessions"]["rows"],
                         strict=True))
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
-             "last_seen": iso(hi), "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
+             "last_seen": hi, "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
              "tls_sessions": int(sessions.get(c, 0))}
-            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
+                                       strict=True)]
     rows.sort(key=lambda r: (-r["failures"], r["client"]))
     return rows
 

@@ -63,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logcorr import reasons, schema
-from logcorr.sources import Batch, Options, printable, rejects_table
+from logcorr.sources import Batch, Options, arrays, printable
 
 KIND = "nginx_error"
 
@@ -95,6 +95,7 @@ _FAILURE_COLUMNS = ("ts", "ts_wall", "client_addr", "client_is_real", "reason", 
                     "client_side", "action", "lb_addr", "attribution")
 _HEADER_COLUMNS = ("ts", "ts_wall", "conn_id", "version", "src_addr", "src_port", "dst_addr",
                    "dst_port", "line")
+_REJECT_COLUMNS = ("file", "line", "kind", "error", "text")
 
 
 class _Message(NamedTuple):
@@ -491,13 +492,13 @@ class ErrorLogReader:
             n = table.num_rows
             for c, value in {**constants, "ts_precision_s": 1.0}.items():
                 table = table.set_column(table.schema.get_field_index(c), c,
-                                         pa.repeat(pa.scalar(value, table.schema.field(c).type), n))
+                                         arrays.repeat(value, table.schema.field(c).type, n))
             batch.tables["handshake_failures"] = table
         if self.headers:
             batch.tables["proxy_headers"] = _table("proxy_headers", _HEADER_COLUMNS, self.headers,
                                                    constants)
         if self.rejects:
-            batch.tables["rejects"] = rejects_table(self.rejects)
+            batch.tables["rejects"] = _table("rejects", _REJECT_COLUMNS, self.rejects, {})
         if self.lb_candidates:
             batch.meta["lb_candidates"] = set(self.lb_candidates)
         if self.stream_seen or self.stream_realip:
@@ -514,10 +515,11 @@ def _host(addr_port: str) -> str:
 
 def _table(name: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
            constants: dict[str, Any]) -> pa.Table:
-    """Arrow table ``name`` from row tuples (in ``columns`` order) and constant columns."""
+    """Arrow table ``name`` from row tuples (in ``columns`` order) and constant columns
+    (built without pandas: :mod:`logcorr.sources.arrays`)."""
     sch = schema.TABLES[name]
-    cols = {c: pa.array(values, type=sch.field(c).type)
+    cols = {c: arrays.column(values, sch.field(c).type)
             for c, values in zip(columns, zip(*rows, strict=True), strict=True)}
     for c, value in constants.items():
-        cols[c] = pa.repeat(pa.scalar(value, type=sch.field(c).type), len(rows))
+        cols[c] = arrays.repeat(value, sch.field(c).type, len(rows))
     return schema.conform(name, pa.table(cols))

@@ -38,8 +38,6 @@ import struct
 from collections.abc import Collection, Iterator
 from typing import Any, BinaryIO
 
-import dpkt
-
 from logcorr.errors import InputError
 from logcorr.sources import Batch, Options, rejects_table, tls
 from logcorr.sources import proxyproto as pp
@@ -390,6 +388,8 @@ class PcapReader:
                 gc.enable()
 
     def _read(self, fobj: BinaryIO) -> Batch:
+        import dpkt  # here, not at the top: every ingest sniffs for captures, few read one (0.05 s)
+
         head = fobj.read(4)
         stream: Any
         if fobj.seekable():  # files and gzip streams: hand dpkt the real object (fewer Python calls)
