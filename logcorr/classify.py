@@ -67,6 +67,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from logcorr.codes import arrow_strings
 
 CLASSES = ("client", "scanner", "health_check", "ignored")
 
@@ -131,19 +135,42 @@ def health_checks(reps: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
     ``rows`` are all the failure rows with their ``failure_key``: a capture row in the
     group decides (marked: yes; unmarked: the capture saw bytes, no); else the logs rule.
     """
-    action = _col(rows, "action").fillna("").astype(str)
-    pcap = _col(rows, "source").fillna("").astype(str) == "pcap"
-    marked = pcap & action.isin([NO_BYTES_ACTION, PROXY_LOCAL_ACTION])
-    key = rows["failure_key"].astype(str)
-    has_pcap = pcap.groupby(key).any()
-    has_mark = marked.groupby(key).any()
-    text = _col(reps, "reason_text").fillna("").astype(str).str.strip()
-    source = _col(reps, "source").fillna("").astype(str)
-    by_logs = source.str.startswith("nginx") & text.str.startswith(NO_BYTE_TEXTS)
+    pcap = _is(rows, "source", ("pcap",))
+    by_logs = _starts(reps, "source", "nginx") & _no_byte_text(reps)
+    if not pcap.any():
+        return pd.Series(by_logs, index=reps.index, dtype=bool)
+    marked = pcap & _is(rows, "action", (NO_BYTES_ACTION, PROXY_LOCAL_ACTION))
+    key = rows["failure_key"].astype(str).to_numpy(dtype=object)
     idx = reps.index.astype(str)
-    seen = has_pcap.reindex(idx, fill_value=False).to_numpy(dtype=bool)
-    mark = has_mark.reindex(idx, fill_value=False).to_numpy(dtype=bool)
-    return pd.Series(np.where(seen, mark, by_logs.to_numpy(dtype=bool)), index=reps.index, dtype=bool)
+    seen = idx.isin(key[pcap])
+    mark = idx.isin(key[marked])
+    return pd.Series(np.where(seen, mark, by_logs), index=reps.index, dtype=bool)
+
+
+def _is(frame: pd.DataFrame, name: str, values: Sequence[str]) -> np.ndarray:
+    """``frame[name]`` is one of ``values`` (missing: no), without Python strings."""
+    if name not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    found = pc.is_in(arrow_strings(frame[name]), value_set=pa.array(list(values), pa.string()))
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _starts(frame: pd.DataFrame, name: str, prefix: str) -> np.ndarray:
+    if name not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    found = pc.starts_with(arrow_strings(frame[name]), prefix)
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _no_byte_text(reps: pd.DataFrame) -> np.ndarray:
+    """``reason_text`` (stripped) begins with one of :data:`NO_BYTE_TEXTS`."""
+    if "reason_text" not in reps:
+        return np.zeros(len(reps), dtype=bool)
+    text = pc.utf8_trim_whitespace(arrow_strings(reps["reason_text"]))
+    hit = np.zeros(len(reps), dtype=bool)
+    for prefix in NO_BYTE_TEXTS:
+        hit |= np.asarray(pc.starts_with(text, prefix).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    return hit
 
 
 def _bursts(frame: pd.DataFrame) -> dict[str, str]:
@@ -165,6 +192,13 @@ def _bursts(frame: pd.DataFrame) -> dict[str, str]:
                 out[str(client)] = (f"{hi[lo] - lo} failures of {len(kinds)} reasons "
                                     f"({', '.join(kinds)}) within {round(float(span), 1):g} s")
                 break
+    return out
+
+
+def _texts(reps: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """``reason_text`` at ``rows`` (empty when missing), None elsewhere: only those become evidence."""
+    out = np.full(len(reps), None, dtype=object)
+    out[rows] = _col(reps, "reason_text").iloc[np.flatnonzero(rows)].fillna("").astype(str).to_numpy()
     return out
 
 
@@ -241,17 +275,22 @@ def classify(reps: pd.DataFrame, rows: pd.DataFrame, *, hellos: pd.DataFrame | N
 
     assign(ignored, "ignored", "listed with --ignore")
     assign(listed, "scanner", "listed with --scanner")
-    text = _col(reps, "reason_text").fillna("").astype(str).to_numpy()
-    assign(health, "health_check", text)
-    left = pd.DataFrame({"_c": client.astype(str).to_numpy(), "ts": reps["ts"].to_numpy(),
-                         "reason": _col(reps, "reason").fillna("other").to_numpy()},
-                        index=np.arange(n))[todo & attributable]
+    assign(health, "health_check", _texts(reps, health & todo))
+    # per distinct address: a million failures come from a few hundred thousand clients
+    codes, uniques = pd.factorize(client.to_numpy(dtype=object), use_na_sentinel=False)
+    names = pd.Series(np.asarray(uniques, dtype=object), dtype=object).astype(str).to_numpy(dtype=object)
+    # only a client with SCANNER_MIN_FAILURES failures can burst: the others are left out
+    mask = todo & attributable
+    many = mask & (np.bincount(codes[mask], minlength=len(names))[codes] >= SCANNER_MIN_FAILURES)
+    rows = np.flatnonzero(many)
+    left = pd.DataFrame({"_c": names[codes[rows]], "ts": reps["ts"].iloc[rows].array,
+                         "reason": _col(reps, "reason").iloc[rows].fillna("other").to_numpy()}, index=rows)
     found = _bursts(left)
     for who, why in probes(hellos).items():
         found[who] = why if who not in found else f"{found[who]}; {why}"
-    names = client.astype(str).to_numpy()
-    by_behaviour = np.array([c in found for c in names]) & attributable
+    why_of = np.array([found.get(c) for c in names], dtype=object) if found else np.full(len(names), None, object)
+    by_behaviour = np.array([c in found for c in names], dtype=bool)[codes] & attributable
     # a scanner's own connect-then-close probes are part of its scan, not health checks
     todo = todo | (by_behaviour & (cls == "health_check"))
-    assign(by_behaviour, "scanner", np.array([found.get(c) for c in names], dtype=object))
+    assign(by_behaviour, "scanner", why_of[codes])
     return pd.DataFrame({"class": cls, "evidence": evidence}, index=reps.index)

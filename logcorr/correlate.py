@@ -26,7 +26,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from logcorr.codes import (
+    Blocks,
+    arrow_strings,
+    codes_in,
+    epoch_us,
+    in_spans,
+    large_strings,
+    lexorder,
+    sort_codes,
+    tie_broken_order,
+)
 from logcorr.errors import LogcorrError
 
 PROTOCOL_ORDER: dict[str, int] = {
@@ -212,27 +225,34 @@ def attribute(failures: pd.DataFrame, lb_networks: Sequence[Network | str] = (),
     ``unattributable_lb``, ``unattributable_ambiguous_capture`` or ``unattributable_no_client``.
     """
     out = failures.copy()
-    client = _column(out, "client_addr").astype(object)
-    prior = _column(out, "attribution").astype(object)
-    source = _column(out, "source").astype(object).fillna("").astype(str)
-    has_client = client.notna() & ~client.isin(["", "-"])
-    lb = is_lb(client, lb_networks, lb_addrs, out.get("host"))
-    says_real = _flag(_column(out, "client_is_real"), True)
-    strong = prior.isin(_STRONG)
-    marked = prior.isin(_LB_MARKERS)
+    client = _column(out, "client_addr")
+    prior = large_strings(_column(out, "attribution"))
+    source = arrow_strings(_column(out, "source"))
+
+    def flag(values: Any) -> np.ndarray:
+        return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+    def among(values: Any, options: Sequence[str]) -> Any:
+        return pc.is_in(values, value_set=pa.array(list(options), pa.large_string()))
+
+    has_client = client.notna().to_numpy(dtype=bool) & ~flag(among(arrow_strings(client), ["", "-"]))
+    lb = is_lb(client.astype(object), lb_networks, lb_addrs, out.get("host")).to_numpy(dtype=bool)
+    says_real = _flag(_column(out, "client_is_real"), True).to_numpy(dtype=bool)
+    strong = flag(among(prior, _STRONG))
     # "ambiguous_capture" says which capture connection is unknown, not that the client is:
     # a real error-log client stays attributable.
-    attributable = has_client & (strong | (says_real & ~lb & (prior != "lb")))
+    attributable = has_client & (strong | (says_real & ~lb & ~flag(pc.equal(prior, "lb"))))
 
-    default = np.where(source.str.startswith("nginx"), "error_log_client",
-                       np.where(source == "pcap", "capture_peer", "log_client"))
-    keep = prior.notna() & ~marked & ~prior.astype(str).str.startswith("unattributable")
-    how = np.where(keep, prior.astype(str), default)
-    why_not = np.where(~has_client, "unattributable_no_client",
-                       np.where(prior == "ambiguous_capture", "unattributable_ambiguous_capture",
-                                "unattributable_lb"))
-    out["attributable"] = attributable.to_numpy(dtype=bool)
-    out["attribution"] = pd.array(np.where(attributable, how, why_not), dtype=pd.StringDtype())
+    default = pc.if_else(flag(pc.starts_with(source, "nginx")), "error_log_client",
+                         pc.if_else(flag(pc.equal(source, "pcap")), "capture_peer", "log_client"))
+    keep = (flag(pc.is_valid(prior)) & ~flag(among(prior, _LB_MARKERS))
+            & ~flag(pc.starts_with(prior, "unattributable")))
+    how = pc.if_else(keep, prior, default)
+    why_not = pc.if_else(~has_client, "unattributable_no_client",
+                         pc.if_else(flag(pc.equal(prior, "ambiguous_capture")), "unattributable_ambiguous_capture",
+                                    "unattributable_lb"))
+    out["attributable"] = attributable
+    out["attribution"] = pd.array(pc.if_else(attributable, how, why_not), dtype=pd.StringDtype())
     return out
 
 
@@ -247,23 +267,37 @@ def _copy_groups(df: pd.DataFrame) -> np.ndarray:
 
     Rows of nginx sources with the same ``*N`` (``conn_id``), the same second, reason,
     ``server_addr`` (and ``host`` when there is one: ``*N`` is per instance) are one
-    failure; every other row is a group of its own (negative numbers).
+    failure; every other row is a group of its own (negative numbers).  Only rows whose
+    (host, ``*N``) occurs twice can be copies, so only they are grouped on all five.
     """
-    source = _column(df, "source").astype(object).fillna("").astype(str)
+    source = arrow_strings(_column(df, "source"))
     conn = _column(df, "conn_id")
-    eligible = source.str.startswith("nginx").to_numpy() & conn.notna().to_numpy()
+    eligible = pc.starts_with(source, "nginx").fill_null(False).to_numpy(zero_copy_only=False)
+    eligible = eligible & conn.notna().to_numpy()
     if "merged_into" in df:
         eligible &= df["merged_into"].isna().to_numpy()
     key = -1 - np.arange(len(df), dtype=np.int64)  # unique unless eligible
-    if eligible.any():
+    rows = np.flatnonzero(eligible)
+    if not len(rows):
+        return key
+    us, has_ts = epoch_us(df["ts"].iloc[rows])
+    # a row without a time has no second to share: no other row can be shown to be its copy
+    rows = rows[has_ts]
+    pair = pd.DataFrame({"host": sort_codes(_column(df, "host").iloc[rows].astype(object).fillna("")),
+                         "conn": conn.iloc[rows].astype("int64").to_numpy()})
+    dup = pair.duplicated(keep=False).to_numpy()
+    key[rows[~dup]] = np.arange(int((~dup).sum()), dtype=np.int64)
+    rows = rows[dup]
+    if len(rows):
         parts = pd.DataFrame({
-            "host": _column(df, "host")[eligible].astype(object).fillna("").to_numpy(),
-            "conn": conn[eligible].astype("int64").to_numpy(),
-            "sec": _utc(df.loc[eligible, "ts"]).dt.floor("s").to_numpy(),
-            "reason": _column(df, "reason")[eligible].astype(object).fillna("").to_numpy(),
-            "server": _column(df, "server_addr")[eligible].astype(object).fillna("").to_numpy(),
+            "host": _column(df, "host").iloc[rows].astype(object).fillna("").to_numpy(),
+            "conn": conn.iloc[rows].astype("int64").to_numpy(),
+            "sec": us[has_ts][dup] - us[has_ts][dup] % 1_000_000,
+            "reason": _column(df, "reason").iloc[rows].astype(object).fillna("").to_numpy(),
+            "server": _column(df, "server_addr").iloc[rows].astype(object).fillna("").to_numpy(),
         })
-        key[eligible] = parts.groupby(["host", "conn", "sec", "reason", "server"], sort=True).ngroup()
+        key[rows] = int((~dup).sum()) + parts.groupby(["host", "conn", "sec", "reason", "server"],
+                                                        sort=False).ngroup().to_numpy()
     return key
 
 
@@ -320,22 +354,52 @@ def dedupe_failures(failures: pd.DataFrame) -> pd.DataFrame:
 def _failure_ids(frame: pd.DataFrame) -> pd.Series:
     """``file:line`` (``host:file:line`` when rows carry a host); without them,
     ``source@time/client`` (stable across runs and orders).  Unique: a repeat gets ``#n``."""
-    file = _column(frame, "file").astype(object)
+    file = _column(frame, "file")
     line = _column(frame, "line").astype("Int64")
-    has = file.notna() & line.notna()
-    host = _column(frame, "host").astype(object).fillna("").astype(str)
-    prefix = np.where(host != "", host + ":", "")
-    by_line = prefix + file.astype(str) + ":" + line.astype(str)
-    by_time = (_column(frame, "source").astype(object).astype(str) + "@"
-               + frame["ts"].astype(str) + "/" + _column(frame, "client_addr").astype(object).astype(str))
-    ids = pd.Series(np.where(has.to_numpy(dtype=bool), by_line, by_time), index=frame.index)
+    has = (file.notna() & line.notna()).to_numpy(dtype=bool)
+    host = _arrow_text(_column(frame, "host")).fill_null("")
+    colon, empty = pa.scalar(":", pa.large_string()), pa.scalar("", pa.large_string())
+    prefix = pc.if_else(pc.not_equal(host, ""), pc.binary_join_element_wise(host, colon, empty), empty)
+    line_text = pc.cast(pa.array(line.array), pa.large_string())
+    by_line = pc.binary_join_element_wise(prefix, _arrow_text(file), colon, line_text, empty)
+    ids = pd.Series(pd.array(by_line, dtype="str"), index=frame.index)
+    if not has.all():
+        ids[~has] = _ids_by_time(frame, ~has)
+    dup = ids.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return ids
     # a repeat is numbered in an order of what the rows say, not of how they were read
-    order = pd.DataFrame({"id": ids, "ts": _utc(frame["ts"]),
-                          "text": _column(frame, "reason_text").astype(object).fillna("").astype(str),
-                          "client": _column(frame, "client_addr").astype(object).fillna("").astype(str)})
+    sub = frame[dup]
+    order = pd.DataFrame({"id": ids[dup], "ts": _utc(sub["ts"]),
+                          "text": _column(sub, "reason_text").astype(object).fillna("").astype(str),
+                          "client": _column(sub, "client_addr").astype(object).fillna("").astype(str)})
     order = order.sort_values(["id", "ts", "client", "text"], kind="stable")
-    repeat = order.groupby("id").cumcount().reindex(ids.index)
-    return ids.where(repeat == 0, ids + "#" + repeat.astype(str))
+    own = ids[dup]
+    repeat = order.groupby("id").cumcount().reindex(own.index)
+    ids[dup] = own.where(repeat == 0, own + "#" + repeat.astype(str))
+    return ids
+
+
+def _ids_by_time(frame: pd.DataFrame, rows: np.ndarray) -> pd.Series:
+    """``source@time/client`` of ``rows``, the time written as the whole column would write
+    it (pandas gives every element of an array the precision its finest element needs)."""
+    ts = _utc(frame["ts"])
+    us, valid = epoch_us(ts)
+    finest = [int(np.flatnonzero(valid & (us % step != 0))[0]) for step in (1_000_000, 1_000)
+              if (valid & (us % step != 0)).any()]
+    picked = np.concatenate([np.flatnonzero(rows), finest]).astype(np.int64)
+    sub = frame[rows]
+    when = ts.iloc[picked].astype(str).iloc[: len(sub)].set_axis(sub.index)
+    return (_column(sub, "source").astype(object).astype(str) + "@" + when
+            + "/" + _column(sub, "client_addr").astype(object).astype(str))
+
+
+def _arrow_text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """``values.astype(object).astype(str)`` as Arrow strings (nulls stay null), without
+    Python objects when the column holds strings already."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return large_strings(values)
+    return large_strings(values.astype(object).astype(str))
 
 
 def link_failures(failures: pd.DataFrame) -> pd.DataFrame:
@@ -344,34 +408,55 @@ def link_failures(failures: pd.DataFrame) -> pd.DataFrame:
     The key is the ``failure_id`` of the failure's representative: the row that
     :mod:`logcorr.attribution` linked the others to (``merged_into``), or among copies of one
     nginx line (:func:`_copy_groups`) the best attributed (ties: file, line).  Run
-    :func:`attribute` first.  Nothing is dropped.
+    :func:`attribute` first.  Nothing is dropped.  Links are followed as row positions.
     """
     f = failures.copy()
     f["ts"] = _utc(_column(f, "ts"))
     f["failure_id"] = _failure_ids(f)
     ids = f["failure_id"]
+    if not f.index.is_unique or ids.isna().any() or not ids.is_unique:
+        from logcorr._reference import link_failures as by_rows
+
+        return by_rows(failures)
+    n = len(f)
+    own = np.arange(n)
     into = _column(f, "merged_into")
-    target = into.map(lambda label: ids.get(label) if label is not None and not pd.isna(label) else None)
-    key = target.where(target.notna(), ids).astype(object)
+    pos = own.copy()
+    linked = into.notna().to_numpy(dtype=bool)
+    if linked.any():
+        target = f.index.get_indexer(into[linked].to_numpy(dtype=object))
+        pos[np.flatnonzero(linked)[target >= 0]] = target[target >= 0]
     # copies of one nginx line: the best attributed represents them
     groups = _copy_groups(f)
-    rank = _strength(_column(f, "attribution"), _column(f, "attributable", True).astype(bool))
-    work = pd.DataFrame({"g": groups, "rank": rank,
-                         "file": _column(f, "file").astype(object).fillna("").astype(str).to_numpy(),
-                         "line": _column(f, "line").astype("Float64").fillna(-1).to_numpy(),
-                         "id": ids.to_numpy()})
-    best = work.sort_values(["g", "rank", "file", "line", "id"], kind="stable").groupby("g")["id"].first()
-    grouped = pd.Series(work["g"].map(best).to_numpy(), index=f.index)
-    key = key.where(key != ids, grouped)
+    best = _best_of_groups(f, groups, ids)
+    pos = np.where(pos == own, best, pos)
     # follow links to the end (a copy linked to a row that was itself linked)
-    lookup = dict(zip(ids, key, strict=True))
     for _ in range(4):
-        nxt = key.map(lambda k: lookup.get(k, k))
-        if nxt.equals(key):
+        nxt = pos[pos]
+        if np.array_equal(nxt, pos):
             break
-        key = nxt
-    f["failure_key"] = key.astype(str)
+        pos = nxt
+    f["failure_key"] = pd.Series(ids.array.take(pos), index=f.index).astype(str)
     return f
+
+
+def _best_of_groups(f: pd.DataFrame, groups: np.ndarray, ids: pd.Series) -> np.ndarray:
+    """Position of each row's group representative: best rank, then file, line, id."""
+    best = np.arange(len(f))
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    rows = np.flatnonzero(counts[inverse] > 1)
+    if not len(rows):
+        return best
+    sub = f.iloc[rows]
+    rank = _strength(_column(sub, "attribution"), _column(sub, "attributable", True).astype(bool))
+    order = lexorder([groups[rows], rank, sort_codes(_column(sub, "file").astype(object).fillna("").astype(str)),
+                      _column(sub, "line").astype("Float64").fillna(-1).to_numpy(dtype=float),
+                      sort_codes(ids.iloc[rows])])
+    g = groups[rows][order]
+    first = np.r_[True, g[1:] != g[:-1]]
+    winner = rows[order][first]
+    best[rows[order]] = np.repeat(winner, np.diff(np.r_[np.flatnonzero(first), len(g)]))
+    return best
 
 
 def _lower_bounds(frame: pd.DataFrame) -> pd.Series:
@@ -396,33 +481,95 @@ FAILED_STREAM_STATUS = frozenset({400, 500})
 
 def completed_sessions(sessions: pd.DataFrame) -> pd.DataFrame:
     """Sessions whose handshake completed: stream lines with ``$status`` 400/500 are not."""
+    failed = _failed_stream(sessions)
+    return sessions[~failed] if failed.any() else sessions
+
+
+def _failed_stream(sessions: pd.DataFrame) -> np.ndarray:
+    """True on stream lines whose ``$status`` says the handshake failed (400/500)."""
+    failed = np.zeros(len(sessions), dtype=bool)
     if sessions.empty or "status" not in sessions:
-        return sessions
-    status = pd.to_numeric(sessions["status"], errors="coerce")
-    stream = _column(sessions, "source").astype(object).fillna("").astype(str) == "nginx_stream"
-    failed = stream.to_numpy(dtype=bool) & status.isin(FAILED_STREAM_STATUS).to_numpy(dtype=bool)
-    return sessions[~failed]
+        return failed
+    stream = pc.equal(arrow_strings(_column(sessions, "source")), "nginx_stream")
+    stream = stream.fill_null(False).to_numpy(zero_copy_only=False)
+    if stream.any():
+        status = pd.to_numeric(sessions["status"][stream], errors="coerce")
+        failed[stream] = status.isin(FAILED_STREAM_STATUS).to_numpy(dtype=bool)
+    return failed
 
 
-def _good_sessions(sessions: pd.DataFrame, min_protocol: str) -> pd.DataFrame:
-    """Sessions at ``min_protocol`` or above, one per (client, time): the best, deterministically."""
-    sessions = completed_sessions(sessions)
-    rank = _column(sessions, "ssl_protocol").astype(object).map(PROTOCOL_ORDER).astype(float)
-    keep = (rank >= PROTOCOL_ORDER[min_protocol]) & _column(sessions, "client_addr").notna()
-    keep &= _column(sessions, "ts").notna()
-    s = pd.DataFrame({
-        "client_addr": sessions.loc[keep, "client_addr"].astype(object).astype(str),
-        "_s_ts": _utc(sessions.loc[keep, "ts"]),
-        "_s_rank": rank[keep],
-        "_s_protocol": _column(sessions, "ssl_protocol")[keep].astype(object),
-        "_s_cipher": _column(sessions, "ssl_cipher")[keep].astype(object),
-        "_s_file": _column(sessions, "file")[keep].astype(object).fillna("").astype(str),
-        "_s_line": _column(sessions, "line")[keep].astype("Float64").fillna(-1).astype(float),
-    })
-    s = s.sort_values(["client_addr", "_s_ts", "_s_rank", "_s_file", "_s_line"],
-                      ascending=[True, True, False, True, True], kind="stable")
-    s = s.drop_duplicates(["client_addr", "_s_ts"], keep="first")
-    return s.sort_values(["_s_ts", "client_addr"], kind="stable").reset_index(drop=True)
+def _protocol_rank(protocol: pd.Series) -> np.ndarray:
+    """:data:`PROTOCOL_ORDER` rank of each ``ssl_protocol`` (NaN for others), by distinct value."""
+    codes, uniques = pd.factorize(protocol)
+    ranks = np.array([PROTOCOL_ORDER.get(u, np.nan) if isinstance(u, str) else np.nan for u in uniques] + [np.nan])
+    return ranks[codes]
+
+
+def _good_sessions(sessions: pd.DataFrame, min_protocol: str, names: np.ndarray, probe_code: np.ndarray,
+                   lo: np.ndarray, hi: np.ndarray) -> tuple[Blocks, np.ndarray]:
+    """Completed sessions at ``min_protocol`` or above of the clients ``names``, one per
+    (client, time): the best (highest protocol, then file and line, then the first row).
+
+    Only sessions inside their client's span of failure windows (``probe_code``, ``lo``,
+    ``hi``: each failure's client code and bounds in µs) can recover one: the others are
+    dropped before sorting.  Returns the :class:`Blocks` of the rest and, per sorted block
+    row, the session's row position in ``sessions``.
+    """
+    code = codes_in(_column(sessions, "client_addr"), names)
+    us, has_ts = epoch_us(_column(sessions, "ts"))
+    keep = np.flatnonzero(in_spans(code, us, probe_code, lo, hi) & has_ts)
+    rank = _protocol_rank(_column(sessions, "ssl_protocol").iloc[keep])
+    good = rank >= PROTOCOL_ORDER[min_protocol]
+    keep, rank = keep[good], rank[good]
+    good = ~_failed_stream(sessions[[c for c in ("source", "status") if c in sessions]].iloc[keep])
+    keep, rank = keep[good], rank[good]
+    blocks = Blocks(code[keep], us[keep], lo)
+    order = blocks.order
+    same = blocks.key[1:] == blocks.key[:-1]
+    if same.any():
+        # several sessions of one client at one instant: the best first, as a stable sort would
+        tied = np.flatnonzero(np.r_[same, False] | np.r_[False, same])
+        rows = keep[order[tied]]
+        sub = sessions[[c for c in ("file", "line") if c in sessions]].iloc[rows]
+        best = lexorder([blocks.key[tied], -rank[order[tied]],
+                         sort_codes(_column(sub, "file").astype(object).fillna("").astype(str)),
+                         _column(sub, "line").astype("Float64").fillna(-1).to_numpy(dtype=float), rows])
+        order[tied] = order[tied][best]
+    first = np.ones(len(blocks.key), dtype=bool)
+    first[1:] = ~same
+    blocks.restrict(first)
+    return blocks, keep[order[first]]
+
+
+def _recoveries(f: pd.DataFrame, todo: np.ndarray, ts_us: np.ndarray, sessions: pd.DataFrame,
+                window_s: float, min_protocol: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of ``f`` recovered, the ``sessions`` row that recovered each).
+
+    Each failure's client is a block of the sorted good sessions; the first session at or
+    after the failure's lower bound (:func:`_lower_bounds`) is one ``searchsorted`` away,
+    and it recovers the failure when it is not later than ``t + window_s``.
+    """
+    rows = np.flatnonzero(todo)
+    if not len(rows) or sessions.empty:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    code, uniques = pd.factorize(_column(f, "client_addr").iloc[rows])
+    names = np.asarray(pd.Index(uniques).astype(object).astype(str), dtype=object)
+    lo = _lower_us(f[[c for c in ("source", "ts_precision_s") if c in f]].iloc[rows], ts_us[rows])
+    window_ns = int(pd.to_timedelta(float(window_s), unit="s").value)
+    hi = ts_us[rows] + window_ns // 1000  # s * 1000 <= t * 1000 + window_ns, in whole µs
+    blocks, session_row = _good_sessions(sessions, min_protocol, names, code, lo, hi)
+    pos = np.searchsorted(blocks.key, blocks.key_of(code, lo), side="left")
+    at_code, at_us = blocks.at(pos)
+    hit = (at_code == code) & (at_us <= hi)
+    return rows[hit], session_row[pos[hit]]
+
+
+def _lower_us(frame: pd.DataFrame, ts_us: np.ndarray) -> np.ndarray:
+    """:func:`_lower_bounds` in µs: the failure's second for whole-second sources."""
+    nginx = pc.starts_with(arrow_strings(_column(frame, "source")), "nginx").fill_null(False)
+    precision = _column(frame, "ts_precision_s").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    precision = np.where(np.isnan(precision), np.where(nginx.to_numpy(zero_copy_only=False), 1.0, 0.0), precision)
+    return np.where(precision >= 1.0, ts_us - ts_us % 1_000_000, ts_us)
 
 
 def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
@@ -456,42 +603,26 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
     if min_protocol not in PROTOCOL_ORDER:
         raise LogcorrError(f"--min-protocol {min_protocol!r}: use one of {', '.join(PROTOCOL_ORDER)}")
     rows = link_failures(attribute(client_side_only(failures), lb_networks, lb_addrs))
-    f = rows[(rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)].copy()
-    f["_client"] = _column(f, "client_addr").astype(object)
-    f["_file"] = _column(f, "file").astype(object).fillna("").astype(str)
-    f["_line"] = _column(f, "line").astype("Float64").fillna(-1).astype(float)
-    f = f.sort_values(["ts", "_client", "_file", "_line", "failure_id"], kind="stable",
-                      na_position="last").reset_index(drop=True)
+    reps = (rows["failure_key"] == rows["failure_id"]).to_numpy(dtype=bool)
+    f = rows[[c for c in _JUDGED_FROM if c in rows]]
+    f = f if reps.all() else f[reps]
+    order = _judging_order(f)
+    f = _take(f, order).reset_index(drop=True)
     n = len(f)
+    rep_of_row = np.full(len(rows), -1, dtype=np.int64)
+    rep_of_row[np.flatnonzero(reps)[order]] = np.arange(n)
     attributable = f["attributable"].to_numpy(dtype=bool)
-    recovered = pd.array([False if a else None for a in attributable], dtype="boolean")
-    recovered_at = pd.Series(pd.NaT, index=f.index, dtype=_TS)
-    protocol = pd.Series(pd.NA, index=f.index, dtype=pd.StringDtype())
-    cipher = pd.Series(pd.NA, index=f.index, dtype=pd.StringDtype())
-
-    todo = attributable & f["ts"].notna().to_numpy()
-    good = _good_sessions(sessions, min_protocol)
-    if todo.any() and not good.empty:
-        left = pd.DataFrame({"_row": np.flatnonzero(todo),
-                             "_lo": _lower_bounds(f)[todo].to_numpy(),
-                             "_hi": (f["ts"] + pd.to_timedelta(float(window_s), unit="s"))[todo].to_numpy(),
-                             "client_addr": f.loc[todo, "_client"].astype(str).to_numpy()})
-        left["_lo"] = _utc(left["_lo"])
-        left = left.sort_values(["_lo", "_row"], kind="stable")
-        hit = pd.merge_asof(left, good, left_on="_lo", right_on="_s_ts", by="client_addr",
-                            direction="forward", allow_exact_matches=True)
-        hit = hit[hit["_s_ts"].notna() & (hit["_s_ts"] <= hit["_hi"])]
-        hits = hit["_row"].to_numpy()
-        recovered[hits] = True
-        recovered_at.iloc[hits] = hit["_s_ts"].to_numpy()
-        protocol.iloc[hits] = hit["_s_protocol"].astype(object).to_numpy()
-        cipher.iloc[hits] = hit["_s_cipher"].astype(object).to_numpy()
+    ts_us, has_ts = epoch_us(f["ts"])
+    hits, by = _recoveries(f, attributable & has_ts, ts_us, sessions, window_s, min_protocol)
+    recovered = pd.arrays.BooleanArray(np.zeros(n, dtype=bool), ~attributable)
+    recovered[hits] = True
+    at_us = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    at_us[hits] = epoch_us(_column(sessions, "ts").iloc[by])[0]
+    recovered_at = pd.Series(pd.array(at_us.view("datetime64[us]"), dtype="datetime64[us]")).dt.tz_localize("UTC")
     delay = ((recovered_at - f["ts"]).dt.total_seconds()).clip(lower=0.0).astype("float64")
     classes = classify(f.set_index(f["failure_key"].to_numpy()), rows, hellos=hellos,
                        scanner_cidrs=scanner_cidrs, ignore_cidrs=ignore_cidrs)
     judged = pd.DataFrame({
-        "failure_key": f["failure_key"].to_numpy(),
-        "_order": np.arange(n),
         "ts": f["ts"],
         "client_addr": _text(_column(f, "client_addr")),
         "reason": _text(_column(f, "reason")),
@@ -500,23 +631,73 @@ def correlate(failures: pd.DataFrame, sessions: pd.DataFrame, window_s: float,
         "recovered": pd.Series(recovered, index=f.index),
         "recovered_at": recovered_at,
         "delay_s": delay,
-        "recovered_protocol": protocol,
-        "recovered_cipher": cipher,
+        "recovered_protocol": _picked(_column(sessions, "ssl_protocol"), n, hits, by),
+        "recovered_cipher": _picked(_column(sessions, "ssl_cipher"), n, hits, by),
         "class": _text(pd.Series(classes["class"].to_numpy(), index=f.index)),
         "evidence": _text(pd.Series(classes["evidence"].to_numpy(), index=f.index)),
         "host": _text(_column(f, "host")),
     })
-    own = pd.DataFrame({
-        "failure_id": _text(rows["failure_id"]).to_numpy(),
-        "failure_key": rows["failure_key"].to_numpy(),
-        "source": _text(_column(rows, "source")).to_numpy(),
-        "file": _text(_column(rows, "file")).to_numpy(),
-        "line": _column(rows, "line").astype("Int64").to_numpy(),
-    })
-    out = own.merge(judged, on="failure_key", how="left", validate="many_to_one")
-    out = out.sort_values(["_order", "file", "line", "failure_id"], kind="stable", na_position="last")
-    for name in ("failure_id", "failure_key", "source", "file"):
-        out[name] = _text(out[name])
-    out["line"] = out["line"].astype("Int64")
-    return out[MATCH_COLUMNS].reset_index(drop=True)
+    return _per_row(rows, f, judged, rep_of_row)
+
+
+_JUDGED_FROM = ["failure_id", "failure_key", "ts", "source", "client_addr", "reason", "reason_text",
+                "attributable", "attribution", "host", "file", "line", "ts_precision_s"]
+"""The columns of a failure's representative row that its judgement reads (classify included)."""
+
+
+def _judging_order(f: pd.DataFrame) -> np.ndarray:
+    """Positions of the failures in the order they are judged and listed: time, client, file,
+    line, ``failure_id`` (missing values last)."""
+    us, valid = epoch_us(f["ts"])
+    keys = [np.where(valid, us, np.iinfo(np.int64).max), sort_codes(_column(f, "client_addr").array),
+            sort_codes(_column(f, "file").astype(object).fillna("").astype(str).array),
+            _column(f, "line").astype("Float64").fillna(-1).to_numpy(dtype=float)]
+    return tie_broken_order(keys, lambda: sort_codes(f["failure_id"].array))
+
+
+def _picked(values: pd.Series, n: int, hits: np.ndarray, by: np.ndarray) -> pd.Series:
+    """Text of ``values`` at rows ``by`` placed at ``hits`` of an otherwise missing column
+    (one Arrow take: no Python strings)."""
+    if not len(hits):
+        return pd.Series(pd.array([None] * n, dtype=pd.StringDtype()))
+    at = np.zeros(n, dtype=np.int64)
+    at[hits] = by
+    missing = np.ones(n, dtype=bool)
+    missing[hits] = False
+    return pd.Series(pd.array(arrow_strings(values).take(pa.array(at, mask=missing)), dtype=pd.StringDtype()))
+
+
+def _take(frame: Any, positions: np.ndarray) -> Any:
+    """``frame.iloc[positions]``, without the copy when the positions are every row in order."""
+    if len(positions) == len(frame) and np.array_equal(positions, np.arange(len(frame))):
+        return frame
+    return frame.iloc[positions]
+
+
+def _per_row(rows: pd.DataFrame, f: pd.DataFrame, judged: pd.DataFrame, rep: np.ndarray) -> pd.DataFrame:
+    """Every stored row with its failure's judgement (``judged``: one row per ``f`` row), in
+    the failures' order, then the row's file, line and ``failure_id``.
+
+    ``rep``: each row's position in ``f`` when it is a representative, else -1 (those rows
+    are looked up by ``failure_key``).
+    """
+    rep = rep.copy()
+    others = np.flatnonzero(rep < 0)
+    if len(others):
+        rep[others] = codes_in(rows["failure_key"].iloc[others], f["failure_key"].to_numpy(dtype=object))
+    file = _text(_column(rows, "file"))
+    line = _column(rows, "line").astype("Int64")
+    fid = _text(rows["failure_id"])
+    keys = [np.where(rep >= 0, rep, len(f)), sort_codes(file.array),
+            line.to_numpy(dtype=float, na_value=np.inf)]
+    order = tie_broken_order(keys, lambda: sort_codes(fid.array))
+    take = rep[order]
+    picked = _take(judged, take) if (take >= 0).all() else judged.reindex(take)
+    out = picked.reset_index(drop=True)
+    out["failure_id"] = _take(fid, order).reset_index(drop=True)
+    out["failure_key"] = _take(_text(rows["failure_key"]), order).reset_index(drop=True)
+    out["source"] = _take(_text(_column(rows, "source")), order).reset_index(drop=True)
+    out["file"] = _take(file, order).reset_index(drop=True)
+    out["line"] = _take(line, order).reset_index(drop=True)
+    return out[MATCH_COLUMNS]
 

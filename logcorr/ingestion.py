@@ -155,11 +155,11 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | Sequence
             profiles[f"nginx.conf:{nginx_conf}"] = _conf_profile(nginx_conf)
 
         opened: list[inputs.Opened] = []
+        out = Pending(store, sources, settings, result)
         try:
             plan = _plan(paths, store, options, sources, result, opened)
             total = sum(p.file.st.st_size for p in plan)
             tick = progress(total, len(plan)) if progress else None
-            out = Pending(store, sources, settings, result)
 
             def save_settings() -> None:
                 for stale in ("lb_addrs", "utc_offsets", "error_tz"):  # schema 1 kept these globally
@@ -187,6 +187,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | Sequence
             save_settings()
             out.flush(always=True)
         finally:
+            out.close()  # a commit still running ends under the lock
             for f in opened:
                 f.close()
     return result

@@ -13,6 +13,7 @@ has no newline was cut, and that line is read as it is).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -35,7 +36,7 @@ from logcorr.store import Store
 if TYPE_CHECKING:
     from logcorr.ingestion import FileResult, IngestResult
 
-COMMIT_ROWS = 100_000  # rows held before a commit: memory stays flat in input size
+COMMIT_ROWS = 250_000  # rows held before a commit: memory stays flat in input size (two commits held at most)
 CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
 FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
@@ -43,7 +44,15 @@ Progress = Callable[[int], None]
 
 
 class Pending:
-    """Rows read but not yet committed, and the commit that stores them with their offsets."""
+    """Rows read but not yet committed, and the commits that store them with their offsets.
+
+    A commit runs in a background thread while the next rows are read (the Parquet
+    encoding overlaps the parsing), one at a time and in order: :meth:`flush` waits for
+    the previous one first, so at most two commits' rows are held.  What a commit stores
+    is fixed when it is handed over (the rows, and a copy of the source entries and
+    settings), so reading on cannot change it.  :meth:`close` must be called before the
+    store's lock is released.
+    """
 
     def __init__(self, store: Store, sources: list[dict[str, Any]], settings: dict[str, Any],
                  result: IngestResult) -> None:
@@ -52,6 +61,8 @@ class Pending:
         self.rows = 0
         self.flushes = 0
         self.committed: dict[str, dict[str, Any]] = {}  # source id -> its entry as last committed
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: Future[str] | None = None
 
     def add(self, batch: Batch, item: Item, options: Options) -> None:
         for name, table in batch.tables.items():
@@ -70,26 +81,49 @@ class Pending:
             del self.tables[n][k:]
 
     def flush(self, always: bool = False) -> None:
+        """Hand the rows held to a commit; ``always`` (the last one) commits even without
+        rows, for the sources and settings, and waits for it."""
         tables = {n: pa.concat_tables(t) for n, t in self.tables.items() if t}
         if not tables and not always:
             return
-        mine = [s for s in self.sources if int(s.get("bytes", 0)) or s.get("complete")]
+        mine = json.loads(json.dumps([s for s in self.sources if int(s.get("bytes", 0)) or s.get("complete")]))
         ids = {s["id"] for s in mine}
-        settings = dict(self.settings)
+        settings = json.loads(json.dumps(self.settings))
 
         def update(manifest: dict[str, Any]) -> None:
             # Under the lock, on the manifest as it is now: only this run's sources and settings change.
             kept = [s for s in manifest.get("sources", []) if s.get("id") and s["id"] not in ids]
-            manifest["sources"] = kept + json.loads(json.dumps(mine))
+            manifest["sources"] = kept + mine
             manifest["settings"] = settings  # ingest owns the settings (report writes none)
 
-        self.store.commit(tables, update=update)
+        self.wait()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="logcorr-commit")
+        self._running = self._pool.submit(self.store.commit, tables, update=update)
         self.flushes += 1
         self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
         for n, t in tables.items():
             self.result.rows[n] = self.result.rows.get(n, 0) + t.num_rows
         self.tables = {name: [] for name in INGEST_TABLES}
         self.rows = 0
+        if always:
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait for the commit running, if any; raise what it raised (disk full, ...)."""
+        running, self._running = self._running, None
+        if running is not None:
+            running.result()
+
+    def close(self) -> None:
+        """Let the commit running end (its error, if any, is left to :meth:`wait`'s callers:
+        an ingest that is failing already reports its own)."""
+        if self._running is not None:
+            with contextlib.suppress(BaseException):
+                self._running.result()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 def with_host(table: pa.Table, host: str) -> pa.Table:
@@ -215,16 +249,17 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                     chunk_end = item.start + rel_end
                     last = data[-identity.TAIL:]
                     if pool is not None and line_no > item.start_line:
-                        pending.append((pool.submit(reader.feed, data, line_no), len(data), chunk_end, line_no + n, last))
+                        pending.append((pool.submit(reader.feed, data, line_no, n), len(data), chunk_end, line_no + n, last))
                         settle(2)
                     else:
-                        _account(total, reader.feed(data, line_no), out, item, options)
+                        batch = reader.feed(data, line_no, n) if stateless else reader.feed(data, line_no)
+                        _account(total, batch, out, item, options)
                         if tick:
                             tick(len(data))
                         if stateless:
                             settle_source(chunk_end, line_no + n, last)
                     line_no += n
-                    end, tail = chunk_end, (tail + data)[-identity.TAIL:]
+                    end, tail = chunk_end, last if len(last) == identity.TAIL else (tail + last)[-identity.TAIL:]
                 settle(0)
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
                 settle(0)

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from logcorr.codes import Blocks, arrow_strings, codes_in, epoch_us, in_spans, lexorder, sort_codes
 from logcorr.profile import normalize_protocol, protocol_rank
 from logcorr.reasons import FAMILY
 
@@ -56,6 +59,9 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
     ``matches``: ``failure_id``, ``ts``, ``client_addr``, ``reason``, ``attributable``,
     ``file``, ``line`` (the ``matches`` table; rows with one ``failure_key`` count once);
     ``sessions``: ``ts``, ``client_addr``; ``hellos``: ``client_hellos`` rows or None.
+    Rows come out by client, time, file and line.  The previous event of a failure is the
+    later of the client's previous failure in that order and its last session strictly
+    before it (one ``searchsorted`` in the client's block of sorted sessions).
     """
     f = matches[matches["attributable"].astype("boolean").fillna(False).astype(bool)
                 & matches["ts"].notna() & matches["client_addr"].notna()]
@@ -63,34 +69,40 @@ def preceded_by(matches: pd.DataFrame, sessions: pd.DataFrame,
         f = f.drop_duplicates("failure_key")
     if f.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
-    clients = set(f["client_addr"].astype(str))
-    fa = pd.DataFrame({"client": f["client_addr"].astype(str).to_numpy(), "ts": _utc(f["ts"]).to_numpy(),
-                       "kind": f["reason"].astype(object).fillna("other").to_numpy(), "order": 1,
-                       "file": f["file"].astype(object).fillna("").astype(str).to_numpy() if "file" in f else "",
-                       "line": f["line"].astype("Float64").fillna(-1).to_numpy(dtype=float) if "line" in f else -1.0,
-                       "fid": np.arange(len(f))})
-    s = sessions[sessions["client_addr"].astype(object).isin(list(clients)) & sessions["ts"].notna()]
-    se = pd.DataFrame({"client": s["client_addr"].astype(str).to_numpy(), "ts": _utc(s["ts"]).to_numpy(),
-                       "kind": "success", "order": 2, "file": "", "line": -1.0, "fid": -1})
-    # at one instant a failure sorts before a session: the logs cannot say the session came first
-    events = pd.concat([fa, se] if len(se) else [fa], ignore_index=True)
-    events["ts"] = _utc(events["ts"])
-    events = events.sort_values(
-        ["client", "ts", "order", "file", "line"], kind="stable").reset_index(drop=True)
-    g = events.groupby("client", sort=False)
-    events["prev_kind"] = g["kind"].shift(1)
-    events["prev_ts"] = g["ts"].shift(1)
-    mine = events[events["order"] == 1].copy()
-    gap = (mine["ts"] - mine["prev_ts"]).dt.total_seconds()
-    seen = mine["prev_kind"].notna() & (gap <= LOOKBACK_S)
+    code, uniques = pd.factorize(f["client_addr"], sort=True)
+    names = np.asarray(pd.Index(uniques).astype(object).astype(str), dtype=object)
+    us, _ = epoch_us(f["ts"])
+    file = sort_codes(f["file"].astype(object).fillna("").astype(str).array) if "file" in f else np.zeros(len(f))
+    line = f["line"].astype("Float64").fillna(-1).to_numpy(dtype=float) if "line" in f else np.zeros(len(f))
+    order = lexorder([code, us, file, line])
+    code, us = code[order], us[order]
+    kind = arrow_strings(f["reason"]).fill_null("other").take(order)
+    # the client's previous failure, in that order
+    prev = np.r_[False, code[1:] == code[:-1]]
+    prev_us = np.r_[0, us[:-1]]
+    # its last session before the failure (at one instant a failure sorts before a session:
+    # the logs cannot say the session came first); a session more than LOOKBACK_S before
+    # every failure of its client can only be a previous event too old to count
+    s_code = codes_in(sessions["client_addr"], names)
+    s_us, s_valid = epoch_us(sessions["ts"])
+    keep = in_spans(s_code, s_us, code, us - int(LOOKBACK_S * 1_000_000), us - 1) & s_valid
+    blocks = Blocks(s_code[keep], s_us[keep], us, keep_order=False)
+    at_code, at_us = blocks.at(np.searchsorted(blocks.key, blocks.key_of(code, us), side="left") - 1)
+    session = (at_code == code) & (~prev | (at_us >= prev_us))
+    prev_us = np.where(session, at_us, prev_us)
+    gap = (us - prev_us) / 1_000_000
+    seen = (prev | session) & (gap <= LOOKBACK_S)
+    prev_kind = pc.if_else(pa.array(session), "success", kind.take(np.maximum(np.arange(len(us)) - 1, 0)))
     out = pd.DataFrame({
-        "failure_id": f["failure_id"].astype(str).to_numpy()[mine["fid"].to_numpy(dtype=int)],
-        "reason": mine["kind"].to_numpy(),
-        "preceded_by": np.where(seen, mine["prev_kind"].astype(object), "none_seen"),
+        "failure_id": pd.array(arrow_strings(f["failure_id"].astype(str)).take(order), dtype="str"),
+        "reason": pd.array(kind, dtype="str"),
+        "preceded_by": pd.array(pc.if_else(pa.array(seen), prev_kind, "none_seen"), dtype="str"),
         "previous_gap_s": np.where(seen, gap, np.nan),
-        "_client": mine["client"].to_numpy(), "_ts": mine["ts"].to_numpy(),
-        "_reason": mine["kind"].to_numpy(),
     })
+    if hellos is not None and len(hellos):
+        out["_client"] = names[code]
+        out["_ts"] = pd.Series(us.view("datetime64[us]")).dt.tz_localize("UTC")
+        out["_reason"] = out["reason"].to_numpy(dtype=object)
     out = _first_attempts(out, hellos)
     return out[COLUMNS].reset_index(drop=True)
 

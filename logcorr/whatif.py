@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from logcorr.facts import Scope, SessionFacts, facts_from_frames
 from logcorr.policies import AWS, MOZILLA, SUITE_AUTH, Policy
 from logcorr.profile import (
     FALLBACK_SCSV,
@@ -138,39 +139,6 @@ def blocked(offer: Offer, profile: ServerProfile) -> str | None:
     return None
 
 
-def usable_sessions(sessions: pd.DataFrame, exclude: Collection[str] = ()) -> pd.DataFrame:
-    """Sessions of real clients with a protocol, counted as connections where the log can tell.
-
-    Columns: ``client_addr``, ``ssl_protocol``, ``ssl_cipher``, ``ts``, plus ``server_name``
-    and ``user_agent`` when present.  Rows with ``is_connection`` false (later requests of a
-    connection already counted) are dropped; stream rows with ``status`` 400/500 are failed
-    sessions (SPEC §6) and dropped too; capture rows (``source`` pcap) count only when no
-    log recorded sessions (the capture sees the same connections).
-    """
-    if sessions is None or sessions.empty or "client_addr" not in sessions:
-        return pd.DataFrame(columns=["client_addr", "ssl_protocol", "ssl_cipher", "ts"])
-    s = sessions
-    keep = s["client_addr"].notna() & s["ssl_protocol"].notna()
-    if "source" in s:
-        # a capture sees the connections the access log records: count it only without logs
-        src = s["source"].astype(object).fillna("")
-        if (src != "pcap").any():
-            keep &= (src != "pcap").to_numpy()
-    keep &= ~s["client_addr"].astype(object).isin(list(exclude))
-    if "is_connection" in s:
-        keep &= s["is_connection"].astype("boolean").fillna(True).astype(bool)
-    if "status" in s and "source" in s:
-        failed = s["source"].astype(object).eq("nginx_stream") & s["status"].astype("Float64").isin([400, 500])
-        keep &= ~failed.fillna(False).astype(bool)
-    cols = [c for c in ("client_addr", "ssl_protocol", "ssl_cipher", "ts", "server_name", "user_agent",
-                        "file", "line") if c in s]
-    out = s.loc[keep.to_numpy(dtype=bool), cols].copy()
-    out["client_addr"] = out["client_addr"].astype(str)
-    names = {p: normalize_protocol(str(p)) or str(p) for p in out["ssl_protocol"].astype(object).unique()}
-    out["ssl_protocol"] = out["ssl_protocol"].astype(object).map(names)
-    return out.reset_index(drop=True)
-
-
 def _inside(protocol: str, cipher: Any, profile: ServerProfile) -> bool:
     if protocol not in profile.protocols:
         return False
@@ -179,32 +147,40 @@ def _inside(protocol: str, cipher: Any, profile: ServerProfile) -> bool:
     return cipher_code(cipher) in profile.ciphers.get(protocol, set())
 
 
-def evaluate(policy: Policy, sessions: pd.DataFrame, hellos: pd.DataFrame | None = None, *,
+def facts_of(sessions: pd.DataFrame | SessionFacts, exclude: Collection[str] = ()) -> SessionFacts:
+    """``sessions`` as facts: ``tls_sessions`` rows go through the pandas reference
+    (:func:`logcorr.facts.facts_from_frames`) with ``exclude`` left out; facts pass through."""
+    if isinstance(sessions, SessionFacts):
+        return sessions
+    return facts_from_frames(sessions, None, Scope(excluded=frozenset(str(a) for a in exclude)))
+
+
+def evaluate(policy: Policy, sessions: pd.DataFrame | SessionFacts, hellos: pd.DataFrame | None = None, *,
              current: ServerProfile | None = None, exclude: Collection[str] = ()) -> dict[str, Any]:
     """The SPEC §7 ``what_if`` entry of one policy.
 
-    ``sessions``: ``tls_sessions`` rows; ``hellos``: ``client_hellos`` rows (or None);
-    ``current``: the server's profile now (None when unknown); ``exclude``: addresses that
-    are not real clients.
+    ``sessions``: the session facts (:mod:`logcorr.facts`; their ``excluded`` are the
+    addresses that are not real clients), or ``tls_sessions`` rows, then with ``exclude``;
+    ``hellos``: ``client_hellos`` rows (or None); ``current``: the server's profile now
+    (None when unknown); ``exclude``: addresses that are not real clients (for the hellos).
+    Sessions are judged once per distinct (protocol, cipher), then only the clients with no
+    session inside the policy are fetched, client by client (cost ~ distinct pairs + those
+    clients, not rows).
     """
     target = policy.profile()
-    s = usable_sessions(sessions, exclude)
+    facts = facts_of(sessions, exclude)
     all_offers = offers(hellos) if hellos is not None else {}
+    seen = facts["protocols"]["protocol"].tolist()
     server_top = current.highest if current is not None and current.highest else (
-        max(s["ssl_protocol"].unique(), key=protocol_rank) if len(s) else None)
+        max(seen, key=protocol_rank) if seen else None)
     lowest = min(target.protocols, key=protocol_rank)
     highest = max(target.protocols, key=protocol_rank)
     losing: list[dict[str, Any]] = []
     maybe: list[dict[str, Any]] = []
-    # judged once per distinct (protocol, cipher), then per client: cost ~ rows, not rows × rules
-    cipher = (s["ssl_cipher"].astype(object).fillna("") if "ssl_cipher" in s
-              else pd.Series("", index=s.index, dtype=object))
-    combo = s["ssl_protocol"].astype(str) + "\x00" + cipher.astype(str)
-    verdicts = {k: _inside(k.partition("\x00")[0], k.partition("\x00")[2], target) for k in combo.unique()}
-    inside = combo.map(verdicts).astype(bool)
-    kept = set(s.loc[inside.to_numpy(), "client_addr"])
-    candidates = s[~s["client_addr"].isin(kept).to_numpy()]
-    for client, count, proto_set, cipher_set, last in _per_client(candidates):
+    combos = facts["combos"]
+    fits = [_inside(str(p), "" if pd.isna(c) else str(c), target)
+            for p, c in zip(combos["protocol"], combos["ssl_cipher"], strict=True)]
+    for client, count, proto_set, cipher_set, last in _per_client(facts.candidates(combos[pd.Series(fits, index=combos.index, dtype=bool)])):
         protos = sorted(proto_set, key=protocol_rank)
         best = protos[-1]
         used = sorted(cipher_set)
@@ -232,7 +208,7 @@ def evaluate(policy: Policy, sessions: pd.DataFrame, hellos: pd.DataFrame | None
                           "evidence": "every session used a suite outside the policy: "
                                       + ", ".join(used)})
     gaining = gaining_access(policy, hellos, current=current, exclude=exclude)
-    total_sessions, total_clients = len(s), int(s["client_addr"].nunique()) if len(s) else 0
+    total_sessions, total_clients = facts.totals["usable_sessions"], facts.totals["usable_clients"]
     lost = sum(e["sessions"] for e in losing)
     maybe_lost = sum(e["sessions"] for e in maybe)
     return {
@@ -246,23 +222,19 @@ def evaluate(policy: Policy, sessions: pd.DataFrame, hellos: pd.DataFrame | None
     }
 
 
-def _per_client(s: pd.DataFrame) -> list[tuple[str, int, set[str], set[str], str | None]]:
-    """(client, sessions, protocols, ciphers, last seen) per client: whole-frame operations only."""
-    if s.empty:
-        return []
-    g = s.groupby("client_addr", sort=True)
-    counts = g.size()
-    last = g["ts"].max() if "ts" in s else None
-    protos: dict[str, set[str]] = {}
-    for c, p in s[["client_addr", "ssl_protocol"]].drop_duplicates().itertuples(index=False):
-        protos.setdefault(str(c), set()).add(str(p))
-    ciphers: dict[str, set[str]] = {}
-    if "ssl_cipher" in s:
-        pairs = s.loc[s["ssl_cipher"].notna().to_numpy(), ["client_addr", "ssl_cipher"]].drop_duplicates()
-        for c, x in pairs.itertuples(index=False):
-            ciphers.setdefault(str(c), set()).add(str(x))
-    return [(str(c), int(n), protos[str(c)], ciphers.get(str(c), set()),
-             iso(last[c]) if last is not None else None) for c, n in counts.items()]
+def _per_client(c: pd.DataFrame) -> list[tuple[str, int, set[str], set[str], str | None]]:
+    """(client, sessions, protocols, ciphers, last seen) per client of the ``candidates`` fact."""
+    out: dict[str, list[Any]] = {}
+    for client, proto, cipher, n, last in zip(c["client_addr"], c["protocol"], c["ssl_cipher"], c["sessions"],
+                                              c["last_ts"], strict=True):
+        e = out.setdefault(str(client), [0, set(), set(), pd.NaT])
+        e[0] += int(n)
+        e[1].add(str(proto))
+        if not pd.isna(cipher):
+            e[2].add(str(cipher))
+        if not pd.isna(last) and (pd.isna(e[3]) or last > e[3]):
+            e[3] = last
+    return [(k, n, p, x, iso(t)) for k, (n, p, x, t) in sorted(out.items())]
 
 
 def gaining_access(policy: Policy, hellos: pd.DataFrame | None, *, current: ServerProfile | None,

@@ -22,6 +22,7 @@ from logcorr.correlate import (
     correlate,
     dedupe_failures,
     is_lb,
+    link_failures,
 )
 from logcorr.errors import LogcorrError
 from logcorr.schema import MATCHES
@@ -218,6 +219,19 @@ def test_copies_need_the_same_second_reason_and_server() -> None:
     f = failures(a, {**a, "ts": ts(1)}, {**a, "reason": "peer_closed"}, {**a, "server_addr": "0.0.0.0:8443"},
                  {**a, "conn_id": None}, {**a, "conn_id": None})
     assert len(dedupe_failures(attribute(f))) == 6
+
+
+def test_rows_without_a_time_are_never_copies_of_each_other() -> None:
+    # *N without a time (a line whose stamp could not be placed): no second to share, so
+    # neither the fast path nor the reference may link them (they once shared one group)
+    from logcorr import _reference
+
+    a = {"ts": pd.NaT, "client_addr": "10.0.1.23"}
+    f = attribute(failures({**a, "conn_id": 7}, {**a, "conn_id": 8, "reason": "peer_closed"},
+                           {**a, "conn_id": 7, "line": 9}))
+    fast, ref = link_failures(f), _reference.link_failures(f)
+    assert fast["failure_key"].nunique() == ref["failure_key"].nunique() == 3
+    pd.testing.assert_series_equal(fast["failure_key"], ref["failure_key"])
 
 
 def test_is_lb() -> None:

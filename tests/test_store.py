@@ -220,3 +220,23 @@ def test_orphaned_parts_of_a_dead_run_are_swept(tmp_path: Path) -> None:
     assert not orphan.parent.exists()
     assert not half.exists()
     assert logcorr.open(data).tables["tls_sessions"] == 8
+
+
+def test_parquet_parts_keep_the_statistics_that_prune_by_time(tmp_path: Path) -> None:
+    """``logcorr.period`` skips files by the min/max of ``ts``: those stay; strings have
+    none (no reader prunes by them), and nearly unique columns no dictionary."""
+    import pyarrow.parquet as pq
+
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    write_access(logs / "access.log", range(1, 50))
+    logcorr.ingest([str(logs)], data)
+    (part,) = Store(data).files("tls_sessions")
+    group = pq.ParquetFile(part).metadata.row_group(0)
+    cols = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    assert cols["ts"].statistics.has_min_max
+    assert cols["conn_id"].statistics.has_min_max
+    assert cols["client_addr"].statistics is None or not cols["client_addr"].statistics.has_min_max
+    assert "RLE_DICTIONARY" in str(cols["client_addr"].encodings)
+    assert "RLE_DICTIONARY" not in str(cols["ts"].encodings)
+    assert pq.read_table(part).schema.field("ts").type == pa.timestamp("us", tz="UTC")

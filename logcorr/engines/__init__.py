@@ -1,7 +1,8 @@
 """Engines: where the report's heavy work runs (SPEC §2 ``--engine``).
 
-- ``embedded`` (default): in this process, pandas over the stored Parquet
-  (:func:`logcorr.report.pipeline.run_report`), the reference the others are tested against;
+- ``embedded`` (default): in this process (:func:`logcorr.report.pipeline.run_report`):
+  pandas for the failures and their clients' sessions, DuckDB over the stored Parquet for
+  the session facts (:mod:`logcorr.facts`); the reference the others are tested against;
 - ``spark``: Apache Spark (:mod:`logcorr.engines.spark`): local mode, ``--spark-master`` or
   Spark Connect's ``SPARK_REMOTE``.
 

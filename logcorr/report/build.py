@@ -34,13 +34,14 @@ more function and one more line in :func:`build_report`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from logcorr.facts import Scope, SessionFacts, facts_from_frames
 from logcorr.reasons import FAMILY
 from logcorr.report.buckets import bucket_s
 from logcorr.report.sections import (
@@ -48,9 +49,7 @@ from logcorr.report.sections import (
     SCANNER_KEYS,
     SECTIONS,
     Context,
-    _answers,
     _bool,
-    _connections,
     _of,
     _per_client,
     _round,
@@ -58,6 +57,7 @@ from logcorr.report.sections import (
     _totals,
     _utc,
     iso,
+    iso_many,
 )
 from logcorr.report.verdict import judge
 
@@ -113,7 +113,7 @@ def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
     m["attributable"] = _bool(m["attributable"], False)
     m["recovered"] = m["recovered"].astype("boolean")
     m["delay_s"] = pd.to_numeric(m["delay_s"], errors="coerce").astype("float64")
-    m["family"] = m["reason"].map(family_of)
+    m["family"] = m["reason"].map({r: family_of(r) for r in m["reason"].unique()})
     return m
 
 
@@ -146,9 +146,10 @@ def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> list[dict[str, Any]]:
     if unrec.empty:
         return []
     span, reasons = _per_client(unrec)
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
-             "last_seen": iso(hi), "ever_succeeded": c in succeeded}
-            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
+             "last_seen": hi, "ever_succeeded": c in succeeded}
+            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
+                                       strict=True)]
     rows.sort(key=lambda r: (-r["failures"], r["client"]))
     return rows
 
@@ -168,16 +169,19 @@ def _timeline(m: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | N
 def _delays(m: pd.DataFrame) -> pd.DataFrame:
     rec = m[_bool(m["recovered"], False) & m["delay_s"].notna().to_numpy()]
     return pd.DataFrame({"failure_id": rec["failure_id"].astype(object).to_numpy(),
-                         "ts": rec["ts"].to_numpy(), "client_addr": rec["client_addr"].to_numpy(),
+                         "ts": rec["ts"].array, "client_addr": rec["client_addr"].to_numpy(),
                          "reason": rec["reason"].to_numpy(),
                          "delay_s": rec["delay_s"].to_numpy(dtype=float)})
 
 
-def _period(m: pd.DataFrame, s: pd.DataFrame, since: pd.Timestamp | None,
+def _period(m: pd.DataFrame, facts: SessionFacts, since: pd.Timestamp | None,
             until: pd.Timestamp | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    stamps = pd.concat([m["ts"], s["ts"]]).dropna() if len(m) + len(s) else pd.Series([], dtype=object)
-    start = since if since is not None else (stamps.min() if len(stamps) else None)
-    end = until if until is not None else (stamps.max() if len(stamps) else None)
+    """The report's period: ``since``/``until`` when given, else the first and last failure or session."""
+    hosts = facts["hosts"]
+    lows = pd.concat([m["ts"], hosts["first_ts"]]).dropna()
+    highs = pd.concat([m["ts"], hosts["last_ts"]]).dropna()
+    start = since if since is not None else (lows.min() if len(lows) else None)
+    end = until if until is not None else (highs.max() if len(highs) else None)
     return start, end
 
 
@@ -186,13 +190,6 @@ def _ts_or_none(value: Any) -> pd.Timestamp | None:
         return None
     t = pd.Timestamp(value)
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).as_unit("us")
-
-
-def _frame_of(frame: pd.DataFrame | None) -> pd.DataFrame:
-    if frame is None:
-        return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[us, UTC]"),
-                             "client_addr": pd.Series([], dtype=object)})
-    return frame.assign(ts=_utc(frame["ts"]), client_addr=frame["client_addr"].astype(object))
 
 
 def _finding(item: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -204,55 +201,52 @@ def _finding(item: str | Mapping[str, Any]) -> dict[str, Any]:
     return {"kind": "note", "text": str(item), "clients": [], "counts": {}}
 
 
-def build_report(failures: pd.DataFrame, sessions: pd.DataFrame, matches: pd.DataFrame, *,
+def report_scope(matches: pd.DataFrame, *, since: Any = None, until: Any = None,
+                 ignored: Collection[str] = (), excluded: Collection[str] = ()) -> Scope:
+    """The :class:`logcorr.facts.Scope` of the report of ``matches`` in ``[since, until)``.
+
+    ``ignored``: the session addresses in the ``--ignore`` blocks; ``excluded``: the
+    addresses that are not real clients (:func:`logcorr.report.policy_sections.excluded_addresses`).
+    """
+    t0, t1 = _ts_or_none(since), _ts_or_none(until)
+    fails = _in_period(_normalise_matches(matches), t0, t1).drop_duplicates("failure_key", keep="first")
+    scanners = _of(fails, "scanner")["client_addr"].dropna().astype(str)
+    wanted = matches["client_addr"].dropna().astype(str).unique() if len(matches) else []
+    return Scope(since=t0, until=t1, ignored=frozenset(ignored), scanners=frozenset(scanners),
+                 excluded=frozenset(excluded), wanted=frozenset(wanted))
+
+
+def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | None, matches: pd.DataFrame, *,
                  window_s: int, min_protocol: str, since: Any = None, until: Any = None,
                  lb: dict[str, Any] | None = None,
                  extra_findings: Iterable[str | Mapping[str, Any]] = (),
                  plain: pd.DataFrame | None = None, rejects: int = 0,
-                 ignore_cidrs: Sequence[Any] = ()) -> Report:
+                 ignore_cidrs: Sequence[Any] = (), facts: SessionFacts | None = None) -> Report:
     """The report of ``matches`` (from :func:`logcorr.correlate.correlate`) in ``[since, until)``.
 
-    ``sessions`` needs ``ts`` and ``client_addr`` (``is_connection``, ``source``, ``status``,
-    ``host`` when known): every session of the data, for the rate and for ``ever_succeeded``.
-    ``plain``: the ``plain_requests`` table (access lines without TLS fields); ``rejects``:
-    the number of rejected input lines; ``ignore_cidrs``: ``--ignore`` blocks (their
-    sessions are left out too).  Every count comes from ``matches``; ``failures`` (the raw
-    table) is accepted so that callers pass what they have, and is not counted again.
-    ``lb`` is the load-balancer section (``logcorr.report.lb``), passed through;
-    ``extra_findings`` (objects, or sentences) are appended to the verdict's findings.
+    ``facts``: the session facts of :func:`report_scope` (:mod:`logcorr.facts`); without
+    them they are computed by the pandas reference from ``sessions`` (every session of the
+    data: ``ts``, ``client_addr``, and ``is_connection``, ``source``, ``status``, ``host``
+    when known) and ``plain`` (the ``plain_requests`` table), with ``ignore_cidrs``
+    (``--ignore`` blocks) left out.  ``rejects``: the number of rejected input lines.
+    Every failure count comes from ``matches``; ``failures`` (the raw table) is accepted so
+    that callers pass what they have, and is not counted again.  ``lb`` is the
+    load-balancer section (``logcorr.report.lb``), passed through; ``extra_findings``
+    (objects, or sentences) are appended to the verdict's findings.
     """
-    from logcorr.classify import in_networks, networks
-    from logcorr.correlate import completed_sessions
-
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
     m = _in_period(_normalise_matches(matches), t0, t1)
     fails = m.drop_duplicates("failure_key", keep="first")
     client = _of(fails, "client")
-    raw_all = _frame_of(sessions)
-    plain_all = _frame_of(plain)
-    nets = networks(list(ignore_cidrs))
-    away = set(_of(fails, "scanner")["client_addr"].dropna().astype(str))
-
-    def keep(frame: pd.DataFrame) -> pd.DataFrame:
-        out = frame[~frame["client_addr"].astype(str).isin(away).to_numpy()]
-        return out[~in_networks(out["client_addr"], nets).to_numpy(dtype=bool)]
-
-    raw_all = raw_all[~in_networks(raw_all["client_addr"], nets).to_numpy(dtype=bool)]
-    plain_all = plain_all[~in_networks(plain_all["client_addr"], nets).to_numpy(dtype=bool)]
-    done_all = completed_sessions(raw_all)
-    s = keep(_in_period(done_all, t0, t1))
-    plain_in = _in_period(plain_all, t0, t1)
-    answers = keep(_answers(plain_in))
-    # unique() first: iterating a million-row Arrow string column into a set costs seconds
-    succeeded = (set(done_all["client_addr"].dropna().astype(str).unique())
-                 | set(_answers(plain_all)["client_addr"].dropna().astype(str).unique()))
-    start, end = _period(m, s, t0, t1)
-    ctx = Context(m=m, fails=fails, client=client, sessions=s, all_sessions=done_all,
-                  raw_sessions=_in_period(raw_all, t0, t1), plain=plain_in, answers=answers,
-                  succeeded=succeeded, denominator=len(client) + _connections(s) + len(answers),
-                  rejects=rejects, window_s=int(window_s), min_protocol=min_protocol,
-                  start=start, end=end)
-    judged = len(done_all) + len(_answers(plain_all)) > 0
+    if facts is None:
+        facts = facts_from_frames(sessions, plain, report_scope(
+            matches, since=t0, until=t1, ignored=_ignored(sessions, plain, ignore_cidrs)))
+    succeeded = facts.succeeded
+    start, end = _period(m, facts, t0, t1)
+    denominator = len(client) + int(facts["hosts"]["connections"].sum()) + facts.totals["plain_answers_kept"]
+    ctx = Context(m=m, fails=fails, client=client, facts=facts, succeeded=succeeded, denominator=denominator,
+                  rejects=rejects, window_s=int(window_s), min_protocol=min_protocol, start=start, end=end)
+    judged = facts.totals["ever_rows"] > 0
     totals = _totals(ctx)
     reasons = _reason_rows(client, ctx.denominator, judged)
     clients = _client_rows(client, succeeded)
@@ -294,3 +288,16 @@ def _clients_frame(clients: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     for col in ("first_seen", "last_seen"):
         frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
     return frame
+
+
+def _ignored(sessions: pd.DataFrame | None, plain: pd.DataFrame | None, cidrs: Sequence[Any]) -> set[str]:
+    """The addresses of ``sessions`` and ``plain`` inside the ``--ignore`` blocks."""
+    from logcorr.classify import in_networks, networks
+
+    nets = networks(list(cidrs))
+    if not nets:
+        return set()
+    addrs = pd.Series(pd.unique(pd.concat([f["client_addr"].dropna().astype(str) for f in (sessions, plain)
+                                           if f is not None and "client_addr" in f] or [pd.Series([], dtype=object)])),
+                      dtype=object)
+    return set(addrs[in_networks(addrs, nets).to_numpy(dtype=bool)])

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
+from logcorr.facts import SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
+DUCKDB_FROM_ROWS = 200_000
+"""Session rows from which DuckDB computes the facts (``run_report``'s ``facts_with="auto"``)."""
+DRILLDOWN_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name", "user_agent",
+                     "is_connection", "status", "file", "line", "conn_id", "host"]
+"""Session columns the drill-down shows (:func:`logcorr.show.timeline`)."""
 
+if TYPE_CHECKING:
     from logcorr.api import Dataset
     from logcorr.evidence import Evidence
     from logcorr.policies import Policy
@@ -24,8 +29,13 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None) -> Report:
+               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: str = "auto") -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
+
+    ``facts_with``: what computes the session facts (:mod:`logcorr.facts`): ``duckdb``
+    (over the Parquet files), ``pandas`` (the reference, from the whole tables read), or
+    ``auto``: pandas below :data:`DUCKDB_FROM_ROWS` session rows (a ``watch`` round, the
+    samples: DuckDB's fixed cost is larger there), DuckDB above.  Both give the same facts.
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
@@ -55,11 +65,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
-    # Sessions in full only for clients that failed; for the rest, just what the rates need.
+    # Session rows only for clients that failed (correlation); the rest comes as facts.
     sessions = _read(store, "tls_sessions", session_cols, clients)
-    # Rates and "ever succeeded" need every session, but only a few narrow columns.
-    all_sessions = _read(store, "tls_sessions", ["ts", "source", "client_addr", "is_connection", "status", "host"])
-    plain = _read(store, "plain_requests", ["ts", "source", "client_addr", "status", "host"])
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -80,19 +87,27 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         metrics = to_pandas(store.read("lb_metrics"))
         from logcorr.attribution import representatives
 
+        all_sessions = _read(store, "tls_sessions", ["ts", "source", "is_connection"])
         lb = lb_section(metrics, representatives(failures), all_sessions)
         findings += [finding("lb", text) for text in (lb_findings(lb) if lb else [])]
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
-    report = build_report(failures, all_sessions, matches, window_s=window_s, min_protocol=min_protocol,
-                          since=t0, until=t1, lb=lb, extra_findings=findings, plain=plain,
-                          rejects=store.count("rejects"), ignore_cidrs=ignore_cidrs)
+    if facts_with == "auto":
+        rows = store.count("tls_sessions") + store.count("plain_requests")
+        facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
+    facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
+                                    engine=facts_with)
+    report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
+                          since=t0, until=t1, lb=lb, extra_findings=findings,
+                          rejects=store.count("rejects"), facts=facts)
     report.data["attribution"] = attribution_counts(matches)
     _drop_guess_confirmed_by_capture(report.data["verdict"]["findings"], confirmed)
     for line in notes:
         report.data.setdefault("notes", []).append(line)
-    attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1)
+    attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1,
+                           facts=facts, excluded=excluded,
+                           sessions=sessions, drilldown_rows=_drilldown_rows(store))
     clause = fallback_clause(report.data.get("fallback_evidence"))
     if clause:
         report.data["verdict"]["summary"] += "; " + clause
@@ -102,6 +117,52 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         if note:
             report.data.setdefault("notes", []).append(note)
     return report
+
+
+def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any], engine: str = "duckdb"
+                  ) -> tuple[SessionFacts, set[str]]:
+    """The session facts of the report of ``matches`` and the addresses that are not real
+    clients (what the policy sections leave out).  ``engine``: ``duckdb`` or ``pandas``."""
+    from logcorr.api import to_pandas
+    from logcorr.classify import in_networks, networks
+    from logcorr.facts import PLAIN_COLUMNS, SESSION_COLUMNS, facts_from_frames
+    from logcorr.factsdb import addresses, connect, facts_from_store
+    from logcorr.report.build import report_scope
+    from logcorr.report.policy_sections import excluded_addresses
+
+    store = dataset.store
+    settings = store.manifest["settings"]
+    nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
+    known = dataset.lb_addrs
+    ignore = networks(list(ignore_cidrs))
+    con = connect() if engine == "duckdb" else None
+    frames = {}
+    if con is None:
+        frames = {t: to_pandas(store.read(t, [c for c in cols if c in schema.TABLES[t].names]))
+                  for t, cols in (("tls_sessions", SESSION_COLUMNS), ("plain_requests", PLAIN_COLUMNS))}
+
+    def distinct(tables: tuple[str, ...]) -> list[str]:
+        if con is not None:
+            return addresses(store, tables, con=con)
+        return sorted({str(a) for t in tables for a in frames[t]["client_addr"].dropna().unique()})
+
+    ignored: set[str] = set()
+    if ignore:
+        pool = pd.Series(distinct(("tls_sessions", "plain_requests")), dtype=object)
+        ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
+    seen = distinct(("tls_sessions",)) if nets or known else []
+    excluded = excluded_addresses(matches, seen, nets, known)
+    scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
+    if con is None:
+        return facts_from_frames(frames["tls_sessions"], frames["plain_requests"], scope), excluded
+    return facts_from_store(store, scope, con=con), excluded
+
+
+def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:
+    """``rows(clients)``: the ``tls_sessions`` rows of ``clients`` with the columns the drill-down shows."""
+    cols = [c for c in DRILLDOWN_COLUMNS if c in schema.TABLES["tls_sessions"].names]
+    return lambda clients: _read(store, "tls_sessions", cols, clients)
 
 
 def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:

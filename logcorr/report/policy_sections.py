@@ -10,18 +10,19 @@ health check or ignored (the ``class`` column of ``matches``, SPEC §4).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from logcorr.correlate import is_lb
+from logcorr.facts import SessionFacts
 from logcorr.policies import Policy
 from logcorr.profile import ServerProfile
 from logcorr.report.actions import build_actions
 from logcorr.report.successes import successes
 from logcorr.sequence import by_reason, fallback_evidence, fallback_sentence, preceded_by
-from logcorr.whatif import default_policies, ecdsa_only, evaluate
+from logcorr.whatif import default_policies, ecdsa_only, evaluate, facts_of
 
 if TYPE_CHECKING:
     from logcorr.api import Dataset
@@ -50,12 +51,19 @@ def excluded_addresses(matches: pd.DataFrame | None, addresses: Sequence[str],
 
 def policy_sections(sessions: pd.DataFrame, hellos: pd.DataFrame | None, matches: pd.DataFrame | None, *,
                     current: ServerProfile | None, policies: Sequence[Policy] | None = None,
-                    exclude: set[str] | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """(JSON sections, frames).  ``policies`` None → :func:`logcorr.whatif.default_policies`."""
+                    exclude: set[str] | None = None, facts: SessionFacts | None = None
+                    ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """(JSON sections, frames).  ``policies`` None → :func:`logcorr.whatif.default_policies`.
+
+    ``sessions``: ``tls_sessions`` rows (at least those of the clients of ``matches``, for
+    ``preceded_by``); ``facts``: their session facts with ``exclude`` left out (default:
+    computed from ``sessions`` by the pandas reference).
+    """
     chosen = list(policies) if policies else default_policies(current)
     skip = exclude or set()
-    data: dict[str, Any] = {"successes": successes(sessions, skip)}
-    results = [evaluate(p, sessions, hellos, current=current, exclude=skip) for p in chosen]
+    facts = facts if facts is not None else facts_of(sessions, skip)
+    data: dict[str, Any] = {"successes": successes(facts)}
+    results = [evaluate(p, facts, hellos, current=current, exclude=skip) for p in chosen]
     data["what_if"] = results
     data["actions"] = build_actions(results, chosen, current, ecdsa_only(hellos, current=current, exclude=skip))
     frames: dict[str, pd.DataFrame] = {"what_if": what_if_frame(results)}
@@ -115,8 +123,7 @@ def _by_client(frame: pd.DataFrame, wanted: set[str]) -> tuple[pd.DataFrame, dic
     """The rows of ``wanted`` clients, split by client in one pass (not one scan per client)."""
     if "client_addr" not in frame:
         return frame.iloc[:0], {}
-    addr = frame["client_addr"].astype(object)
-    mine = frame[addr.isin(wanted).to_numpy(dtype=bool)]
+    mine = frame[frame["client_addr"].isin(list(wanted)).fillna(False).to_numpy(dtype=bool)]
     return frame.iloc[:0], {str(k): g for k, g in mine.groupby(mine["client_addr"].astype(str), sort=False)}
 
 
@@ -141,22 +148,29 @@ def _in_period(frame: pd.DataFrame, since: Any, until: Any) -> pd.DataFrame:
 
 def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFrame,
                            policies: Sequence[Policy] = (), failures: pd.DataFrame | None = None,
-                           since: Any = None, until: Any = None) -> None:
+                           since: Any = None, until: Any = None, *, facts: SessionFacts,
+                           excluded: set[str], sessions: pd.DataFrame,
+                           drilldown_rows: Callable[[list[str]], pd.DataFrame]) -> None:
     """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call).
 
-    Sessions, hellos and failures are those in ``[since, until)`` like the rest of the report;
-    the keys go where SPEC §7 lists them (after ``health_checks``, before ``hosts``).
+    ``facts``: the session facts of the report's scope (their ``excluded`` are
+    ``excluded``); ``sessions``: ``tls_sessions`` rows (``ts``, ``client_addr``) of at least
+    the clients of ``matches`` (``preceded_by``); ``drilldown_rows(clients)``: the rows of
+    those clients with what the drill-down shows.  Rows are needed only of those clients.
+    Hellos and failures are those in ``[since, until)`` like the rest of the report; the
+    keys go where SPEC §7 lists them (after ``health_checks``, before ``hosts``).
     """
-    sessions, hellos, excluded, _ = dataset.client_evidence(matches)
-    sessions = _in_period(sessions, since, until)
-    hellos = _in_period(hellos, since, until) if hellos is not None else None
+    store = dataset.store
+    hellos = _in_period(_to_pandas(store.read("client_hellos")), since, until) if store.files("client_hellos") else None
     matches = _in_period(matches, since, until)
     failures = _in_period(failures, since, until) if failures is not None else None
-    data, frames = policy_sections(sessions, hellos, matches, current=dataset.server_profile(),
-                                   policies=policies, exclude=excluded)
+    data, frames = policy_sections(_in_period(sessions, since, until), hellos, matches,
+                                   current=dataset.server_profile(), policies=policies, exclude=excluded,
+                                   facts=facts)
     who = drilldown_clients(data, report.data)
     report.frames["client_timelines"] = client_timelines(
-        who, failures if failures is not None else matches, sessions, hellos, matches)
+        who, failures if failures is not None else matches, _in_period(drilldown_rows(who), since, until),
+        hellos, matches)
     per_reason = data.pop("preceded_by", {})
     for row in report.data.get("reasons", []):
         row["preceded_by"] = per_reason.get(row["reason"], {"peer_closed": 0, "timeout": 0, "success": 0,
@@ -176,6 +190,12 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
         as_objects = str(report.data.get("schema", "")).endswith("/2") or any(isinstance(f, dict) for f in findings)
         for f in policy_findings(data, asked=bool(policies)):
             findings.append(f if as_objects else f["text"])
+
+
+def _to_pandas(table: Any) -> pd.DataFrame:
+    from logcorr.api import to_pandas
+
+    return to_pandas(table)
 
 
 def policy_findings(data: dict[str, Any], asked: bool = True) -> list[dict[str, Any]]:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from logcorr.facts import NOT_ANSWERS, SessionFacts, hours_since_epoch
 from logcorr.timewindow import iso
 
 SCANNER_KEYS = ["client", "failures", "reasons", "first_seen", "last_seen", "evidence", "tls_sessions"]
 
-UNLABELLED_NOT_ANSWERS = frozenset({400, 301, 302, 307, 308})
+UNLABELLED_NOT_ANSWERS = frozenset(NOT_ANSWERS)
 """Statuses of access lines without TLS fields that are not taken as an answer on the TLS
 port: 400 is nginx's answer to plain HTTP sent there (error 497 logged as 400), and a
 redirect is what a port-80 server block sharing the ``combined`` log answers."""
@@ -47,18 +48,19 @@ def _bool(values: pd.Series, missing: bool) -> np.ndarray:
     return out
 
 
-def _connections(sessions: pd.DataFrame) -> int:
-    """Sessions that are connections: ``is_connection`` true or unknown (SPEC §7)."""
-    if "is_connection" not in sessions:
-        return len(sessions)
-    return int(_bool(sessions["is_connection"], True).sum())
-
-
 def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
     if name in frame:
         return frame[name].astype(object)
     return pd.Series([default] * len(frame), index=frame.index, dtype=object)
 
+
+
+def iso_many(ts: pd.Series) -> list[str | None]:
+    """:func:`logcorr.timewindow.iso` of every time of ``ts``, from one numpy conversion
+    (no Timestamp object per value)."""
+    us = _utc(ts).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    return [None if t == "NaT" else (t[:19] if t.endswith(".000000") else t.rstrip("0")) + "Z"
+            for t in np.datetime_as_string(us, unit="us")]
 
 
 def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
@@ -77,16 +79,12 @@ def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, i
 
 @dataclass
 class Context:
-    """What every section is computed from (all in the period unless named ``all_``)."""
+    """What every section is computed from (all in the period)."""
 
     m: pd.DataFrame  # matches rows in the period (every stored row)
     fails: pd.DataFrame  # one row per failure (distinct failure_key)
     client: pd.DataFrame  # failures of class client
-    sessions: pd.DataFrame  # completed sessions, scanners and ignored addresses left out
-    all_sessions: pd.DataFrame  # completed sessions of the whole data
-    raw_sessions: pd.DataFrame  # every session row in the period (for coverage)
-    plain: pd.DataFrame  # access lines without TLS fields in the period
-    answers: pd.DataFrame  # those that show an answer on the TLS port (scanners/ignored out)
+    facts: SessionFacts  # the session facts of the report's scope (logcorr.facts)
     succeeded: set[str]
     denominator: int
     rejects: int
@@ -104,16 +102,15 @@ def _of(frame: pd.DataFrame, cls: str) -> pd.DataFrame:
 def _totals(ctx: Context) -> dict[str, Any]:
     c = ctx.client
     n_fail = len(c)
-    n_conn = _connections(ctx.sessions)
+    hosts, totals = ctx.facts["hosts"], ctx.facts.totals
+    n_conn = int(hosts["connections"].sum())
     scanners = _of(ctx.fails, "scanner")
-    scanner_addrs = set(scanners["client_addr"].dropna().astype(str))
-    s_scan = ctx.raw_sessions[ctx.raw_sessions["client_addr"].astype(str).isin(scanner_addrs).to_numpy()]
     recovered = int(_bool(c["recovered"], False).sum())
     attributable = int(c["attributable"].sum())
-    with_scanners = ctx.denominator + len(scanners) + _connections(s_scan)
+    with_scanners = ctx.denominator + len(scanners) + int(ctx.facts["scanner_sessions"]["connections"].sum())
     return {"handshake_failures": n_fail, "tls_sessions": n_conn,
             "failure_rate": _round(n_fail / ctx.denominator, 4) if ctx.denominator else None,
-            "tls_requests": len(ctx.sessions), "unlabelled_requests": len(ctx.answers),
+            "tls_requests": int(hosts["sessions"].sum()), "unlabelled_requests": totals["plain_answers_kept"],
             "attributable": attributable, "unattributable": n_fail - attributable,
             "recovered": recovered, "unrecovered": attributable - recovered,
             "scanner_failures": len(scanners),
@@ -124,50 +121,51 @@ def _totals(ctx: Context) -> dict[str, Any]:
 
 
 def _coverage(ctx: Context) -> dict[str, Any]:
-    access = ctx.raw_sessions[_text_col(ctx.raw_sessions, "source").fillna("").astype(str).to_numpy() != "pcap"]
+    totals = ctx.facts.totals
     un = ctx.client[~ctx.client["attributable"].to_numpy(dtype=bool)]
-    return {"access_lines": len(access) + len(ctx.plain),
-            "access_lines_without_tls": len(ctx.plain),
+    return {"access_lines": totals["access_rows"] + totals["plain_rows"],
+            "access_lines_without_tls": totals["plain_rows"],
             # of those, the lines that show an answer on the TLS port (not 400, not a redirect)
-            "access_lines_without_tls_answered": len(_answers(ctx.plain)),
+            "access_lines_without_tls_answered": totals["plain_answers"],
             "rejects": int(ctx.rejects),
-            "error_log_periods_without_access_log": _uncovered(ctx.m, access, ctx.plain),
+            "error_log_periods_without_access_log": _uncovered(ctx.m, ctx.facts["hours"]),
             "unattributable_failures": len(un),
             "ignored": len(_of(ctx.fails, "ignored"))}
 
 
-def _uncovered(m: pd.DataFrame, access: pd.DataFrame, plain: pd.DataFrame) -> list[dict[str, Any]]:
-    """Runs of UTC hours with error-log failures and no access-log line of the same host."""
-    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()]
+def _uncovered(m: pd.DataFrame, covered: pd.DataFrame) -> list[dict[str, Any]]:
+    """Runs of UTC hours with error-log failures and no access-log line of the same host.
+
+    ``covered``: the ``hours`` fact (distinct host and UTC hour of access lines).
+    """
+    err = m[_text_col(m, "source").fillna("").astype(str).str.startswith("nginx_error").to_numpy()
+            & m["ts"].notna().to_numpy()]
     if err.empty:
         return []
-    width = pd.Timedelta(seconds=COVERAGE_BUCKET_S)
-    lines = pd.concat([pd.DataFrame({"host": _text_col(f, "host").fillna(NO_HOST).to_numpy(),
-                                     "ts": _utc(f["ts"]).to_numpy()}) for f in (access, plain) if len(f)]
-                      or [pd.DataFrame({"host": [], "ts": pd.Series([], dtype="datetime64[us, UTC]")})])
-    # one (host, hour) pair per distinct hour, not one Python tuple per access line
-    covered = pd.DataFrame({"host": lines["host"].astype(str).to_numpy(),
-                            "hour": _utc(lines["ts"]).dt.floor(width).to_numpy()}).drop_duplicates()
-    seen = set(zip(covered["host"], covered["hour"].map(pd.Timestamp), strict=True))
-    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": err["ts"].dt.floor(width).to_numpy(),
+    seen = set(zip(covered["host"].map(lambda h: NO_HOST if pd.isna(h) else str(h)),
+                   covered["hour"].astype(int), strict=True))
+    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": hours_since_epoch(err["ts"]),
                           "key": err["failure_key"].to_numpy()})
     hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
     out: list[dict[str, Any]] = []
     for host, g in hours.groupby("host", sort=True):
         run: dict[str, Any] | None = None
-        for hour, n in zip(g["hour"], g["key"], strict=True):
-            if (str(host), pd.Timestamp(hour)) in seen:
+        for hour, n in zip(g["hour"].astype(int), g["key"], strict=True):
+            if (str(host), hour) in seen:
                 run = None
                 continue
-            if run is not None and pd.Timestamp(hour) == run["_end"]:
-                run["_end"] = pd.Timestamp(hour) + width
+            if run is not None and hour == run["_end"]:
+                run["_end"] = hour + 1
                 run["failures"] += int(n)
                 continue
-            run = {"host": str(host), "_start": pd.Timestamp(hour), "_end": pd.Timestamp(hour) + width,
-                   "failures": int(n)}
+            run = {"host": str(host), "_start": hour, "_end": hour + 1, "failures": int(n)}
             out.append(run)
-    return [{"host": r["host"], "start": iso(r["_start"]), "end": iso(r["_end"]), "failures": r["failures"]}
-            for r in out]
+    return [{"host": r["host"], "start": iso(_hour(r["_start"])), "end": iso(_hour(r["_end"])),
+             "failures": r["failures"]} for r in out]
+
+
+def _hour(hours: int) -> pd.Timestamp:
+    return pd.Timestamp(hours * COVERAGE_BUCKET_S, unit="s", tz="UTC")
 
 
 def _scanners(ctx: Context) -> list[dict[str, Any]]:
@@ -176,11 +174,13 @@ def _scanners(ctx: Context) -> list[dict[str, Any]]:
         return []
     span, reasons = _per_client(sc)
     why = sc.assign(_c=sc["client_addr"].astype(str)).groupby("_c")["evidence"].first()
-    sessions = ctx.raw_sessions["client_addr"].astype(str).value_counts()
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": iso(lo),
-             "last_seen": iso(hi), "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
+    sessions = dict(zip(ctx.facts["scanner_sessions"]["client_addr"], ctx.facts["scanner_sessions"]["rows"],
+                        strict=True))
+    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
+             "last_seen": hi, "evidence": None if pd.isna(why.get(c)) else str(why.get(c)),
              "tls_sessions": int(sessions.get(c, 0))}
-            for c, size, lo, hi in zip(span.index, span["size"], span["min"], span["max"], strict=True)]
+            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
+                                       strict=True)]
     rows.sort(key=lambda r: (-r["failures"], r["client"]))
     return rows
 
@@ -194,17 +194,20 @@ def _health_checks(ctx: Context) -> dict[str, Any]:
 
 def _hosts(ctx: Context) -> list[dict[str, Any]]:
     fails = ctx.fails.assign(_h=ctx.fails["host"].astype(str))
-    sess = _text_col(ctx.sessions, "host").fillna(NO_HOST).astype(str)
-    names = sorted(set(fails["_h"]) | set(sess))
+    hosts = ctx.facts["hosts"]
+    conns: dict[str, int] = {}
+    for h, n in zip(hosts["host"], hosts["connections"], strict=True):
+        name = NO_HOST if pd.isna(h) else str(h)
+        conns[name] = conns.get(name, 0) + int(n)
+    names = sorted(set(fails["_h"]) | set(conns))
     out = []
     for h in names:
         mine = fails[(fails["_h"] == h).to_numpy()]
         out.append({"host": h, "handshake_failures": len(_of(mine, "client")),
-                    "tls_sessions": _connections(ctx.sessions[(sess == h).to_numpy()]),
+                    "tls_sessions": conns.get(h, 0),
                     "scanner_failures": len(_of(mine, "scanner")),
                     "health_checks": len(_of(mine, "health_check"))})
     return out
-
 
 
 SECTIONS: list[tuple[str, Callable[[Context], Any]]] = [
@@ -216,13 +219,3 @@ SECTIONS: list[tuple[str, Callable[[Context], Any]]] = [
 """Report sections after ``lb``, in SPEC §7 order: ``(key, function of the Context)``.
 A new section (``successes``, ``what_if``, ``actions``) is one more entry here; the
 verdict reads ``coverage``, ``scanners`` and ``health_checks`` from what these give."""
-
-
-def _answers(plain: pd.DataFrame) -> pd.DataFrame:
-    """Access lines without TLS fields that show an answer on the TLS port (not 400, not a redirect)."""
-    if plain.empty or "status" not in plain:
-        return plain
-    status = pd.to_numeric(plain["status"], errors="coerce")
-    return plain[~status.isin(UNLABELLED_NOT_ANSWERS).to_numpy(dtype=bool)]
-
-

@@ -51,7 +51,14 @@ from logcorr.sources.accessformats import (
     sniff,
 )
 from logcorr.sources.accesstiers import line_starts, vector
-from logcorr.sources.logformat import FAMILIES, TS, VARIABLES, CompiledFormat, convert_columns
+from logcorr.sources.logformat import (
+    FAMILIES,
+    TS,
+    VARIABLES,
+    CompiledFormat,
+    convert_columns,
+    one_array,
+)
 
 __all__ = ["JSON_ALIASES", "JSON_LINES", "KIND", "AccessLogReader", "candidates", "merge_runs",
            "resolve_format", "sniff"]
@@ -107,12 +114,15 @@ class _Group:
     cand: Candidate
     cols: Rows
     idx: np.ndarray
+    marked: bool = False  # the not-found marker is null in cols already (the vector tiers)
 
 
 class AccessLogReader:
     """Reader of one nginx access log (see the module docstring)."""
 
-    stateless_feed = True  # after the first chunk, feed() keeps no state: chunks may run in parallel
+    # after the first chunk, feed() keeps no state (chunks may run in parallel), and it takes
+    # the line count of the chunk (ingest has one)
+    stateless_feed = True
 
     def __init__(self, file: str, options: Options, fmt: Any = None) -> None:
         self.file = file
@@ -145,14 +155,18 @@ class AccessLogReader:
 
     # ------------------------------------------------------------------ driving
 
-    def feed(self, data: bytes, first_line: int) -> Batch:
-        """Parse whole lines; ``first_line`` is the 1-based number of the first one."""
+    def feed(self, data: bytes, first_line: int, nlines: int | None = None) -> Batch:
+        """Parse whole lines; ``first_line`` is the 1-based number of the first one.
+
+        ``nlines``, the number of lines of ``data``, spares a count when the caller has
+        one (ingest counts every chunk to number the next one)."""
         batch = Batch()
         if not data:
             return batch
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
-        nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        if nlines is None:
+            nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         batch.lines = nlines
         if not self.cands:
             self._detect(data, first_line)
@@ -199,7 +213,7 @@ class AccessLogReader:
         escaped = None
         if escape != "none":
             escaped = np.isin(g.idx, hit) if hit is not None else np.zeros(len(g.idx), dtype=bool)
-        typed, bad = convert_columns(g.cols, escape, escaped)
+        typed, bad = convert_columns(g.cols, escape, escaped, marked=g.marked)
         keep = np.ones(len(g.idx), dtype=bool)
         keep[list(bad.errors)] = False
         sub = Batch()
@@ -246,7 +260,7 @@ class AccessLogReader:
             sub = data if len(todo) == nlines else b"\n".join(lines[i] for i in todo)
             cols, idx, slow = vector(sub, cand.fmt, len(todo))
             if len(idx):
-                groups.append(_Group(cand, cols, todo[idx]))
+                groups.append(_Group(cand, cols, todo[idx], marked=True))
             todo = todo[np.asarray(slow, dtype=np.int64)]
             if len(todo) * 20 < nlines:
                 break  # a few lines left: one by one is cheaper than a pass per format
@@ -336,7 +350,7 @@ class AccessLogReader:
                 continue
             col = table.column(key)
             try:
-                text = pc.cast(col, pa.string()).combine_chunks()
+                text = one_array(pc.cast(col, pa.string()))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 continue  # nested values: no variable is an object
             if var == "*time":
@@ -411,7 +425,8 @@ class AccessLogReader:
                     server_name=col.get("ssl_server_name"), user_agent=col.get("http_user_agent"),
                     session_reused=col.get("ssl_session_reused", pa.bool_()),
                     connection_requests=reqs, is_connection=pc.equal(reqs, 1))
-        sessions = pa.table({k: pc.filter(v, is_tls) for k, v in sess.items()})
+        every = pc.all(is_tls).as_py() is not False  # the common case: no filter, no copy
+        sessions = pa.table(sess if every else {k: pc.filter(v, is_tls) for k, v in sess.items()})
         batch.tables["tls_sessions"] = schema.conform("tls_sessions", _with_file(sessions, self.file))
         if stream:
             # stream entries without TLS (PROXY errors, plain TCP) are not HTTP requests
@@ -419,7 +434,8 @@ class AccessLogReader:
         else:
             req = dict(base, source=_const(source, n), request=col.get("request"),
                        tls_logged=pa.repeat(pa.scalar(True), n))
-            plains = pa.table({k: pc.filter(v, plain) for k, v in req.items()})
+            plains = pa.table({k: pc.filter(v, plain) for k, v in req.items()} if not every
+                              else {k: v.slice(0, 0) for k, v in req.items()})
             batch.tables["plain_requests"] = schema.conform("plain_requests",
                                                             _with_file(plains, self.file))
         batch.parsed += n - (int(pc.sum(plain).as_py() or 0) if stream else 0)

@@ -2,8 +2,8 @@
 
 Tier 1 is pyarrow's CSV tokenizer, for space-separated formats with quoted free text;
 tier 2 is ``pyarrow.compute.extract_regex`` over the lines, for any other format.  Both
-return the raw columns, the 0-based indexes of the lines they parsed, and the lines they
-turned down (which :class:`logcorr.sources.accesslog.AccessLogReader` parses one by one,
+return the raw columns (the not-found marker ``-`` already null: :func:`convert_columns`
+is told so), the 0-based indexes of the lines they parsed, and the lines they turned down (which :class:`logcorr.sources.accesslog.AccessLogReader` parses one by one,
 so that each is parsed or rejected with its own line number).
 """
 
@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from logcorr.sources.logformat import CompiledFormat
+from logcorr.sources.logformat import CompiledFormat, not_found, null_marker, one_array
 
 Rows = dict[str, pa.Array]
+MARKER = not_found("default")  # the CSV tier reads default escaping only
 
 
 def line_starts(data: bytes) -> np.ndarray:
@@ -63,23 +64,22 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
         invalid.append(None if row.number is None else int(row.number) - 1)
         return "skip"
 
-    def read(threads: bool) -> pa.Table:
-        invalid.clear()
-        return pcsv.read_csv(
+    # One block, one thread: ingest parses two chunks at a time already, and a threaded
+    # read does not tell the numbers of invalid rows.  Default escaping writes ASCII only
+    # and :func:`divert` took the other lines out: no UTF-8 check is needed then.
+    try:
+        table = pcsv.read_csv(
             pa.py_buffer(data),
-            read_options=pcsv.ReadOptions(column_names=names, use_threads=threads,
-                                          block_size=1 << 21),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
+                                          block_size=max(len(data) + 1, 1 << 20)),
             parse_options=pcsv.ParseOptions(delimiter=" ", quote_char='"', escape_char=False,
                                             ignore_empty_lines=False, invalid_row_handler=handler),
+            # "-" is null as the tokenizer reads it (quoted or not: nginx writes a variable
+            # not found as "-" in either place), which spares a pass over every column
             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                strings_can_be_null=False,
-                                                quoted_strings_can_be_null=False))
-
-    # Threads are faster but do not tell the numbers of invalid rows: then read again.
-    try:
-        table = read(True)
-        if invalid:
-            table = read(False)
+                                                null_values=[MARKER], strings_can_be_null=True,
+                                                quoted_strings_can_be_null=True,
+                                                check_utf8=False))
     except pa.ArrowInvalid:  # "Empty CSV file", ...: tier 2 takes the chunk
         return None
     if table.num_rows + len(invalid) != nlines:
@@ -90,9 +90,11 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
     ok = np.ones(table.num_rows, dtype=bool)
     cols: Rows = {}
     for col, text in plan.literals:
-        ok &= np.asarray(pc.equal(table.column(col), text).to_numpy(zero_copy_only=False), dtype=bool)
+        column = table.column(col)
+        fits = pc.is_null(column) if text == MARKER else pc.fill_null(pc.equal(column, text), False)
+        ok &= np.asarray(fits.to_numpy(zero_copy_only=False), dtype=bool)
     for f in plan.fields:
-        parts = [table.column(c).combine_chunks() for c in f.cols]
+        parts = [one_array(table.column(c)) for c in f.cols]
         if len(parts) == 2:  # $time_local: "[26/Nov/2026:17:29:28" "+0000]", few distinct
             parts = [pc.dictionary_encode(p) for p in parts]
         if f.prefix:
@@ -102,6 +104,8 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
             ok &= _test(parts[-1], pc.ends_with, f.suffix)
             parts[-1] = _strip(parts[-1], 0, -len(f.suffix))
         value = parts[0] if len(parts) == 1 else _join_dict(parts[0], parts[1])
+        if f.prefix or f.suffix or len(parts) > 1:  # "-" between literals: null once they are off
+            value = null_marker(value, MARKER)
         if f.var not in cols:
             cols[f.var] = value
     slow = sorted(i for i in invalid if i is not None)
@@ -113,10 +117,12 @@ def read_csv(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.nd
 
 
 def _test(values: pa.Array, fn: Any, arg: str) -> np.ndarray:
+    """``fn(values, arg)`` per row (on the distinct values of a dictionary); null is False."""
     if pa.types.is_dictionary(values.type):
-        per_value = np.asarray(fn(values.dictionary, arg).to_numpy(zero_copy_only=False), dtype=bool)
-        return per_value[values.indices.to_numpy(zero_copy_only=False)]
-    return np.asarray(fn(values, arg).to_numpy(zero_copy_only=False), dtype=bool)
+        got = pc.take(fn(values.dictionary, arg), values.indices)
+    else:
+        got = fn(values, arg)
+    return np.asarray(pc.fill_null(got, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _strip(values: pa.Array, start: int, stop: int | None) -> pa.Array:
@@ -145,7 +151,7 @@ def read_regex(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.
     got = pc.extract_regex(lines, pattern)
     ok = np.asarray(got.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     good = got.filter(pa.array(ok))
-    cols: Rows = {v: good.field(v) for v in fmt.variables}
+    cols: Rows = {v: null_marker(good.field(v), not_found(fmt.escape)) for v in fmt.variables}
     return cols, np.flatnonzero(ok).astype(np.int64), [int(i) for i in np.flatnonzero(~ok)]
 
 
@@ -155,7 +161,7 @@ def vector(data: bytes, fmt: CompiledFormat, nlines: int) -> tuple[Rows, np.ndar
     Lines :func:`divert` names are blanked for the vector pass and returned among the
     turned-down ones, like the lines that do not fit.
     """
-    if not data.strip():  # blank lines only: nothing for a vector tier
+    if data.isspace():  # blank lines only: nothing for a vector tier (data is never empty)
         return {}, np.zeros(0, dtype=np.int64), list(range(nlines))
     diverted = divert(data, fmt.escape)
     clean = data
@@ -192,16 +198,15 @@ SAMPLE = 33
 
 
 def _sample_share(data: bytes, fmt: CompiledFormat, nlines: int) -> float:
-    """The share of :data:`SAMPLE` evenly spread lines that fit ``fmt`` (RE2); 1.0 for a
-    chunk of fewer lines."""
+    """The share of :data:`SAMPLE` lines spread evenly over the bytes of ``data`` that fit
+    ``fmt`` (RE2); 1.0 for a chunk of fewer lines."""
     if nlines <= SAMPLE:
         return 1.0
-    starts = line_starts(data)
-    pick = np.unique(np.linspace(0, nlines - 1, num=SAMPLE).astype(np.int64))
     texts = []
-    for i in pick:
-        end = int(starts[i + 1]) - 1 if i + 1 < len(starts) else len(data)
-        texts.append(data[int(starts[i]):end].decode("utf-8", "replace"))
+    for at in range(0, len(data), len(data) // SAMPLE + 1):  # the line at each point
+        start = data.rfind(b"\n", 0, at) + 1 if at else 0
+        end = data.find(b"\n", start)
+        texts.append(data[start:end if end >= 0 else len(data)].decode("utf-8", "replace"))
     hits = pc.sum(pc.cast(pc.match_substring_regex(pa.array(texts, pa.string()), fmt.pattern),
                           pa.int64())).as_py() or 0
     return float(hits) / len(texts)

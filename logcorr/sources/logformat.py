@@ -542,16 +542,26 @@ def _msec_ts(seconds: pa.Array) -> pa.Array:
     return pc.cast(pc.cast(us, pa.int64()), TS)
 
 
-def _null_marker(values: pa.Array, marker: str) -> pa.Array:
+def null_marker(values: pa.Array, marker: str) -> pa.Array:
+    """``values`` with ``marker`` (the not-found text) null."""
     if pa.types.is_dictionary(values.type):
         d = values.dictionary
         return pa.DictionaryArray.from_arrays(values.indices,
                                               pc.if_else(pc.equal(d, marker), _NULL, d))
-    return pc.if_else(pc.equal(values, marker), _NULL, values)
+    found = pc.equal(values, marker)
+    if not pc.any(found).as_py():  # most columns of most chunks: nothing to copy
+        return values
+    return pc.if_else(found, _NULL, values)
+
+
+def one_array(col: pa.ChunkedArray) -> pa.Array:
+    """The chunks of ``col`` as one array; its only chunk as it is (``combine_chunks``
+    copies even one chunk: a copy of every chunk of the log, and the pages it faults in)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def convert_columns(raw: dict[str, pa.Array], escape: str, escaped: np.ndarray | None = None,
-                    ) -> tuple[dict[str, pa.Array], BadRows]:
+                    marked: bool = False) -> tuple[dict[str, pa.Array], BadRows]:
     """Typed columns from raw field texts; ``escape`` says which not-found marker to null.
 
     ``default``: ``-`` is null and ``\\xHH`` is decoded; ``json``: ``""`` is null and JSON
@@ -559,12 +569,13 @@ def convert_columns(raw: dict[str, pa.Array], escape: str, escaped: np.ndarray |
     JSON parser already decoded).  ``escaped`` (a row mask) names the rows that may hold
     escapes, when the caller knows; else every value is searched for a backslash.
     Columns may be dictionary-encoded.  Rows with a value of the wrong shape are listed in
-    the returned :class:`BadRows` (their typed values are null).
+    the returned :class:`BadRows` (their typed values are null).  ``marked``: the
+    not-found marker is null in ``raw`` already (the vector tiers of ``accesstiers``).
     """
     bad = BadRows()
     out: dict[str, pa.Array] = {}
     marker = not_found(escape)
     for var, col in raw.items():
-        values = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        out[var] = _convert_one(var, _null_marker(values, marker), bad, escape, escaped)
+        values = one_array(col) if isinstance(col, pa.ChunkedArray) else col
+        out[var] = _convert_one(var, values if marked else null_marker(values, marker), bad, escape, escaped)
     return out, bad

@@ -1,0 +1,152 @@
+"""Integer views of columns for the failure side's joins at scale (issue 11.4).
+
+A million failures against ten million sessions is too much for Python objects: Arrow-backed
+strings turned into ``object``, tz-aware Timestamps iterated one by one, a groupby per
+client.  The joins here work on numbers instead: times as int64 µs since the epoch, clients
+as codes that sort like the addresses, and each client's rows as one block of a single
+sorted int64 key (``code << bits | time``), searched with ``np.searchsorted``.  Pure
+functions of numpy/pandas values; the pandas versions they replace are in
+:mod:`logcorr._reference`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_TS = "datetime64[us, UTC]"
+
+
+def epoch_us(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(µs since the epoch as int64, valid mask) of a time column, without Timestamp objects."""
+    ts = values if str(values.dtype) == _TS else pd.to_datetime(values, utc=True).astype(_TS)
+    valid = ts.notna().to_numpy(dtype=bool)
+    raw = np.asarray(ts.array.asi8, dtype=np.int64)
+    return np.where(valid, raw, 0), valid
+
+
+def sort_codes(values: pd.Series | np.ndarray) -> np.ndarray:
+    """int64 codes in the values' sort order, missing values after all others (as
+    ``sort_values(na_position="last")`` places them)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    out = codes.astype(np.int64)
+    out[out < 0] = len(uniques)
+    return out
+
+
+def lexorder(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """Stable order of rows by ``keys`` (first key first), as ``sort_values(kind="stable")``."""
+    return np.lexsort(tuple(reversed([np.asarray(k) for k in keys])))
+
+
+def tie_broken_order(keys: Sequence[np.ndarray], last: Callable[[], np.ndarray]) -> np.ndarray:
+    """:func:`lexorder` of ``keys``, then of ``last()`` only where the keys leave ties (a
+    last key that is costly to compute, such as a unique text column)."""
+    order = lexorder(keys)
+    ties = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for k in keys:
+        ties &= k[order][1:] == k[order][:-1]
+    return lexorder([*keys, last()]) if ties.any() else order
+
+
+def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow strings (pandas' own storage: no copy for its string columns;
+    others as ``astype(str)`` makes them, missing values null)."""
+    arr = values.array
+    if not (hasattr(arr, "__arrow_array__") and isinstance(values.dtype, pd.StringDtype)):
+        arr = values.astype(str).array
+    return pa.array(arr)
+
+
+def large_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """:func:`arrow_strings` as ``large_string`` (kernels that join columns want one type)."""
+    out = arrow_strings(values)
+    return out if out.type == pa.large_string() else out.cast(pa.large_string())
+
+
+def codes_in(values: pd.Series, uniques: np.ndarray) -> np.ndarray:
+    """Position of each value in ``uniques`` (strings), -1 where absent or missing."""
+    if len(values) == 0 or len(uniques) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    found = pc.index_in(arrow_strings(values), value_set=pa.array(uniques, pa.string()))
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def in_spans(code: np.ndarray, us: np.ndarray, probe_code: np.ndarray, lo: np.ndarray,
+             hi: np.ndarray) -> np.ndarray:
+    """True where ``code`` >= 0 and ``us`` lies in ``[min lo, max hi]`` of that code's probes.
+
+    Rows outside their client's span can never be found by a search of the probes, so they
+    are dropped before sorting (a client fails at a few instants of a long period).
+    """
+    n = int(max(code.max(initial=-1), probe_code.max(initial=-1))) + 1
+    first = np.full(n + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n + 1, np.iinfo(np.int64).min, dtype=np.int64)
+    if len(probe_code):  # per code, min and max by reduceat over the probes sorted by code
+        order = np.argsort(probe_code, kind="stable")
+        sorted_code = probe_code[order]
+        starts = np.r_[0, np.flatnonzero(sorted_code[1:] != sorted_code[:-1]) + 1]
+        first[sorted_code[starts]] = np.minimum.reduceat(lo[order], starts)
+        last[sorted_code[starts]] = np.maximum.reduceat(hi[order], starts)
+    at = np.where(code >= 0, code, n)
+    return (code >= 0) & (us >= first[at]) & (us <= last[at])
+
+
+class Blocks:
+    """Rows sorted by (client code, time) as one int64 key, for searches within a client.
+
+    ``code`` (>= 0) and ``us`` are the rows' codes and times, ``probes`` every time that
+    :meth:`key_of` will be asked about.  Times enter the key as offsets from the earliest of
+    them; when codes and offsets do not fit 62 bits together (years of data, millions of
+    clients), as their ranks among all those times (the same order and the same ties).
+    ``order`` sorts the rows (equal keys in no particular order; empty with ``keep_order`` false),
+    ``key``/``code``/``us`` the sorted values.
+    """
+
+    def __init__(self, code: np.ndarray, us: np.ndarray, probes: np.ndarray, *, keep_order: bool = True) -> None:
+        both = np.concatenate([us, probes])
+        base = int(both.min()) if len(both) else 0
+        span = int(both.max()) - base + 1 if len(both) else 1
+        n_codes = int(code.max()) + 1 if len(code) else 1
+        self.shift = max(1, span.bit_length())
+        self.times: np.ndarray | None = None
+        if self.shift + n_codes.bit_length() > 62:
+            self.times = np.unique(both)
+            self.shift = max(1, len(self.times).bit_length())
+        self.base = base
+        key = self.key_of(code, us)
+        if keep_order:  # rows with equal keys come in no particular order
+            self.order = np.argsort(key)
+            self.key = key[self.order]
+            self.code = code[self.order]
+            self.us = us[self.order]
+        else:  # only the sorted keys are needed: np.sort is cheaper than argsort
+            self.order = np.zeros(0, dtype=np.int64)
+            self.key = np.sort(key)
+            self.code = self.key >> self.shift
+            low = self.key & ((1 << self.shift) - 1)
+            self.us = low + base if self.times is None else self.times[low]
+
+    def key_of(self, code: np.ndarray, us: np.ndarray) -> np.ndarray:
+        """The sort key of (code, time); times must be among the rows' or the probes'."""
+        offset = us - self.base if self.times is None else np.searchsorted(self.times, us)
+        return (code.astype(np.int64) << self.shift) | offset
+
+    def at(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(code, time) at sorted positions ``pos``; code -1 outside the rows."""
+        inside = (pos >= 0) & (pos < len(self.key))
+        if not len(self.key):
+            return np.full(len(pos), -1, dtype=np.int64), np.zeros(len(pos), dtype=np.int64)
+        safe = np.clip(pos, 0, len(self.key) - 1)
+        return np.where(inside, self.code[safe], -1), self.us[safe]
+
+    def restrict(self, mask: np.ndarray) -> None:
+        """Keep only the sorted rows where ``mask`` is true."""
+        self.key, self.code, self.us, self.order = (self.key[mask], self.code[mask], self.us[mask],
+                                                    self.order[mask])
