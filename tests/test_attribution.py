@@ -189,6 +189,29 @@ def test_a_scanners_few_lines_pair_in_order_across_reasons() -> None:
     assert set(kept["client_addr"]) == {"127.0.0.1"}
 
 
+def test_a_line_nginx_wrote_late_still_pairs_with_its_capture_row() -> None:
+    """testssl through the messy lab's relay starts with a connect-then-close (*11, then two
+    version probes).  nginx's time is the second cached when it woke up: on a loaded host the
+    line for the FIN captured at :17.45 is written in :18.  Unpaired, the line (client: the LB,
+    `client closed connection`) counted as one health check more, and the capture row as the
+    scanner's own failure."""
+    f = failures([{"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 11, "reason": "peer_closed",
+                   "reason_text": "client closed connection", "line": 14},
+                  {"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 12, "reason": "unsupported_protocol",
+                   "line": 15},
+                  {"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 13, "reason": "unsupported_protocol",
+                   "line": 16},
+                  {**capture("127.0.0.1", "2026-12-02T05:20:17.450Z", "peer_closed", line=15),
+                   "action": "connect_close"},
+                  capture("127.0.0.1", "2026-12-02T05:20:18.520Z", "unsupported_protocol", line=16),
+                  capture("127.0.0.1", "2026-12-02T05:20:18.950Z", "unsupported_protocol", line=17)])
+    linked = merge_capture(f)
+    assert linked["merged_into"].tolist()[:3] == [3, 4, 5]
+    assert len(representatives(linked)) == 3
+    # the per-second tolerance alone (no lag) leaves the line and the row apart
+    assert len(representatives(merge_capture(f, lag_s=0.5))) == 4
+
+
 def test_an_empty_proxy_header_line_pairs_with_the_captures_no_byte_close() -> None:
     # nginx `broken header: ""` while reading PROXY protocol = closed before any byte
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "other",
