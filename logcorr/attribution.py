@@ -257,8 +257,10 @@ def _pair_burst(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float, l
     ok = (t >= sec - lag_s) & (t < sec + 1 + tolerance_s)
     mine, theirs = cluster["reason"].astype(str).to_numpy(), caps["reason"].astype(str).to_numpy()
     loose = cluster["_reason"].astype(str).to_numpy()
-    rank = np.where(mine[:, None] == theirs[None, :], 0,
-                    np.where([[_consistent(a, b) for b in theirs] for a in loose], 1, 2))
+    kinds_a, ia = np.unique(loose, return_inverse=True)
+    kinds_b, ib = np.unique(theirs, return_inverse=True)
+    fits = np.array([[_consistent(a, b) for b in kinds_b] for a in kinds_a], dtype=bool).reshape(len(kinds_a), -1)
+    rank = np.where(mine[:, None] == theirs[None, :], 0, np.where(fits[ia][:, ib], 1, 2))
     if consistent_only:
         ok &= rank < 2
     # weights that make the score lexicographic: pairs, then reasons, then distance
