@@ -151,3 +151,56 @@ def test_cli_runs_spark_in_local_mode(spark: Any, fleet: tuple[Path, dict[str, A
     assert json.loads(out.output) == embedded
     assert spark.range(3).count() == 3
 
+
+
+def _same_facts(a: Any, b: Any) -> None:
+    assert a.totals == b.totals
+    assert sorted(a.frames) == sorted(b.frames)
+    for name in a.frames:
+        pd.testing.assert_frame_equal(a.frames[name], b.frames[name], obj=f"fact {name}")
+
+
+@pytest.mark.parametrize("period", [(None, None), ("2026-11-26T17:35:00Z", "2026-11-26T17:50:00Z")])
+def test_session_facts_on_spark_equal_duckdbs(spark: Any, fleet: tuple[Path, dict[str, Any]],
+                                              period: tuple[str | None, str | None]) -> None:
+    """The aggregates the report takes from the sessions, computed by Spark SQL and by DuckDB
+    from the same SQL text: equal, with a period, scanners, excluded and ignored addresses."""
+    from logcorr.engines.spark import SparkPlan
+    from logcorr.engines.sparkfacts import SparkFacts
+    from logcorr.facts import Scope
+    from logcorr.report.pipeline import DuckDBFacts
+
+    data, _ = fleet
+    d = logcorr.open(data)
+    on_spark, in_duckdb = SparkFacts(SparkPlan(spark, d)), DuckDBFacts(d.store)
+    seen = in_duckdb.addresses()
+    assert on_spark.addresses() == seen
+    assert on_spark.addresses(("tls_sessions",)) == in_duckdb.addresses(("tls_sessions",))
+    since, until = (pd.Timestamp(t) if t else None for t in period)
+    scope = Scope(since=since, until=until, ignored=frozenset(seen[:5]), scanners=frozenset(seen[5:8]),
+                  excluded=frozenset(seen[8:12]), wanted=frozenset(seen[::3]))
+    a, b = on_spark.facts(scope), in_duckdb.facts(scope)
+    _same_facts(a, b)
+    assert a.totals["usable_sessions"] > 0
+    inside = a.frames["combos"].iloc[:1]
+    pd.testing.assert_frame_equal(a.candidates(inside), b.candidates(inside))
+
+
+def test_preceded_by_on_spark_equals_the_embedded_engines(spark: Any, tmp_path: Path) -> None:
+    """``preceded_by`` client by client on Spark: the embedded engine's rows, in its order
+    (the samples: logs and a capture, so first attempts are read from hellos too)."""
+    from logcorr.engines.spark import SparkPlan, spark_preceded
+    from logcorr.sequence import preceded_by
+
+    logcorr.ingest([str(ROOT / "sample_logs")], tmp_path / "data")
+    d = logcorr.open(tmp_path / "data")
+    engines.report(d, window="5m")
+    m = d.table("matches")
+    real = m[m["class"].astype(object).eq("client").to_numpy(dtype=bool)]
+    sessions = d.table("tls_sessions")
+    hellos = d.table("client_hellos")
+    want = preceded_by(real, sessions, hellos)
+    assert len(want) > 0
+    assert set(want["preceded_by"]) > {"none_seen"}
+    got = spark_preceded(SparkPlan(spark, d))(real, hellos, None, None)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))

@@ -40,11 +40,14 @@ def report(dataset: Dataset, *, engine: str = "embedded", spark_master: str | No
             raise LogcorrError("--spark-master needs --engine spark")
         return run_report(dataset, window=window, min_protocol=min_protocol, since=since,
                           until=until, save_matches=save_matches, what_if=what_if)
-    from logcorr.engines.spark import SparkPlan, spark_correlate
+    from logcorr.engines.spark import SparkPlan, spark_correlate, spark_preceded
+    from logcorr.engines.sparkfacts import SparkFacts
     from logcorr.engines.sparksession import spark_session
 
     dataset.store.require()
     with spark_session(spark_master, spark) as session:
+        plan = SparkPlan(session, dataset)
         return run_report(dataset, window=window, min_protocol=min_protocol, since=since,
                           until=until, save_matches=save_matches, what_if=what_if,
-                          correlate_with=spark_correlate(SparkPlan(session, dataset)))
+                          correlate_with=spark_correlate(plan), facts_with=SparkFacts(plan),
+                          preceded_with=spark_preceded(plan))

@@ -257,6 +257,77 @@ def _sorted(frame: Any) -> Any:
                              na_position="last").reset_index(drop=True)
 
 
+PRECEDED_INPUT = ["failure_id", "failure_key", "ts", "client_addr", "reason", "attributable", "file", "line"]
+"""The ``matches`` columns :func:`logcorr.sequence.preceded_by` reads."""
+
+
+def spark_preceded(plan: SparkPlan) -> Any:
+    """``run_report``'s ``preceded_with``: :func:`logcorr.sequence.preceded_by` client by client on Spark.
+
+    The real clients' failures (one row per failure, from the driver) are cogrouped by client
+    with those clients' sessions in the period (read by the executors); each group goes
+    through the embedded engine's function, with the captured hellos (capture-sized) as the
+    embedded engine passes them.  The rows come back in its order: by client, time, file and
+    line.
+    """
+
+    def run(real: Any, hellos: Any, since: Any, until: Any) -> Any:
+        import pandas as pd
+        from pyspark.sql import functions as F
+
+        from logcorr.api import to_pandas
+        from logcorr.sequence import COLUMNS, preceded_by
+
+        m_fields = [f.remove_metadata() for f in schema.MATCHES if f.name in PRECEDED_INPUT]
+        m_schema = _arrow_schema(m_fields)
+        s_fields = _fields("tls_sessions", ["ts", "client_addr"])
+        s_schema = _arrow_schema(s_fields)
+        keys = [pa.field("_client", pa.string()), pa.field("_ts", pa.timestamp("us", tz="UTC")),
+                pa.field("_file", pa.string()), pa.field("_line", pa.int64())]
+        out_fields = [pa.field("failure_id", pa.string()), pa.field("reason", pa.string()),
+                      pa.field("preceded_by", pa.string()), pa.field("previous_gap_s", pa.float64()),
+                      pa.field("first_attempt_version", pa.string()), pa.field("first_attempt_end", pa.string()),
+                      pa.field("first_attempt_gap_s", pa.float64()), *keys]
+        out_schema = _arrow_schema(out_fields)
+        rows = pa.Table.from_pandas(real.reindex(columns=m_schema.names), schema=m_schema, preserve_index=False)
+        failures = plan.spark.createDataFrame(rows)
+        sessions = plan.read("tls_sessions", ["ts", "client_addr"])
+        if since is not None:
+            sessions = sessions.where(F.col("ts") >= F.lit(pd.Timestamp(since).to_pydatetime()))
+        if until is not None:
+            sessions = sessions.where(F.col("ts") < F.lit(pd.Timestamp(until).to_pydatetime()))
+        sessions = sessions.join(failures.select("client_addr").distinct(), on="client_addr", how="left_semi")
+
+        def per_client(f: pa.Table, s: pa.Table) -> pa.Table:
+            if f.num_rows == 0:
+                return out_schema.empty_table()
+            mine = _to_pandas(f, m_schema)
+            seq = preceded_by(mine, _to_pandas(s, s_schema), hellos)
+            at = mine.drop_duplicates("failure_id").set_index(mine["failure_id"].drop_duplicates().astype(str))
+            ids = seq["failure_id"].astype(str)
+            seq = seq.assign(_client=at.loc[ids, "client_addr"].astype(object).to_numpy(),
+                             _ts=at.loc[ids, "ts"].to_numpy(), _file=at.loc[ids, "file"].astype(object).to_numpy(),
+                             _line=at.loc[ids, "line"].to_numpy())
+            return pa.Table.from_pandas(seq[out_schema.names], schema=out_schema, preserve_index=False)
+
+        with pandas_version_warning_ignored():
+            done = (failures.groupBy("client_addr").cogroup(sessions.groupBy("client_addr"))
+                    .applyInArrow(per_client, schema=_spark_type(out_fields)))
+            got = to_pandas(done.toArrow().cast(out_schema))
+        if got.empty:
+            return preceded_by(real.iloc[:0], pd.DataFrame({"ts": [], "client_addr": []}), None)
+        got = got.assign(_file=got["_file"].astype(object).fillna(""), _line=got["_line"].fillna(-1))
+        got = got.sort_values(["_client", "_ts", "_file", "_line"], kind="stable").reset_index(drop=True)
+        # the function's dtypes: its own columns as str, the capture's as object, gaps NaN
+        kinds = {f.name: "float64" if pa.types.is_floating(f.type) else "str" for f in out_fields}
+        out = got[COLUMNS].astype({c: kinds[c] for c in COLUMNS})
+        for c in ("first_attempt_version", "first_attempt_end"):
+            out[c] = got[c].astype(object).where(got[c].notna(), None)
+        return out
+
+    return run
+
+
 def spark_correlate(plan: SparkPlan) -> Any:
     """``run_report``'s ``correlate_with``: matches computed (and saved) by Spark."""
 

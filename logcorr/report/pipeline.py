@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 
 from logcorr import schema
-from logcorr.facts import SessionFacts
+from logcorr.facts import Scope, SessionFacts
 from logcorr.report.policy_sections import attach_policy_sections
 from logcorr.store import Store
 
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
-               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: str = "auto") -> Report:
+               correlate_with: Callable[..., pd.DataFrame] | None = None, facts_with: Any = "auto",
+               preceded_with: Callable[..., pd.DataFrame] | None = None) -> Report:
     """Correlate and build the report; write ``matches`` beside the other tables.
 
     ``facts_with``: what computes the session facts (:mod:`logcorr.facts`): ``duckdb``
@@ -39,7 +40,11 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     ``correlate_with``: what computes ``matches`` instead of :func:`logcorr.correlate.correlate`
     (same arguments; the Spark engine's, which computes them where the rows are and saves
-    them itself: it returns ``(matches, note)`` and the table is then not saved here).
+    them itself: it returns ``(matches, note)`` and the table is then not saved here);
+    ``facts_with`` may also be an engine object (:func:`session_facts`'s ``engine``: the
+    Spark engine's); ``preceded_with``: what computes ``preceded_by``
+    (:func:`logcorr.report.policy_sections.attach_policy_sections`).  With all three given
+    (the Spark engine), no session row is read here but the drill-down's few clients'.
     """
     from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
@@ -66,7 +71,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
-    sessions = _read(store, "tls_sessions", session_cols, clients)
+    elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None
+    sessions = _read(store, "tls_sessions", session_cols, [] if elsewhere else clients)
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -107,7 +113,8 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         report.data.setdefault("notes", []).append(line)
     attach_policy_sections(report, dataset, matches, what_if, failures=failures, since=t0, until=t1,
                            facts=facts, excluded=excluded,
-                           sessions=sessions, drilldown_rows=_drilldown_rows(store))
+                           sessions=sessions, drilldown_rows=_drilldown_rows(store),
+                           preceded_with=preceded_with)
     clause = fallback_clause(report.data.get("fallback_evidence"))
     if clause:
         report.data["verdict"]["summary"] += "; " + clause
@@ -119,44 +126,74 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     return report
 
 
+class DuckDBFacts:
+    """The embedded engine's facts: DuckDB in this process over the store's files (:mod:`logcorr.factsdb`)."""
+
+    def __init__(self, store: Store) -> None:
+        from logcorr.factsdb import connect
+
+        self.store = store
+        self.con = connect()
+
+    def addresses(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
+        from logcorr.factsdb import addresses
+
+        return addresses(self.store, tables, con=self.con)
+
+    def facts(self, scope: Scope) -> SessionFacts:
+        from logcorr.factsdb import facts_from_store
+
+        return facts_from_store(self.store, scope, con=self.con)
+
+
+class PandasFacts:
+    """The reference: the whole tables read into this process, facts by pandas (small data)."""
+
+    def __init__(self, store: Store) -> None:
+        from logcorr.api import to_pandas
+        from logcorr.facts import PLAIN_COLUMNS, SESSION_COLUMNS
+
+        self.frames = {t: to_pandas(store.read(t, [c for c in cols if c in schema.TABLES[t].names]))
+                       for t, cols in (("tls_sessions", SESSION_COLUMNS), ("plain_requests", PLAIN_COLUMNS))}
+
+    def addresses(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
+        return sorted({str(a) for t in tables for a in self.frames[t]["client_addr"].dropna().unique()})
+
+    def facts(self, scope: Scope) -> SessionFacts:
+        from logcorr.facts import facts_from_frames
+
+        return facts_from_frames(self.frames["tls_sessions"], self.frames["plain_requests"], scope)
+
+
 def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestamp | None,
-                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any], engine: str = "duckdb"
+                  until: pd.Timestamp | None, ignore_cidrs: Sequence[Any], engine: Any = "duckdb"
                   ) -> tuple[SessionFacts, set[str]]:
     """The session facts of the report of ``matches`` and the addresses that are not real
-    clients (what the policy sections leave out).  ``engine``: ``duckdb`` or ``pandas``."""
-    from logcorr.api import to_pandas
+    clients (what the policy sections leave out).
+
+    ``engine`` computes them: ``duckdb`` (:class:`DuckDBFacts`), ``pandas``
+    (:class:`PandasFacts`), or an object with the same two methods (the Spark engine's
+    :class:`logcorr.engines.sparkfacts.SparkFacts`); all run the one definition of
+    :mod:`logcorr.facts`.
+    """
     from logcorr.classify import in_networks, networks
-    from logcorr.facts import PLAIN_COLUMNS, SESSION_COLUMNS, facts_from_frames
-    from logcorr.factsdb import addresses, connect, facts_from_store
     from logcorr.report.build import report_scope
     from logcorr.report.policy_sections import excluded_addresses
 
     store = dataset.store
+    engine = {"duckdb": DuckDBFacts, "pandas": PandasFacts}[engine](store) if isinstance(engine, str) else engine
     settings = store.manifest["settings"]
     nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
     known = dataset.lb_addrs
     ignore = networks(list(ignore_cidrs))
-    con = connect() if engine == "duckdb" else None
-    frames = {}
-    if con is None:
-        frames = {t: to_pandas(store.read(t, [c for c in cols if c in schema.TABLES[t].names]))
-                  for t, cols in (("tls_sessions", SESSION_COLUMNS), ("plain_requests", PLAIN_COLUMNS))}
-
-    def distinct(tables: tuple[str, ...]) -> list[str]:
-        if con is not None:
-            return addresses(store, tables, con=con)
-        return sorted({str(a) for t in tables for a in frames[t]["client_addr"].dropna().unique()})
-
     ignored: set[str] = set()
     if ignore:
-        pool = pd.Series(distinct(("tls_sessions", "plain_requests")), dtype=object)
+        pool = pd.Series(engine.addresses(), dtype=object)
         ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
-    seen = distinct(("tls_sessions",)) if nets or known else []
+    seen = engine.addresses(("tls_sessions",)) if nets or known else []
     excluded = excluded_addresses(matches, seen, nets, known)
     scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
-    if con is None:
-        return facts_from_frames(frames["tls_sessions"], frames["plain_requests"], scope), excluded
-    return facts_from_store(store, scope, con=con), excluded
+    return engine.facts(scope), excluded
 
 
 def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:

@@ -51,13 +51,17 @@ def excluded_addresses(matches: pd.DataFrame | None, addresses: Sequence[str],
 
 def policy_sections(sessions: pd.DataFrame, hellos: pd.DataFrame | None, matches: pd.DataFrame | None, *,
                     current: ServerProfile | None, policies: Sequence[Policy] | None = None,
-                    exclude: set[str] | None = None, facts: SessionFacts | None = None
+                    exclude: set[str] | None = None, facts: SessionFacts | None = None,
+                    preceded: Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame] | None = None
                     ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """(JSON sections, frames).  ``policies`` None → :func:`logcorr.whatif.default_policies`.
 
     ``sessions``: ``tls_sessions`` rows (at least those of the clients of ``matches``, for
     ``preceded_by``); ``facts``: their session facts with ``exclude`` left out (default:
-    computed from ``sessions`` by the pandas reference).
+    computed from ``sessions`` by the pandas reference); ``preceded(real, hellos)``: what
+    computes :func:`logcorr.sequence.preceded_by` of the real clients' failures (default: in
+    this process, over ``sessions``; the Spark engine's runs client by client where the
+    sessions are).
     """
     chosen = list(policies) if policies else default_policies(current)
     skip = exclude or set()
@@ -75,7 +79,7 @@ def policy_sections(sessions: pd.DataFrame, hellos: pd.DataFrame | None, matches
         real = matches
         if "class" in matches:
             real = matches[matches["class"].astype(object).fillna("client").eq("client").to_numpy(dtype=bool)]
-        seq = preceded_by(real, sessions, hellos)
+        seq = preceded(real, hellos) if preceded is not None else preceded_by(real, sessions, hellos)
         ev = fallback_evidence(seq)
         data["preceded_by"] = by_reason(seq)
         data["fallback_evidence"] = {**ev, "text": fallback_sentence(ev)}
@@ -150,13 +154,16 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
                            policies: Sequence[Policy] = (), failures: pd.DataFrame | None = None,
                            since: Any = None, until: Any = None, *, facts: SessionFacts,
                            excluded: set[str], sessions: pd.DataFrame,
-                           drilldown_rows: Callable[[list[str]], pd.DataFrame]) -> None:
+                           drilldown_rows: Callable[[list[str]], pd.DataFrame],
+                           preceded_with: Callable[..., pd.DataFrame] | None = None) -> None:
     """Add ``successes``, ``what_if``, ``actions`` and ``preceded_by`` to a built report (the pipeline's one call).
 
     ``facts``: the session facts of the report's scope (their ``excluded`` are
     ``excluded``); ``sessions``: ``tls_sessions`` rows (``ts``, ``client_addr``) of at least
     the clients of ``matches`` (``preceded_by``); ``drilldown_rows(clients)``: the rows of
     those clients with what the drill-down shows.  Rows are needed only of those clients.
+    ``preceded_with(real, hellos, since, until)``: computes ``preceded_by`` instead of this
+    process (the Spark engine's; ``sessions`` is then not read).
     Hellos and failures are those in ``[since, until)`` like the rest of the report; the
     keys go where SPEC §7 lists them (after ``health_checks``, before ``hosts``).
     """
@@ -166,7 +173,9 @@ def attach_policy_sections(report: Report, dataset: Dataset, matches: pd.DataFra
     failures = _in_period(failures, since, until) if failures is not None else None
     data, frames = policy_sections(_in_period(sessions, since, until), hellos, matches,
                                    current=dataset.server_profile(), policies=policies, exclude=excluded,
-                                   facts=facts)
+                                   facts=facts,
+                                   preceded=(None if preceded_with is None else
+                                             lambda real, h: preceded_with(real, h, since, until)))
     who = drilldown_clients(data, report.data)
     report.frames["client_timelines"] = client_timelines(
         who, failures if failures is not None else matches, _in_period(drilldown_rows(who), since, until),
