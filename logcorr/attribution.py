@@ -31,6 +31,12 @@ import pandas as pd
 
 CLOCK_TOLERANCE_S = 0.5
 """Allowed skew between the capture's clock and nginx's cached second (same host: ms)."""
+LOG_LAG_S = 1.5
+"""How long after the packet that ended a connection nginx may write its line.  nginx's time
+is the second cached when its event loop woke up, and a loaded host wakes it late: the messy
+lab at load 6 on 2 cores had a line 0.12 s after its capture row, across a second boundary.
+Used where a cluster's capture rows all name one client and are aligned with its lines in
+order, where one more candidate cannot make the pairing ambiguous."""
 
 # Reasons that the error log and a capture can both show for one connection.
 _COMPATIBLE = {
@@ -121,7 +127,8 @@ def representatives(failures: pd.DataFrame) -> pd.DataFrame:
     return failures[_unlinked(failures).to_numpy(dtype=bool)]
 
 
-def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S) -> pd.DataFrame:
+def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S,
+                  lag_s: float = LOG_LAG_S) -> pd.DataFrame:
     """Merge nginx error-log failures with the capture's view of the same connections.
 
     nginx rows that already name the real client are joined on that client; rows that show
@@ -167,22 +174,23 @@ def merge_capture(failures: pd.DataFrame, tolerance_s: float = CLOCK_TOLERANCE_S
         out.loc[linked, "merged_into"] = target
         _absorb(out, target, row)
 
-    # A burst through one load balancer whose capture rows all name one client (a scanner
+    # A cluster through one load balancer whose capture rows all name one client (a scanner
     # behind the LB: dozens of connections a second, of every reason) is paired as a whole,
-    # across reasons: the client is certain whatever the pairing, and pairing each line
-    # with the capture row nearest its second stops one failure being counted twice.
+    # across reasons: the client is certain whatever the pairing, and aligning the lines with
+    # the capture rows in order stops one failure being counted twice.
     lb_rows = first[~first["_real"]]
     for (key, host), rows in lb_rows.groupby(["_key", "host"], dropna=False):
         match = cap["lb_addr"].fillna(cap["client_addr"]) == key
         match &= (cap_host == str(host)) | ~cap_host.isin(nginx_hosts)
         pool = cap[match.fillna(False).astype(bool)]
-        for cluster in _clusters(rows.sort_values(["_second", "conn_id", "file", "line"]), tolerance_s):
-            lo = cluster["_second"].iloc[0] - pd.Timedelta(seconds=tolerance_s)
+        for cluster in _clusters(rows.sort_values(["_second", "conn_id", "file", "line"]), tolerance_s, lag_s):
+            lo = cluster["_second"].iloc[0] - pd.Timedelta(seconds=lag_s)
             hi = cluster["_second"].iloc[-1] + pd.Timedelta(seconds=1 + tolerance_s)
             cand = pool[(pool["ts"] >= lo) & (pool["ts"] < hi) & ~pool.index.isin(list(used))]
-            if len(cluster) < BURST_ROWS or cand.empty or cand["client_addr"].nunique() != 1:
+            if cand.empty or cand["client_addr"].nunique() != 1:
                 continue
-            for label, target in _pair_burst(cluster, cand, tolerance_s):
+            # a few lines pair only with consistent reasons; a burst pairs across them
+            for label, target in _pair_burst(cluster, cand, tolerance_s, lag_s, len(cluster) < BURST_ROWS):
                 link(label, target)
     first = first[~first.index.isin(out.index[out["merged_into"].notna()])]
     # Rows that name their client first: they are the most specific.  One host's nginx
@@ -226,38 +234,55 @@ BURST_ROWS = 5
 """nginx lines through one load balancer in one run of overlapping seconds that make a burst."""
 
 
-def _pair_burst(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:
-    """Pairs (nginx label, capture label) of a one-client burst, best first.
+def _pair_burst(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float, lag_s: float,
+                consistent_only: bool = False) -> list[tuple[Any, Any]]:
+    """Pairs (nginx label, capture label) of a one-client cluster (``consistent_only``: no
+    pair of inconsistent reasons, for a cluster too small to be a burst).
 
-    Cost of a pair: the same reason, then a consistent one, then any; then the distance of
-    the capture row from the middle of the nginx line's second.  Pairs are taken greedily in
-    cost order, each row at most once: a line whose second has no capture row left stays
-    unpaired.
+    Both sides list the same connections in the same order: nginx writes a failure when the
+    connection ends, the capture's row is timed at that end, and a scanner's probes end one
+    after another.  So the pairing is an order-preserving alignment (nginx lines by second and
+    ``*N``, as ``cluster`` comes; capture rows by time), each capture row at most ``lag_s``
+    before its line's second and ``tolerance_s`` after it, that pairs as many rows as it can, then as many of the same reason
+    (then of a consistent one), then capture rows nearest the middle of their lines' seconds
+    (in a small cluster: the earliest).
+    A greedy best-pair-first choice let a line take a later connection of its own reason and
+    left its neighbour's second without a capture row: one failure counted twice (the messy
+    lab's testssl run, 1 run in 5).  Cost: time and memory O(lines x rows) of one burst.
     """
-    half = pd.Timedelta(seconds=0.5)
-    costs: list[tuple[int, float, tuple[str, int], tuple[str, int], Any, Any]] = []
-
-    def where(r: pd.Series) -> tuple[str, int]:  # ties broken by file and line: order-free
-        return str(r.get("file")), int(r["line"]) if pd.notna(r.get("line")) else -1
-
-    for label, row in cluster.iterrows():
-        mid = row["_second"] + half
-        near = cand[(cand["ts"] >= row["_second"] - pd.Timedelta(seconds=tolerance_s))
-                    & (cand["ts"] < row["_second"] + pd.Timedelta(seconds=1 + tolerance_s))]
-        for target, c in near.iterrows():
-            rank = 0 if c["reason"] == row["reason"] else 1 if _consistent(str(row["_reason"]), str(c["reason"])) else 2
-            costs.append((rank, abs((c["ts"] - mid).total_seconds()), where(row), where(c), label, target))
-    costs.sort(key=lambda t: t[:4])
+    caps = cand.sort_values(["ts", "file", "line"], kind="stable")
+    n, m = len(cluster), len(caps)
+    sec = (cluster["_second"].to_numpy(dtype="datetime64[us]").astype("int64") / 1e6)[:, None]
+    t = (caps["ts"].to_numpy(dtype="datetime64[us]").astype("int64") / 1e6)[None, :]
+    ok = (t >= sec - lag_s) & (t < sec + 1 + tolerance_s)
+    mine, theirs = cluster["reason"].astype(str).to_numpy(), caps["reason"].astype(str).to_numpy()
+    loose = cluster["_reason"].astype(str).to_numpy()
+    kinds_a, ia = np.unique(loose, return_inverse=True)
+    kinds_b, ib = np.unique(theirs, return_inverse=True)
+    fits = np.array([[_consistent(a, b) for b in kinds_b] for a in kinds_a], dtype=bool).reshape(len(kinds_a), -1)
+    rank = np.where(mine[:, None] == theirs[None, :], 0, np.where(fits[ia][:, ib], 1, 2))
+    if consistent_only:
+        ok &= rank < 2
+    # weights that make the score lexicographic: pairs, then reasons, then distance
+    w_rank = n * (1 + lag_s + tolerance_s) + 1
+    w_pair = 3 * n * w_rank
+    # a burst's line takes the row nearest the middle of its second, a few lines the earliest
+    dist = t - (sec - lag_s) if consistent_only else np.abs(t - (sec + 0.5))
+    gain = np.where(ok, w_pair - w_rank * rank - dist, -np.inf)
+    best = np.zeros((n + 1, m + 1))
+    for i in range(n):
+        best[i + 1, 1:] = np.maximum.accumulate(np.maximum(best[i, 1:], best[i, :-1] + gain[i]))
     pairs: list[tuple[Any, Any]] = []
-    done_rows: set[Any] = set()
-    done_caps: set[Any] = set()
-    for *_, label, target in costs:
-        if label in done_rows or target in done_caps:
-            continue
-        done_rows.add(label)
-        done_caps.add(target)
-        pairs.append((label, target))
-    return pairs
+    i, j = n, m
+    while i and j:
+        if best[i, j] == best[i, j - 1]:
+            j -= 1
+        elif best[i, j] == best[i - 1, j]:
+            i -= 1
+        else:
+            pairs.append((cluster.index[i - 1], caps.index[j - 1]))
+            i, j = i - 1, j - 1
+    return pairs[::-1]
 
 
 def _nearest(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> list[tuple[Any, Any]]:
@@ -281,13 +306,15 @@ def _nearest(cluster: pd.DataFrame, cand: pd.DataFrame, tolerance_s: float) -> l
     return pairs
 
 
-def _clusters(rows: pd.DataFrame, tolerance_s: float) -> list[pd.DataFrame]:
-    """Runs of failures whose time windows overlap: within one, only counts can be paired."""
+def _clusters(rows: pd.DataFrame, tolerance_s: float, lag_s: float | None = None) -> list[pd.DataFrame]:
+    """Runs of failures whose time windows (``lag_s``, default ``tolerance_s``, before a
+    line's second to ``tolerance_s`` after it) overlap: within one, only counts can be paired."""
+    gap_lag = tolerance_s if lag_s is None else lag_s
     out: list[pd.DataFrame] = []
     start = 0
     seconds = rows["_second"].tolist()
     for i in range(1, len(seconds) + 1):
-        if i == len(seconds) or (seconds[i] - seconds[i - 1]).total_seconds() >= 1 + 2 * tolerance_s:
+        if i == len(seconds) or (seconds[i] - seconds[i - 1]).total_seconds() >= 1 + tolerance_s + gap_lag:
             out.append(rows.iloc[start:i])
             start = i
     return out

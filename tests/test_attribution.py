@@ -169,6 +169,49 @@ def test_a_scanner_behind_the_lb_is_named_even_when_counts_differ() -> None:
     assert out["reason"].tolist() == ["no_shared_cipher", "no_shared_cipher", "other"]  # nginx's word wins
 
 
+def test_a_scanners_few_lines_pair_in_order_across_reasons() -> None:
+    """The messy lab's testssl run through the relay (nginx 1.22.1, run of 2026-12-02): three
+    probes end at 39.414 (a bad record after the ServerHello: nginx `wrong version number`),
+    40.003 (an SSLv2 hello: `unknown protocol`) and 40.727 (an SSLv3 hello answered with alert
+    40: `version too low`); nginx logs them as *17 in :39, *18 and *19 in :40.  Paired per
+    reason, *17 took the SSLv2 row (same reason) and *19 was left alone: counted twice."""
+    f = failures([{"ts": "2026-12-02T05:26:39Z", "client_addr": LB, "conn_id": 17, "reason": "not_tls", "line": 18},
+                  {"ts": "2026-12-02T05:26:40Z", "client_addr": LB, "conn_id": 18, "reason": "not_tls", "line": 19},
+                  {"ts": "2026-12-02T05:26:40Z", "client_addr": LB, "conn_id": 19, "reason": "unsupported_protocol",
+                   "line": 20},
+                  capture("127.0.0.1", "2026-12-02T05:26:39.414Z", "peer_closed", line=173),
+                  capture("127.0.0.1", "2026-12-02T05:26:40.003Z", "not_tls", line=184),
+                  capture("127.0.0.1", "2026-12-02T05:26:40.727Z", "other", line=199)])
+    linked = merge_capture(f)
+    assert linked["merged_into"].tolist()[:3] == [3, 4, 5]
+    kept = representatives(linked)
+    assert kept["reason"].tolist() == ["not_tls", "not_tls", "unsupported_protocol"]  # nginx's words
+    assert set(kept["client_addr"]) == {"127.0.0.1"}
+
+
+def test_a_line_nginx_wrote_late_still_pairs_with_its_capture_row() -> None:
+    """testssl through the messy lab's relay starts with a connect-then-close (*11, then two
+    version probes).  nginx's time is the second cached when it woke up: on a loaded host the
+    line for the FIN captured at :17.45 is written in :18.  Unpaired, the line (client: the LB,
+    `client closed connection`) counted as one health check more, and the capture row as the
+    scanner's own failure."""
+    f = failures([{"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 11, "reason": "peer_closed",
+                   "reason_text": "client closed connection", "line": 14},
+                  {"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 12, "reason": "unsupported_protocol",
+                   "line": 15},
+                  {"ts": "2026-12-02T05:20:18Z", "client_addr": LB, "conn_id": 13, "reason": "unsupported_protocol",
+                   "line": 16},
+                  {**capture("127.0.0.1", "2026-12-02T05:20:17.450Z", "peer_closed", line=15),
+                   "action": "connect_close"},
+                  capture("127.0.0.1", "2026-12-02T05:20:18.520Z", "unsupported_protocol", line=16),
+                  capture("127.0.0.1", "2026-12-02T05:20:18.950Z", "unsupported_protocol", line=17)])
+    linked = merge_capture(f)
+    assert linked["merged_into"].tolist()[:3] == [3, 4, 5]
+    assert len(representatives(linked)) == 3
+    # the per-second tolerance alone (no lag) leaves the line and the row apart
+    assert len(representatives(merge_capture(f, lag_s=0.5))) == 4
+
+
 def test_an_empty_proxy_header_line_pairs_with_the_captures_no_byte_close() -> None:
     # nginx `broken header: ""` while reading PROXY protocol = closed before any byte
     f = failures([{"ts": "2026-11-26T12:00:00Z", "client_addr": LB, "reason": "other",

@@ -380,6 +380,24 @@ def test_empty_connection_is_a_marked_row() -> None:
     assert batch.meta["pcap"]["empty"] == 1  # type: ignore[index]
 
 
+@pytest.mark.parametrize("alert_first", [True, False])
+def test_alert_failure_and_connect_close_in_either_order(alert_first: bool) -> None:
+    # The messy lab's web-2 relay.pcap (tests/lab/relay.py): the relay carries a client whose
+    # PROXY v1 header + fallback hello nginx refuses with alert 86 (RFC 7507), and the relay's
+    # own health check connects from the same LB address and closes with no byte.  The first
+    # row's shape used to decide the columns: alert first -> KeyError 'alert' (the read failed);
+    # health check first -> the alert column was silently dropped for every row.
+    a = conv().handshake()
+    a.send("c", P.proxy_v1(CLIENT, NGINX, 40000, 443) + P.tls12_hello(scsv=True))
+    a.send("s", P.alert(86)).fin("s").fin("c")
+    b = conv(50001, T0 + 2).handshake().fin("c").fin("s")
+    batch = read(P.pcap_bytes(a.packets + b.packets if alert_first else b.packets + a.packets))
+    got = {f["action"]: (f["reason"], f["alert"], f["alert_name"]) for f in rows(batch, "handshake_failures")}
+    assert got == {"SSL handshaking": ("inappropriate_fallback", 86, "inappropriate_fallback"),
+                   "connect_close": ("peer_closed", None, None)}
+    assert (batch.parsed, batch.rejected) == (len(a.packets) + len(b.packets), 0)
+
+
 def test_empty_connection_still_open_at_the_end_gives_no_row() -> None:
     c = conv().handshake()
     batch = read(P.pcap_bytes(c.packets))

@@ -182,6 +182,9 @@ class RowBuilder:
         return True
 
     def tables(self) -> dict[str, Any]:
+        """The four tables. Rows of one table need not have the same keys (a connect-then-close
+        failure has no ``alert``): a column is built when any row has it, null where a row has not,
+        so neither the rows' order nor their shapes can lose a value or fail the read."""
         import pyarrow as pa
 
         out = {}
@@ -190,10 +193,11 @@ class RowBuilder:
             if not rows:
                 out[name] = schema.empty(name)
                 continue
+            keys = set().union(*rows)
             cols = {}
             for field in schema.TABLES[name]:
-                if field.name in rows[0]:
-                    values = [r[field.name] for r in rows]
+                if field.name in keys:
+                    values = [r.get(field.name) for r in rows]
                     if pa.types.is_timestamp(field.type):
                         cols[field.name] = pa.array(values, pa.int64()).cast(field.type)
                     else:

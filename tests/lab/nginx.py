@@ -291,7 +291,12 @@ def _start_capture(path: Path, ports: list[int]) -> Capture | None:
     tcpdump = shutil.which("tcpdump") or ("/usr/bin/tcpdump" if Path("/usr/bin/tcpdump").exists() else None)
     if tcpdump is None:
         return None
-    expr = " or ".join(f"tcp port {p}" for p in ports)
+    # The listeners' end only (127.0.0.1:P): a bare `tcp port P` also caught any connection on
+    # lo whose *client* port happened to be P (nmap from 127.0.0.66:P to another host's port,
+    # other labs' traffic), and the capture then held a connection this host never had.
+    expr = " or ".join(f"(src host 127.0.0.1 and src port {p}) or (dst host 127.0.0.1 and dst port {p})"
+                       for p in ports)
+    expr = f"tcp and ({expr})"
     proc = subprocess.Popen([tcpdump, "-i", "lo", "-U", "-n", "-w", str(path), expr],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
