@@ -29,6 +29,11 @@ from logcorr.ingestread import Item, Pending, note_path, read_item
 from logcorr.sources import Options
 from logcorr.store import Store
 
+SAVE_PATIENCE_S = 5.0
+"""How long an ingest keeps trying for the writer's lock before it says another run is
+writing: a report saving ``matches`` holds it for a moment (SPEC: an ingest and a report
+can run at once); another ingest holds it for its whole run."""
+
 # Tables that ingest appends to (``matches`` belongs to ``report``).
 
 
@@ -142,7 +147,7 @@ def ingest(paths: Sequence[str], data: str | Path, *, log_format: str | Sequence
         _check_format(fmt, options)
     roots = [Path(p) for p in paths]
 
-    with store.lock():
+    with store.lock(wait=SAVE_PATIENCE_S):
         manifest = store.manifest
         sources: list[dict[str, Any]] = json.loads(json.dumps(manifest.get("sources", [])))
         for s in sources:

@@ -32,6 +32,7 @@ import fcntl
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -210,18 +211,27 @@ class Store:
     # -- writing --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, wait: bool = False) -> Iterator[None]:
-        """Hold the one writer's lock (raises :class:`DataError` when another run has it)."""
+    def lock(self, wait: bool | float = False) -> Iterator[None]:
+        """Hold the one writer's lock (raises :class:`DataError` when another run has it).
+
+        ``wait``: True waits as long as it takes; a number of seconds keeps trying that long
+        (an ingest outwaits a report saving ``matches``, which holds the lock for a moment).
+        """
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             fh = open(self.path / ".lock", "a")  # noqa: SIM115  (closed below)
         except OSError as exc:
             raise os_error(self.path, exc, "write the data directory") from exc
         with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise DataError(f"{self.path} is being written by another logcorr run") from exc
+            deadline = time.monotonic() + (0.0 if isinstance(wait, bool) else float(wait))
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX if wait is True else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError as exc:
+                    if time.monotonic() >= deadline:
+                        raise DataError(f"{self.path} is being written by another logcorr run") from exc
+                    time.sleep(0.05)
             self._locked = True
             try:
                 yield

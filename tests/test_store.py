@@ -240,3 +240,40 @@ def test_parquet_parts_keep_the_statistics_that_prune_by_time(tmp_path: Path) ->
     assert "RLE_DICTIONARY" in str(cols["client_addr"].encodings)
     assert "RLE_DICTIONARY" not in str(cols["ts"].encodings)
     assert pq.read_table(part).schema.field("ts").type == pa.timestamp("us", tz="UTC")
+
+
+def test_an_ingest_outwaits_a_short_save_and_not_a_long_one(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A report saving ``matches`` holds the writer's lock for a moment: an ingest waits for it
+    (the race the report-loop test above hit now and then); a writer that keeps the lock
+    longer than ``SAVE_PATIENCE_S`` is another run, and the ingest says so."""
+    from logcorr import ingestion
+    from logcorr.errors import DataError
+
+    logs, data = tmp_path / "logs", tmp_path / "data"
+    logs.mkdir()
+    write_access(logs / "access.log", range(1, 10))
+    held, release = threading.Event(), threading.Event()
+
+    def hold(seconds: float) -> None:
+        with Store(data).lock():
+            held.set()
+            release.wait(seconds)
+
+    saver = threading.Thread(target=hold, args=(0.5,))
+    saver.start()
+    held.wait(10)
+    logcorr.ingest([str(logs)], data)  # waited the half second out
+    saver.join()
+    assert logcorr.open(data).store.count("tls_sessions") == 9
+    monkeypatch.setattr(ingestion, "SAVE_PATIENCE_S", 0.2)
+    held.clear()
+    writer = threading.Thread(target=hold, args=(30,))
+    writer.start()
+    held.wait(10)
+    try:
+        with pytest.raises(DataError, match="being written by another logcorr run"):
+            logcorr.ingest([str(logs)], data)
+    finally:
+        release.set()
+        writer.join()
