@@ -303,7 +303,8 @@ def spark_preceded(plan: SparkPlan) -> Any:
                 return out_schema.empty_table()
             mine = _to_pandas(f, m_schema)
             seq = preceded_by(mine, _to_pandas(s, s_schema), hellos)
-            at = mine.drop_duplicates("failure_id").set_index(mine["failure_id"].drop_duplicates().astype(str))
+            at = mine.drop_duplicates("failure_id")
+            at.index = at["failure_id"].astype(str)
             ids = seq["failure_id"].astype(str)
             seq = seq.assign(_client=at.loc[ids, "client_addr"].astype(object).to_numpy(),
                              _ts=at.loc[ids, "ts"].to_numpy(), _file=at.loc[ids, "file"].astype(object).to_numpy(),
