@@ -32,10 +32,32 @@ def epoch_us(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def sort_codes(values: pd.Series | np.ndarray) -> np.ndarray:
     """int64 codes in the values' sort order, missing values after all others (as
     ``sort_values(na_position="last")`` places them)."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+        if values.cat.categories.is_monotonic_increasing:  # the codes sort as the values do
+            out = values.cat.codes.to_numpy().astype(np.int64)
+            out[out < 0] = len(values.cat.categories)
+            return out
+        values = _decoded(values)
     codes, uniques = pd.factorize(values, sort=True)
     out = codes.astype(np.int64)
     out[out < 0] = len(uniques)
     return out
+
+
+def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """(code of each value, the distinct values sorted): codes index the sorted values, -1
+    where missing.  Hashed and sorted by Arrow, so hundreds of thousands of distinct
+    addresses never become a sort of Python strings."""
+    arr = arrow_strings(values)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = pc.dictionary_encode(arr)
+    order = np.asarray(pc.sort_indices(encoded.dictionary), dtype=np.int64)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    index = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    codes = np.where(index >= 0, rank[np.maximum(index, 0)], -1) if len(rank) else np.full(len(index), -1)
+    return codes, encoded.dictionary.take(pa.array(order))
 
 
 def lexorder(keys: Sequence[np.ndarray]) -> np.ndarray:
@@ -55,11 +77,21 @@ def tie_broken_order(keys: Sequence[np.ndarray], last: Callable[[], np.ndarray])
 
 def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A text column as Arrow strings (pandas' own storage: no copy for its string columns;
-    others as ``astype(str)`` makes them, missing values null)."""
+    a categorical's values taken from its categories; others as ``astype(str)`` makes them,
+    missing values null)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        categories = pa.array(values.cat.categories.astype(object), pa.string())
+        return categories.take(pa.array(codes, mask=codes < 0))
     arr = values.array
     if not (hasattr(arr, "__arrow_array__") and isinstance(values.dtype, pd.StringDtype)):
         arr = values.astype(str).array
     return pa.array(arr)
+
+
+def _decoded(values: pd.Series) -> pd.Series:
+    """A categorical column as the text column it stands for (same values, same index)."""
+    return pd.Series(pd.array(arrow_strings(values), dtype=pd.StringDtype()), index=values.index)
 
 
 def large_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
@@ -72,6 +104,10 @@ def codes_in(values: pd.Series, uniques: np.ndarray) -> np.ndarray:
     """Position of each value in ``uniques`` (strings), -1 where absent or missing."""
     if len(values) == 0 or len(uniques) == 0:
         return np.full(len(values), -1, dtype=np.int64)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value once, then the codes
+        of_category = codes_in(pd.Series(values.cat.categories.astype(object), dtype=object), uniques)
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, np.r_[of_category, -1][codes], -1)
     found = pc.index_in(arrow_strings(values), value_set=pa.array(uniques, pa.string()))
     if isinstance(found, pa.ChunkedArray):
         found = found.combine_chunks()

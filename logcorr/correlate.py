@@ -657,14 +657,15 @@ def _judging_order(f: pd.DataFrame) -> np.ndarray:
 
 def _picked(values: pd.Series, n: int, hits: np.ndarray, by: np.ndarray) -> pd.Series:
     """Text of ``values`` at rows ``by`` placed at ``hits`` of an otherwise missing column
-    (one Arrow take: no Python strings)."""
+    (Arrow takes of the picked rows only: no Python strings)."""
     if not len(hits):
         return pd.Series(pd.array([None] * n, dtype=pd.StringDtype()))
     at = np.zeros(n, dtype=np.int64)
-    at[hits] = by
+    at[hits] = np.arange(len(hits))
     missing = np.ones(n, dtype=bool)
     missing[hits] = False
-    return pd.Series(pd.array(arrow_strings(values).take(pa.array(at, mask=missing)), dtype=pd.StringDtype()))
+    picked = arrow_strings(values.iloc[by].reset_index(drop=True))
+    return pd.Series(pd.array(picked.take(pa.array(at, mask=missing)), dtype=pd.StringDtype()))
 
 
 def _take(frame: Any, positions: np.ndarray) -> Any:

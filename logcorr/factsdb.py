@@ -71,21 +71,38 @@ def connect() -> duckdb.DuckDBPyConnection:
 
 
 def table_view(con: duckdb.DuckDBPyConnection, store: Store, table: str, columns: list[str],
-               name: str) -> None:
-    """View ``name``: ``columns`` of ``table``'s committed rows (a column no file has is null)."""
+               name: str, *, row_order: bool = False) -> None:
+    """View ``name``: ``columns`` of ``table``'s committed rows (a column no file has is null).
+
+    ``row_order``: with the columns ``_path`` (the file's path, as ``Store.files`` gives it)
+    and ``_file_row`` (the row's number in its file): what orders the rows as ``Store.read``
+    returns them.
+    """
     files = store.files(table)
     tschema = schema.TABLES[table]
     wanted = [c for c in columns if c in tschema.names]
     if not files:
-        con.register(f"_{name}_empty", tschema.empty_table().select(wanted))
+        empty = tschema.empty_table().select(wanted)
+        if row_order:
+            empty = (empty.append_column("_path", pa.array([], pa.string()))
+                     .append_column("_file_row", pa.array([], pa.int64())))
+        con.register(f"_{name}_empty", empty)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM _{name}_empty")
         return
     have = _set_columns(files)
     select = ", ".join(c if c in have else f"CAST(NULL AS {_sql_type(tschema.field(c).type)}) AS {c}"
                        for c in wanted)
-    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    paths = ", ".join(_quoted(f) for f in files)
+    options = "union_by_name = true, hive_partitioning = false"
+    if row_order:
+        select += ", filename AS _path, file_row_number AS _file_row"
+        options += ", filename = true, file_row_number = true"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {select} FROM read_parquet([{paths}], "
-                f"union_by_name = true, hive_partitioning = false){_floor(store, tschema)}")
+                f"{options}){_floor(store, tschema)}")
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _set_columns(files: list[Path]) -> set[str]:

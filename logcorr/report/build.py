@@ -141,17 +141,24 @@ def _reason_rows(m: pd.DataFrame, denominator: int, judged: bool) -> list[dict[s
     return rows
 
 
-def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> list[dict[str, Any]]:
+def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """``unrecovered_clients`` (most failures first, then by address) and the same as a frame."""
     unrec = m[m["attributable"] & ~_bool(m["recovered"], True)]
     if unrec.empty:
-        return []
-    span, reasons = _per_client(unrec)
-    rows = [{"client": c, "failures": int(size), "reasons": reasons[c], "first_seen": lo,
-             "last_seen": hi, "ever_succeeded": c in succeeded}
-            for c, size, lo, hi in zip(span.index, span["size"], iso_many(span["min"]), iso_many(span["max"]),
-                                       strict=True)]
-    rows.sort(key=lambda r: (-r["failures"], r["client"]))
-    return rows
+        return [], _clients_frame([])
+    span, reasons = _per_client(unrec)  # sorted by client: a stable sort by count keeps that order
+    span = span.iloc[np.argsort(-span["size"].to_numpy(dtype=np.int64), kind="stable")]
+    names = span.index.tolist()
+    got_in = [c in succeeded for c in names]
+    rows = [{"client": c, "failures": size, "reasons": reasons[c], "first_seen": lo, "last_seen": hi,
+             "ever_succeeded": ok}
+            for c, size, lo, hi, ok in zip(names, span["size"].tolist(), iso_many(span["min"]),
+                                           iso_many(span["max"]), got_in, strict=True)]
+    frame = pd.DataFrame({"client": names, "failures": span["size"].to_numpy(dtype=np.int64),
+                          "reasons": [reasons[c] for c in names],
+                          "first_seen": _utc(span["min"]).to_numpy(), "last_seen": _utc(span["max"]).to_numpy(),
+                          "ever_succeeded": np.array(got_in, dtype=bool)})
+    return rows, frame.astype({"first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]"})
 
 
 def _timeline(m: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None) -> pd.DataFrame:
@@ -249,7 +256,7 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | None, matches:
     judged = facts.totals["ever_rows"] > 0
     totals = _totals(ctx)
     reasons = _reason_rows(client, ctx.denominator, judged)
-    clients = _client_rows(client, succeeded)
+    clients, clients_frame = _client_rows(client, succeeded)
     sections = {key: build(ctx) for key, build in SECTIONS}
     verdict = judge(client, succeeded, window_s=window_s, min_protocol=min_protocol,
                     judged=judged, failure_rate=totals["failure_rate"], totals=totals,
@@ -274,7 +281,7 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | None, matches:
     scanners = sections["scanners"]
     frames = {
         "reasons": pd.DataFrame(reasons, columns=REASON_KEYS),
-        "unrecovered_clients": _clients_frame(clients),
+        "unrecovered_clients": clients_frame,
         "scanners": pd.DataFrame(scanners, columns=SCANNER_KEYS),
         "matches": m.drop(columns=["family"]).reset_index(drop=True),
         "timeline": _timeline(client, start, end),

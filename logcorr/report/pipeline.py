@@ -19,6 +19,9 @@ DRILLDOWN_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher"
                      "is_connection", "status", "file", "line", "conn_id", "host"]
 """Session columns the drill-down shows (:func:`logcorr.show.timeline`)."""
 
+CORRELATED_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "file", "line", "status"]
+"""Session columns :func:`logcorr.correlate.correlate` and :func:`logcorr.sequence.preceded_by` read."""
+
 if TYPE_CHECKING:
     from logcorr.api import Dataset
     from logcorr.evidence import Evidence
@@ -46,7 +49,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     (:func:`logcorr.report.policy_sections.attach_policy_sections`).  With all three given
     (the Spark engine), no session row is read here but the drill-down's few clients'.
     """
-    from logcorr.api import SESSION_COLUMNS, _clients, to_pandas
+    from logcorr.api import _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report
     from logcorr.report.verdict import fallback_clause, finding
@@ -68,11 +71,10 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     evidence = load_evidence(dataset)
     failures = judge_evidence(evidence.failures, evidence.headers, evidence)
     scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
-    session_cols = list(dict.fromkeys([*SESSION_COLUMNS, "status", "host"]))
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
     elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None
-    sessions = _read(store, "tls_sessions", session_cols, [] if elsewhere else clients)
+    sessions = _client_sessions(store, CORRELATED_COLUMNS, [] if elsewhere else clients)
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -226,6 +228,16 @@ def _read(store: Store, name: str, columns: list[str], clients: list[str] | None
         return to_pandas(schema.empty(name).select(have))
     flt = ds.field("client_addr").isin(clients) if clients is not None else None
     return to_pandas(store.read(name, have, flt))
+
+
+def _client_sessions(store: Store, columns: list[str], clients: list[str]) -> pd.DataFrame:
+    """The ``tls_sessions`` rows of ``clients`` (:func:`logcorr.clientrows.client_rows`:
+    text columns as codes), or none without clients."""
+    if not clients:
+        return _read(store, "tls_sessions", columns, [])
+    from logcorr.clientrows import client_rows
+
+    return client_rows(store, "tls_sessions", columns, clients)
 
 
 def _needs_findings(store: Store, failures: pd.DataFrame,

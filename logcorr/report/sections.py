@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from logcorr.codes import lexorder, sorted_codes
 from logcorr.facts import NOT_ANSWERS, SessionFacts, hours_since_epoch
 from logcorr.timewindow import iso
 
@@ -56,25 +58,40 @@ def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
 
 
 def iso_many(ts: pd.Series) -> list[str | None]:
-    """:func:`logcorr.timewindow.iso` of every time of ``ts``, from one numpy conversion
-    (no Timestamp object per value)."""
+    """:func:`logcorr.timewindow.iso` of every time of ``ts``, from numpy conversions (no
+    Timestamp object per value; whole seconds, the usual case, need no trimming)."""
     us = _utc(ts).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    return [None if t == "NaT" else (t[:19] if t.endswith(".000000") else t.rstrip("0")) + "Z"
-            for t in np.datetime_as_string(us, unit="us")]
+    out: list[str | None] = [t + "Z" for t in np.datetime_as_string(us, unit="s").tolist()]
+    missing = np.isnat(us)
+    raw = us.view(np.int64)
+    for i in np.flatnonzero(missing | (raw % 1_000_000 != 0)).tolist():
+        out[i] = None if missing[i] else str(np.datetime_as_string(us[i], unit="us")).rstrip("0") + "Z"
+    return out
 
 
 def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
-    """Failures, first and last time per client, and ``{reason: n}`` (most frequent first)."""
-    client = rows["client_addr"].astype(str)
-    span = rows.groupby(client, sort=True)["ts"].agg(["size", "min", "max"])
-    pairs = pd.DataFrame({"client": client, "reason": rows["reason"].astype(str)})
-    counts = pairs.value_counts().reset_index(name="n")
-    counts = counts.sort_values(["client", "n", "reason"], ascending=[True, False, True])
-    reasons: dict[str, dict[str, int]] = {}
-    for c, r, n in zip(counts["client"], counts["reason"], counts["n"], strict=True):
-        reasons.setdefault(c, {})[r] = int(n)
-    return span, reasons
+    """Failures, first and last time per client (sorted), and ``{reason: n}`` (most
+    frequent first, then by reason); rows without a client are left out.
 
+    One pass of integer codes: a million failures from hundreds of thousands of clients.
+    """
+    client, names = sorted_codes(rows["client_addr"])
+    reason, reasons_sorted = sorted_codes(rows["reason"].astype(str))
+    mine = client >= 0
+    span = (pd.DataFrame({"c": client[mine], "ts": rows["ts"].array[mine]})
+            .groupby("c", sort=True)["ts"].agg(["size", "min", "max"]))
+    span.index = pd.Index(names.take(pa.array(span.index.to_numpy())).to_pylist(), dtype=object)
+    n_reasons = max(len(reasons_sorted), 1)
+    paired = mine & (reason >= 0)
+    pairs, counts = np.unique(client[paired] * n_reasons + reason[paired], return_counts=True)
+    pair_client, pair_reason = pairs // n_reasons, pairs % n_reasons
+    order = lexorder([pair_client, -counts, pair_reason])
+    client_names, reason_names = names.to_pylist(), reasons_sorted.to_pylist()
+    out: dict[str, dict[str, int]] = {}
+    for c, r, n in zip(pair_client[order].tolist(), pair_reason[order].tolist(), counts[order].tolist(),
+                       strict=True):
+        out.setdefault(client_names[c], {})[reason_names[r]] = n
+    return span, out
 
 
 @dataclass

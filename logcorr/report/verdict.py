@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logcorr.codes import arrow_strings, lexorder, sort_codes
+from logcorr.codes import arrow_strings
 from logcorr.timewindow import format_window
 
 ATTENTION_SHARE = 0.05
@@ -96,12 +96,22 @@ def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun if count == 1 else plural}"
 
 
-def _ranked(frame: pd.DataFrame) -> list[str]:
-    """Client addresses, most failures first, then by address."""
-    counts = frame["client_addr"].astype(str).value_counts()
-    names = np.asarray(counts.index.astype(object), dtype=object)
-    order = lexorder([-counts.to_numpy(dtype=np.int64), sort_codes(names)])
-    return [str(k) for k in names[order]]
+def _ranked(frame: pd.DataFrame, limit: int | None = MAX_CLIENTS) -> list[str]:
+    """Client addresses, most failures first, then by address: the first ``limit`` (None: all).
+
+    Counted and sorted by Arrow: a finding lists :data:`MAX_CLIENTS` of what may be
+    hundreds of thousands of clients.
+    """
+    counts = pc.value_counts(arrow_strings(frame["client_addr"]).drop_null())
+    names, n = counts.field("values"), counts.field("counts")
+    order = pc.sort_indices(pa.table({"n": n, "name": names}),
+                            sort_keys=[("n", "descending"), ("name", "ascending")])
+    return [str(c) for c in names.take(order if limit is None else order[:limit]).to_pylist()]
+
+
+def _distinct(frame: pd.DataFrame) -> pa.Array:
+    """The distinct client addresses of ``frame`` (missing ones left out)."""
+    return pc.unique(arrow_strings(frame["client_addr"]).drop_null())
 
 
 def _pool(addresses: set[str]) -> pa.Array:
@@ -117,7 +127,7 @@ def _in(values: pd.Series, pool: pa.Array) -> np.ndarray:
 
 
 def _examples(frame: pd.DataFrame) -> str:
-    names = _ranked(frame)
+    names = _ranked(frame, EXAMPLES + 1)
     more = ", …" if len(names) > EXAMPLES else ""
     return f"e.g. {', '.join(names[:EXAMPLES])}{more}"
 
@@ -190,7 +200,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
                  & (unrec["family"] != "noise").to_numpy()]
 
     for reason, g in lockout.groupby("reason", sort=True):
-        findings.append(_lockout(str(reason), g, succeeded, window))
+        findings.append(_lockout(str(reason), g, got_in, window))
     if len(scsv):
         findings.append(_scsv(m, scsv))
     if len(rest):
@@ -230,11 +240,12 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
             "limited_by": [f["kind"] for f in limits]}
 
 
-def _lockout(reason: str, g: pd.DataFrame, succeeded: set[str], window: str) -> dict[str, Any]:
+def _lockout(reason: str, g: pd.DataFrame, got_in: pa.Array, window: str) -> dict[str, Any]:
     meaning, fix = HINTS.get(reason, ("", ""))
+    distinct = _distinct(g)
+    n_clients = len(distinct)
+    n_never = n_clients - int(pc.sum(pc.is_in(distinct.cast(got_in.type), value_set=got_in)).as_py() or 0)
     clients = _ranked(g)
-    n_never = sum(1 for c in clients if c not in succeeded)
-    n_clients = len(clients)
     never_text = ("" if not n_never else " and never got in at all" if n_never == n_clients
                   else f"; {n_never} of them never got in at all")
     text = (f"{_n(len(g), reason + ' failure')} from {_n(n_clients, 'real client')} "
