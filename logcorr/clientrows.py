@@ -32,12 +32,13 @@ FILE_ROWS_BITS = 40
 
 
 def client_rows(store: Store, table: str, columns: Sequence[str], clients: Sequence[str],
-                con: duckdb.DuckDBPyConnection | None = None) -> pd.DataFrame:
+                con: duckdb.DuckDBPyConnection | None = None, *, decoded: bool = False) -> pd.DataFrame:
     """The rows of ``table`` whose ``client_addr`` is one of ``clients``, with those of
     ``columns`` the table has, in ``Store.read``'s order.
 
     Text columns come as ``Categorical`` with sorted categories (missing values have code
-    -1); the others with :func:`logcorr.api.to_pandas`'s dtypes.
+    -1), or with ``decoded`` as text (a few clients' rows: the frame ``to_pandas`` gives);
+    the others with :func:`logcorr.api.to_pandas`'s dtypes.
     """
     from logcorr.api import to_pandas
     from logcorr.factsdb import connect, table_view
@@ -81,7 +82,10 @@ def client_rows(store: Store, table: str, columns: Sequence[str], clients: Seque
             categories = pd.Index(pd.array(dictionaries[col], dtype=pd.StringDtype()))
             frame[col] = pd.Categorical.from_codes(codes, categories=categories)
     frame = frame[have]
-    return frame if rows is None else frame.take(rows).reset_index(drop=True)
+    frame = frame if rows is None else frame.take(rows).reset_index(drop=True)
+    if decoded:
+        return frame.astype({c: pd.StringDtype() for c in dictionaries if c in have})
+    return frame
 
 
 def _sorted_distinct(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -73,6 +73,14 @@ def test_client_rows_are_the_stores_rows_of_those_clients(store: Store) -> None:
     pd.testing.assert_frame_equal(_decoded(got), want)
 
 
+def test_decoded_client_rows_are_to_pandas_frames(store: Store) -> None:
+    every = to_pandas(store.read("tls_sessions"))
+    clients = sorted(every["client_addr"].dropna().unique()[:50])
+    got = client_rows(store, "tls_sessions", list(every.columns), clients, decoded=True)
+    want = every[every["client_addr"].isin(clients).to_numpy(dtype=bool)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
 def test_client_rows_of_no_known_client_and_missing_columns(store: Store, tmp_path: Path) -> None:
     got = client_rows(store, "tls_sessions", ["ts", "client_addr", "server_name"], ["192.0.2.77"])
     assert got.empty

@@ -56,8 +56,10 @@ from logcorr.report.sections import (
     _text_col,
     _totals,
     _utc,
+    first_of_each,
     iso,
     iso_many,
+    kept,
 )
 from logcorr.report.verdict import judge
 
@@ -96,7 +98,7 @@ def _in_period(frame: pd.DataFrame, since: pd.Timestamp | None,
         keep &= (frame["ts"] >= since).fillna(False).astype(bool)
     if until is not None:
         keep &= (frame["ts"] < until).fillna(False).astype(bool)
-    return frame[keep.to_numpy(dtype=bool)]
+    return kept(frame, keep.to_numpy(dtype=bool))
 
 
 def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
@@ -156,7 +158,7 @@ def _client_rows(m: pd.DataFrame, succeeded: set[str]) -> tuple[list[dict[str, A
                                            iso_many(span["max"]), got_in, strict=True)]
     frame = pd.DataFrame({"client": names, "failures": span["size"].to_numpy(dtype=np.int64),
                           "reasons": [reasons[c] for c in names],
-                          "first_seen": _utc(span["min"]).to_numpy(), "last_seen": _utc(span["max"]).to_numpy(),
+                          "first_seen": _utc(span["min"]).array, "last_seen": _utc(span["max"]).array,
                           "ever_succeeded": np.array(got_in, dtype=bool)})
     return rows, frame.astype({"first_seen": "datetime64[us, UTC]", "last_seen": "datetime64[us, UTC]"})
 
@@ -216,7 +218,7 @@ def report_scope(matches: pd.DataFrame, *, since: Any = None, until: Any = None,
     addresses that are not real clients (:func:`logcorr.report.policy_sections.excluded_addresses`).
     """
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
-    fails = _in_period(_normalise_matches(matches), t0, t1).drop_duplicates("failure_key", keep="first")
+    fails = first_of_each(_in_period(_normalise_matches(matches), t0, t1))
     scanners = _of(fails, "scanner")["client_addr"].dropna().astype(str)
     wanted = matches["client_addr"].dropna().astype(str).unique() if len(matches) else []
     return Scope(since=t0, until=t1, ignored=frozenset(ignored), scanners=frozenset(scanners),
@@ -243,7 +245,7 @@ def build_report(failures: pd.DataFrame, sessions: pd.DataFrame | None, matches:
     """
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
     m = _in_period(_normalise_matches(matches), t0, t1)
-    fails = m.drop_duplicates("failure_key", keep="first")
+    fails = first_of_each(m)
     client = _of(fails, "client")
     if facts is None:
         facts = facts_from_frames(sessions, plain, report_scope(

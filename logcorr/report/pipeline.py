@@ -200,8 +200,11 @@ def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestam
 
 def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:
     """``rows(clients)``: the ``tls_sessions`` rows of ``clients`` with the columns the drill-down shows."""
+    from logcorr.clientrows import client_rows
+
     cols = [c for c in DRILLDOWN_COLUMNS if c in schema.TABLES["tls_sessions"].names]
-    return lambda clients: _read(store, "tls_sessions", cols, clients)
+    return lambda clients: (client_rows(store, "tls_sessions", cols, clients, decoded=True) if clients
+                            else _read(store, "tls_sessions", cols, []))
 
 
 def judge_evidence(failures: pd.DataFrame, headers: pd.DataFrame, evidence: Evidence) -> pd.DataFrame:

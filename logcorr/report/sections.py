@@ -113,7 +113,19 @@ class Context:
 
 
 def _of(frame: pd.DataFrame, cls: str) -> pd.DataFrame:
-    return frame[(frame["class"] == cls).to_numpy(dtype=bool)]
+    return kept(frame, (frame["class"] == cls).to_numpy(dtype=bool))
+
+
+def kept(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``frame[keep]``, or ``frame`` itself when every row is kept (a million failures of
+    one class: no copy of every column)."""
+    return frame if keep.all() else frame[keep]
+
+
+def first_of_each(m: pd.DataFrame) -> pd.DataFrame:
+    """One row per failure (the first of each ``failure_key``): ``m`` itself when no
+    failure was seen twice."""
+    return kept(m, ~m.duplicated("failure_key", keep="first").to_numpy(dtype=bool))
 
 
 def _totals(ctx: Context) -> dict[str, Any]:
