@@ -249,10 +249,10 @@ def sniff_head(f: Opened, limit: int = 16 << 20) -> bytes:
     """The bytes to decide a file's kind from: its head or, when its first line is longer
     than the head, the head that starts after that line (a first line over 64 KiB does not
     make a file "not a log"; the line itself is read and accounted for like any other)."""
-    from logcorr.sources.pcap import sniff_magic
+    from logcorr.sources.signatures import sniff_pcap
 
     head = f.head
-    if len(head) < HEAD_BYTES or b"\n" in head or sniff_magic(head):
+    if len(head) < HEAD_BYTES or b"\n" in head or sniff_pcap(head):
         return head
     offset = HEAD_BYTES
     while offset < limit:
@@ -274,22 +274,31 @@ def head_lines(head: bytes) -> list[bytes]:
 
 
 def detect(path: Path, head: bytes, options: Options) -> Detected:
-    """Decide the kind of a file from its first bytes."""
-    from logcorr.sources import cloudwatch, elblogs, errorlog, nmap, pcap
+    """Decide the kind of a file from its first bytes.
 
-    if pcap.sniff_magic(head[:4]):
+    Each reader module is imported when its check is reached (captures and nmap reports by
+    their signatures alone): an nginx error log does not load the AWS, capture or access-log
+    readers.
+    """
+    from logcorr.sources import cloudwatch, signatures
+
+    if signatures.sniff_pcap(head[:4]):
         return Detected("pcap")
     if not head.strip():
         raise InputError("empty file", file=str(path))
     if cloudwatch.sniff(head):
         return Detected("cloudwatch")
-    if nmap.sniff(head):
+    if signatures.sniff_nmap(head):
         return Detected("nmap")
     lines = head_lines(head)
     if not lines:
         raise InputError("no complete line in the first 64 KiB: not a log", file=str(path))
+    from logcorr.sources import errorlog
+
     if errorlog.sniff(lines):
         return Detected("nginx_error")
+    from logcorr.sources import elblogs
+
     elb = elblogs.sniff(lines)
     if elb:
         return Detected(elb)
