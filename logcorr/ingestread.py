@@ -245,14 +245,17 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                 for data, rel_end in inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES):
                     if not data.endswith(b"\n") and not final:
                         break  # a half-written line: read next time
-                    n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                     chunk_end = item.start + rel_end
                     last = data[-identity.TAIL:]
+                    if stateless:
+                        n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                     if pool is not None and line_no > item.start_line:
                         pending.append((pool.submit(reader.feed, data, line_no, n), len(data), chunk_end, line_no + n, last))
                         settle(2)
                     else:
                         batch = reader.feed(data, line_no, n) if stateless else reader.feed(data, line_no)
+                        if not stateless:
+                            n = batch.lines  # the other readers count the lines they split (no second pass)
                         _account(total, batch, out, item, options)
                         if tick:
                             tick(len(data))
