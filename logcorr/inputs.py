@@ -384,7 +384,9 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
         parts = [carry]
         have = len(carry)
         try:
-            while have < size:
+            # a line longer than ``size`` is carried whole: read as much again as is carried
+            # (the carry doubles, so a long line is copied a bounded number of times)
+            while have < max(size, 2 * len(carry)):
                 piece = read(min(size, 1 << 20))
                 if not piece:
                     break
@@ -392,14 +394,20 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
                 have += len(piece)
         except (EOFError, OSError, zlib.error) as exc:
             damage = exc
-        block = b"".join(parts)
-        if len(block) == len(carry):  # nothing new was read
+        if have == len(carry):  # nothing new was read
             break
-        cut = block.rfind(b"\n") + 1
-        carry = block[cut:]
-        if cut:
-            offset += cut
-            yield block[:cut], offset
+        # The block ends at the last newline, which is in the last piece that has one (the
+        # carry has none): joined once, without a copy of the whole block to cut it.
+        k = len(parts) - 1
+        while k and (nl := parts[k].rfind(b"\n")) < 0:
+            k -= 1
+        if not k:
+            carry = b"".join(parts)
+            continue
+        block = b"".join([*parts[:k], parts[k][:nl + 1]])
+        carry = b"".join([parts[k][nl + 1:], *parts[k + 1:]])
+        offset += len(block)
+        yield block, offset
     if carry:
         offset += len(carry)
         yield carry, offset
