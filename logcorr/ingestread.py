@@ -19,12 +19,12 @@ import json
 import os
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 
@@ -41,6 +41,7 @@ CHUNK_BYTES = 4 << 20  # bytes handed to a reader at a time
 FINAL_AFTER_S = 60.0  # a file not written for this long is final: its unterminated last line is read
 INGEST_TABLES = [n for n in schema.TABLES if n != "matches"]
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 class Pending:
@@ -228,6 +229,10 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
             # keeps no state between chunks (the access log: pyarrow releases the GIL);
             # results are taken in order, so rows and line numbers stay in file order.
             pool = ThreadPoolExecutor(2) if stateless else None
+            # The others parse one chunk at a time: the next one is read meanwhile (file
+            # reads and gzip inflation release the GIL).  Their source entry is settled
+            # after the last chunk, so nothing else reads the file while it is read ahead.
+            ahead = None if stateless else ThreadPoolExecutor(1, thread_name_prefix="logcorr-read")
             pending: deque[tuple[Future[Batch], int, int, int, bytes]] = deque()
 
             def settle(limit: int) -> None:
@@ -242,17 +247,21 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                         out.flush()
 
             try:
-                for data, rel_end in inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES):
+                blocks = inputs.chunks(f.stream_at(item.start), size=CHUNK_BYTES)
+                for data, rel_end in blocks if ahead is None else read_ahead(blocks, ahead):
                     if not data.endswith(b"\n") and not final:
                         break  # a half-written line: read next time
-                    n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                     chunk_end = item.start + rel_end
                     last = data[-identity.TAIL:]
+                    if stateless:
+                        n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
                     if pool is not None and line_no > item.start_line:
                         pending.append((pool.submit(reader.feed, data, line_no, n), len(data), chunk_end, line_no + n, last))
                         settle(2)
                     else:
                         batch = reader.feed(data, line_no, n) if stateless else reader.feed(data, line_no)
+                        if not stateless:
+                            n = batch.lines  # the other readers count the lines they split (no second pass)
                         _account(total, batch, out, item, options)
                         if tick:
                             tick(len(data))
@@ -270,8 +279,9 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                     fr.error = f"{item.path}: cannot read after line {line_no - 1}: {getattr(exc, 'strerror', None) or exc}"
                 fr.status = "error"
             finally:
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
+                for running in (pool, ahead):
+                    if running is not None:
+                        running.shutdown(cancel_futures=True)
             _account(total, reader.close(), out, item, options)
             settle_source(end, line_no, tail)
         else:
@@ -331,6 +341,17 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                                    f"{total.parsed} parsed, {total.skipped} skipped, {total.rejected} rejected): "
                                    "please report this as a bug")
     return total
+
+
+def read_ahead(blocks: Iterator[T], pool: ThreadPoolExecutor) -> Iterator[T]:
+    """The items of ``blocks``, each taken by ``pool`` while the one before is worked on.
+
+    What taking an item raises (a damaged gzip) is raised where that item would have come.
+    """
+    future = pool.submit(next, blocks, None)
+    while (block := future.result()) is not None:
+        future = pool.submit(next, blocks, None)
+        yield block
 
 
 def _line_reader(item: Item, options: Options) -> Any:

@@ -249,10 +249,10 @@ def sniff_head(f: Opened, limit: int = 16 << 20) -> bytes:
     """The bytes to decide a file's kind from: its head or, when its first line is longer
     than the head, the head that starts after that line (a first line over 64 KiB does not
     make a file "not a log"; the line itself is read and accounted for like any other)."""
-    from logcorr.sources.pcap import sniff_magic
+    from logcorr.sources.signatures import sniff_pcap
 
     head = f.head
-    if len(head) < HEAD_BYTES or b"\n" in head or sniff_magic(head):
+    if len(head) < HEAD_BYTES or b"\n" in head or sniff_pcap(head):
         return head
     offset = HEAD_BYTES
     while offset < limit:
@@ -274,22 +274,31 @@ def head_lines(head: bytes) -> list[bytes]:
 
 
 def detect(path: Path, head: bytes, options: Options) -> Detected:
-    """Decide the kind of a file from its first bytes."""
-    from logcorr.sources import cloudwatch, elblogs, errorlog, nmap, pcap
+    """Decide the kind of a file from its first bytes.
 
-    if pcap.sniff_magic(head[:4]):
+    Each reader module is imported when its check is reached (captures and nmap reports by
+    their signatures alone): an nginx error log does not load the AWS, capture or access-log
+    readers.
+    """
+    from logcorr.sources import cloudwatch, signatures
+
+    if signatures.sniff_pcap(head[:4]):
         return Detected("pcap")
     if not head.strip():
         raise InputError("empty file", file=str(path))
     if cloudwatch.sniff(head):
         return Detected("cloudwatch")
-    if nmap.sniff(head):
+    if signatures.sniff_nmap(head):
         return Detected("nmap")
     lines = head_lines(head)
     if not lines:
         raise InputError("no complete line in the first 64 KiB: not a log", file=str(path))
+    from logcorr.sources import errorlog
+
     if errorlog.sniff(lines):
         return Detected("nginx_error")
+    from logcorr.sources import elblogs
+
     elb = elblogs.sniff(lines)
     if elb:
         return Detected(elb)
@@ -375,7 +384,9 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
         parts = [carry]
         have = len(carry)
         try:
-            while have < size:
+            # a line longer than ``size`` is carried whole: read as much again as is carried
+            # (the carry doubles, so a long line is copied a bounded number of times)
+            while have < max(size, 2 * len(carry)):
                 piece = read(min(size, 1 << 20))
                 if not piece:
                     break
@@ -383,14 +394,20 @@ def chunks(fh: BinaryIO, start: int = 0, size: int = 8 << 20) -> Iterator[tuple[
                 have += len(piece)
         except (EOFError, OSError, zlib.error) as exc:
             damage = exc
-        block = b"".join(parts)
-        if len(block) == len(carry):  # nothing new was read
+        if have == len(carry):  # nothing new was read
             break
-        cut = block.rfind(b"\n") + 1
-        carry = block[cut:]
-        if cut:
-            offset += cut
-            yield block[:cut], offset
+        # The block ends at the last newline, which is in the last piece that has one (the
+        # carry has none): joined once, without a copy of the whole block to cut it.
+        k = len(parts) - 1
+        while k and (nl := parts[k].rfind(b"\n")) < 0:
+            k -= 1
+        if not k:
+            carry = b"".join(parts)
+            continue
+        block = b"".join([*parts[:k], parts[k][:nl + 1]])
+        carry = b"".join([parts[k][nl + 1:], *parts[k + 1:]])
+        offset += len(block)
+        yield block, offset
     if carry:
         offset += len(carry)
         yield carry, offset

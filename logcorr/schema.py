@@ -15,6 +15,7 @@ On disk each table is a hive-partitioned Parquet dataset,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 
@@ -30,6 +31,12 @@ PARTITION_COLUMN = "date"
 PARTITION_DOC = "partition: UTC date of ts, YYYY-MM-DD (rejects: the day of the ingest)"
 
 TS = pa.timestamp("us", tz="UTC")
+
+# Times a log can hold: 1970-01-01 to 2200-01-01 UTC, in microseconds of TS.  Outside it a
+# value is garbage (a flipped digit, an epoch in ms or ns), and pandas' datetime64[ns] ends
+# in 2262: such a row is a reject, not a stored time that breaks every later report.
+TS_MIN_US = 0
+TS_MAX_US = (datetime(2200, 1, 1) - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 
 HOST = ("host", pa.string(), "the nginx instance the row comes from (--host, else the directory layout, else this machine)")
 """The nginx instance a row comes from (SPEC §2 ``--host``); filled by the ingest layer."""

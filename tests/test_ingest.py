@@ -7,15 +7,21 @@ access log in the recommended format (`logcorr.sources.logformat.RECOMMENDED`).
 from __future__ import annotations
 
 import gzip
+import io
+import itertools
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import logcorr
+from logcorr import ingestread, inputs
 from logcorr.sources.logformat import RECOMMENDED
 from logcorr.store import Store
 
@@ -209,3 +215,43 @@ def test_nginx_conf_gives_formats_by_name_and_the_server_profile(tmp_path: Path)
     assert profile["protocols"] == ["TLSv1.2", "TLSv1.3"]
     assert sorted(profile["ciphers"]["TLSv1.2"]) == [0xC02F, 0xC030]
     assert set(profile["groups"]) == {29, 23}
+
+
+class _ShortReads(io.BytesIO):
+    """A stream that hands out at most ``most`` bytes a read, as a pipe or a slow disk may."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        super().__init__(data)
+        self.most = most
+
+    def read(self, n: int | None = -1) -> bytes:
+        return super().read(self.most if n is None or n < 0 else min(n, self.most))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bc", b"\n", b"\n\n", b"xyz" * 7]), max_size=60).map(b"".join),
+       st.integers(1, 40), st.integers(1, 50), st.booleans())
+def test_chunks_hand_out_every_byte_in_whole_lines(data: bytes, size: int, most: int, gz: bool) -> None:
+    """inputs.chunks: the blocks put back together are the content; each block but the last
+    ends with a newline, and each end offset is where it ends in the content."""
+    stream: Any = gzip.GzipFile(fileobj=io.BytesIO(gzip.compress(data))) if gz else _ShortReads(data, most)
+    blocks = list(inputs.chunks(stream, size=size))
+    assert b"".join(b for b, _ in blocks) == data
+    assert all(b.endswith(b"\n") for b, _ in blocks[:-1])
+    assert all(b for b, _ in blocks)
+    assert [end for _, end in blocks] == list(itertools.accumulate(len(b) for b, _ in blocks))
+
+
+def test_a_line_longer_than_a_chunk_keeps_the_lines_after_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line longer than ingest's chunk was cut at the chunk's size and every line after it
+    was left out of the run (inputs.chunks stopped reading once the carried line filled a
+    chunk).  Chunks made small here; the line shape is bench/startup.py's."""
+    monkeypatch.setattr(ingestread, "CHUNK_BYTES", 1000)
+    line = ("2026/12/02 04:00:00 [info] 1234#1234: *7 SSL_do_handshake() failed (SSL: error:0A000102:"
+            "SSL routines::unsupported protocol) while SSL handshaking, client: 10.0.1.2, server: 0.0.0.0:443\n")
+    log = tmp_path / "error.log"
+    log.write_text(line * 3 + "2026/12/02 04:00:01 [info] 1234#1234: " + "x" * 3000 + "\n" + line * 5)
+    result = logcorr.ingest([str(log)], tmp_path / "data", error_tz="UTC")
+    f = result.files[0]
+    assert (f.status, f.lines, f.parsed, f.skipped, f.rejected) == ("new", 9, 8, 1, 0)
+    assert result.rows == {"handshake_failures": 8}

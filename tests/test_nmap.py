@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from logcorr.errors import InputError
-from logcorr.sources.nmap import read_nmap, sniff
+from logcorr.sources.nmap import read_nmap
+from logcorr.sources.signatures import sniff_nmap
 
 FIX = Path(__file__).parent / "fixtures" / "nmap"
 
@@ -81,7 +82,7 @@ def test_pasted_block_without_port_line() -> None:
     (b'<?xml version="1.0"?><svg/>', False),
 ])
 def test_sniff(head: bytes, expected: bool) -> None:
-    assert sniff(head) is expected
+    assert sniff_nmap(head) is expected
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from logcorr.sources import Batch, Options
-from logcorr.sources.pcap import PcapReader, sniff_magic
+from logcorr.sources.pcap import PcapReader
+from logcorr.sources.signatures import sniff_pcap
 from tests import packets as P
 
 LB, NGINX, CLIENT = "10.0.1.23", "10.0.2.10", "198.51.100.7"
@@ -118,13 +119,13 @@ def test_raw_ipv4_and_ipv6_link_types() -> None:
 ])
 def test_file_formats(kind: str, data: Any) -> None:
     raw = data(fallback_conv().packets)
-    assert sniff_magic(raw[:4])
+    assert sniff_pcap(raw[:4])
     h = one_hello(read(raw))
     assert h["ts"].timestamp() == pytest.approx(T0 + 0.004, abs=1e-6), kind
 
 
-def test_sniff_magic_rejects_text() -> None:
-    assert not sniff_magic(b"2026/")
+def test_sniff_pcap_rejects_text() -> None:
+    assert not sniff_pcap(b"2026/")
 
 
 def hello_conv(order: str) -> list[P.Packet]:

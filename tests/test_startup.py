@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_logs"
 COMMANDS = ["", *cli_snapshot.commands()]
 
-# Runs logcorr.entry.main() as the script does, then writes which heavy modules it imported.
+# Runs logcorr.entry.main() as the script does, then writes which heavy modules it imported
+# (and, beside it, every module it imported).
 CHILD = """
-import json, sys
+import json, os, sys
 out = sys.argv.pop(1)
 sys.argv[0] = "logcorr"
 from logcorr.entry import main
@@ -41,6 +42,8 @@ except SystemExit as exc:
 with open(out, "w") as fh:
     json.dump({"code": code, "loaded": sorted(m for m in ("pandas", "typer", "pydantic", "dpkt", "rich")
                                               if m in sys.modules)}, fh)
+with open(out + ".modules", "w") as fh:
+    json.dump({"modules": sorted(sys.modules), "openblas": os.environ.get("OPENBLAS_NUM_THREADS")}, fh)
 """
 
 
@@ -117,19 +120,59 @@ def test_ingest_never_imports_pandas(via: str, tmp_path: Path) -> None:
     assert _report(data) == _report(ref)
 
 
+# The one-line logs of bench/startup.py
+ONE_LINE = {
+    "access": '203.0.113.5 - - [02/Dec/2026:04:00:00 +0000] "GET / HTTP/1.1" 200 12 "-" "curl/8.5.0"\n',
+    "error": ("2026/12/02 04:00:00 [info] 1234#1234: *7 SSL_do_handshake() failed (SSL: error:0A000102:"
+              "SSL routines::unsupported protocol) while SSL handshaking, client: 10.0.1.2, server: 0.0.0.0:443\n"),
+}
+
+
 def test_one_line_logs_ingest_without_pandas_or_dpkt(tmp_path: Path) -> None:
     """The bench's one-line ingest: nothing heavy beyond pyarrow (no dpkt, no rich for the summary)."""
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "access.log").write_text('203.0.113.5 - - [02/Dec/2026:04:00:00 +0000] "GET / HTTP/1.1" '
-                                     '200 12 "-" "curl/8.5.0"\n')
-    (logs / "error.log").write_text("2026/12/02 04:00:00 [info] 1234#1234: *7 SSL_do_handshake() failed "
-                                    "(SSL: error:0A000102:SSL routines::unsupported protocol) while SSL "
-                                    "handshaking, client: 10.0.1.2, server: 0.0.0.0:443\n")
+    for kind, line in ONE_LINE.items():
+        (logs / f"{kind}.log").write_text(line)
     seen, out = run_entry(tmp_path, "ingest", str(logs), "--data", str(tmp_path / "data"))
     assert seen == {"code": 0, "loaded": []}
     assert "stored: 1 handshake_failures" in out
     assert len(logcorr.open(tmp_path / "data").table("handshake_failures")) == 1
+
+
+# What deciding a file's kind and reading it loads: only the reader of its kind (the capture,
+# nmap, AWS and other nginx readers are imported when a file needs them).
+NOT_FOR = {
+    "error": ["logcorr.sources.pcap", "logcorr.sources.tls", "logcorr.sources.proxyproto",
+              "logcorr.sources.nmap", "logcorr.profile", "xml.etree.ElementTree",
+              "logcorr.sources.elblogs", "logcorr.sources.accesslog", "logcorr.sources.logformat"],
+    "access": ["logcorr.sources.pcap", "logcorr.sources.tls", "logcorr.sources.proxyproto",
+               "logcorr.sources.nmap", "logcorr.profile", "xml.etree.ElementTree",
+               "logcorr.sources.errortier"],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_FOR))
+def test_plain_nginx_log_ingest_imports_only_its_reader(kind: str, tmp_path: Path) -> None:
+    """An nginx log is told from a capture or an nmap report by their signatures alone
+    (logcorr.sources.signatures), and ingest runs with OpenBLAS's thread pool off."""
+    log = tmp_path / f"{kind}.log"
+    log.write_text(ONE_LINE[kind])
+    seen, out = run_entry(tmp_path, "ingest", str(log), "--data", str(tmp_path / "data"))
+    assert seen["code"] == 0, out
+    child = json.loads((tmp_path / "child.json.modules").read_text())
+    assert f"logcorr.sources.{kind}log" in child["modules"]
+    assert [m for m in NOT_FOR[kind] if m in child["modules"]] == []
+    assert child["openblas"] == os.environ.get("OPENBLAS_NUM_THREADS", "1")
+
+
+def test_a_users_openblas_setting_is_kept(tmp_path: Path) -> None:
+    log = tmp_path / "error.log"
+    log.write_text(ONE_LINE["error"])
+    seen, _ = run_entry(tmp_path, "ingest", str(log), "--data", str(tmp_path / "data"),
+                        env={"OPENBLAS_NUM_THREADS": "3"})
+    assert seen["code"] == 0
+    assert json.loads((tmp_path / "child.json.modules").read_text())["openblas"] == "3"
 
 
 def _typer_call(args: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, dict[str, Any] | None]:

@@ -42,7 +42,6 @@ import pyarrow as pa
 from logcorr import schema
 from logcorr.errors import InputError
 from logcorr.sources import Batch, Options, printable, rejects_table
-from logcorr.sources.logformat import TS_MAX_US, TS_MIN_US
 
 KIND = "cloudwatch"
 
@@ -153,9 +152,9 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-# the times a log can hold (logformat.TS_MIN_US..TS_MAX_US); outside, a datapoint is a reject
-_TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MIN_US)
-_TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MAX_US)
+# the times a log can hold (schema.TS_MIN_US..TS_MAX_US); outside, a datapoint is a reject
+_TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=schema.TS_MIN_US)
+_TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=schema.TS_MAX_US)
 MAX_PERIOD_S = 31 * 86400  # CloudWatch keeps data for 15 months; a longer "period" is a gap
 
 

@@ -35,11 +35,11 @@ import pyarrow as pa
 from logcorr import schema
 from logcorr.reasons import ALERTS
 from logcorr.sources import Batch, Options, printable, rejects_table
-from logcorr.sources.logformat import MAX_OFFSET_H, TS_MAX_US, TS_MIN_US
+from logcorr.sources.logformat import MAX_OFFSET_H
 
-# the times a log can hold (logformat.TS_MIN_US..TS_MAX_US): outside, the line is a reject
-TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MIN_US)
-TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=TS_MAX_US)
+# the times a log can hold (schema.TS_MIN_US..TS_MAX_US): outside, the line is a reject
+TS_MIN = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=schema.TS_MIN_US)
+TS_MAX = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=schema.TS_MAX_US)
 
 KIND_ALB_ACCESS = "alb_access"
 KIND_ALB_CONNECTION = "alb_connection"

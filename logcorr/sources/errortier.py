@@ -23,6 +23,7 @@ give the same tables.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,19 +141,21 @@ def feed(reader: ErrorLogReader, data: bytes, first_line: int, levels: dict[str,
     starts, n = _line_starts(data, a)
     lines = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(starts.astype(np.int32)),
                                                    pa.py_buffer(data)])
-    head = arrays.as_bools(pc.match_substring_regex(lines, HEAD))
-    level = _levels(lines, LEVELS)
-    level[~head] = -1
-    slow = (level < 0) | (np.diff(starts) > MAX_PHYSICAL + 2)
-    if not data.isascii():
-        slow |= _lines_at(a, starts, a >= 0x80, n)
-    if b"\x00" in data:
-        slow |= _lines_at(a, starts, a == 0, n)
-    keep = _keep(data, a, starts, n)
-    # "client sent invalid method" is a failure only for a TLS-record request (a rare line,
-    # judged with its context): the per-line path (errorlog.tls_bytes_read_as_http)
-    slow[_lines_with(data, a, starts, INVALID_METHOD)] = True
-    connects = _stream_lines(data, a, starts)
+    with ThreadPoolExecutor(1, thread_name_prefix="logcorr-heads") as pool:
+        # RE2 over every line runs without the GIL, beside the byte searches (which hold it)
+        heads = pool.submit(_head_levels, lines, LEVELS)
+        slow = np.diff(starts) > MAX_PHYSICAL + 2
+        if not data.isascii():
+            slow |= _lines_at(a, starts, a >= 0x80, n)
+        if b"\x00" in data:
+            slow |= _lines_at(a, starts, a == 0, n)
+        keep = _keep(data, a, starts, n)
+        # "client sent invalid method" is a failure only for a TLS-record request (a rare line,
+        # judged with its context): the per-line path (errorlog.tls_bytes_read_as_http)
+        slow[_lines_with(data, a, starts, INVALID_METHOD)] = True
+        connects = _stream_lines(data, a, starts)
+        level = heads.result()
+    slow |= level < 0
     if reader.stream or len(connects):
         slow |= keep  # the stream realip hook pairs lines in file order: per-line path
         slow[connects] = True
@@ -194,6 +197,13 @@ def _raw(data: bytes, starts: np.ndarray, i: int) -> bytes:
     raw = data[starts[i]:starts[i + 1]]
     raw = raw[:-1] if raw.endswith(b"\n") else raw
     return raw[:-1] if raw.endswith(b"\r") else raw
+
+
+def _head_levels(lines: pa.Array, names: tuple[str, ...]) -> np.ndarray:
+    """Level index of each line, -1 for a line without the ``HEAD`` (or of an unknown level)."""
+    level = _levels(lines, names)
+    level[~arrays.as_bools(pc.match_substring_regex(lines, HEAD))] = -1
+    return level
 
 
 def _levels(lines: pa.Array, names: tuple[str, ...]) -> np.ndarray:

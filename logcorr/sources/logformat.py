@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from logcorr.errors import FormatSyntaxError
+from logcorr.schema import TS_MAX_US, TS_MIN_US
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -423,11 +424,6 @@ _MONTHS = {m: i for i, m in enumerate(
 _EPOCH = datetime(1970, 1, 1)
 # UTC offsets in use run from -12:00 to +14:00 (IANA tzdata); ±14:59 is the most we accept.
 MAX_OFFSET_H = 14
-# Times a log can hold: 1970-01-01 to 2200-01-01 UTC.  Outside it a value is garbage (a
-# flipped digit, an epoch in ms or ns), and pandas' datetime64[ns] ends in 2262: such a
-# row is a reject, not a stored time that breaks every later report.
-TS_MIN_US = 0
-TS_MAX_US = (datetime(2200, 1, 1) - _EPOCH) // timedelta(microseconds=1)
 
 
 def _time_us(text: str, kind: str) -> int | None:

@@ -38,9 +38,9 @@ import xml.etree.ElementTree as ET
 
 from logcorr.errors import InputError
 from logcorr.profile import ServerProfile, group_code, normalize_protocol, suite_code
+from logcorr.sources.signatures import NMAP_SCRIPT as SCRIPT
 
 KIND = "nmap"
-SCRIPT = "ssl-enum-ciphers"
 
 _REPORT = re.compile(r"^Nmap scan report for (\S+)(?: \(([^)]+)\))?")
 _PORT = re.compile(r"^(\d+)/(?:tcp|udp)\s+\S+")
@@ -48,15 +48,6 @@ _PROTO = re.compile(r"^(SSLv2|SSLv3|TLSv1(?:\.[0-3])?):?$")
 # "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA (secp256r1) - A"; old nmap: "TLS_RSA_WITH_RC4_128_MD5 - strong"
 _CIPHER = re.compile(r"^((?:TLS|SSL)_\w+)(?: \(([^)]*)\))?(?: - .+)?$")
 _PREFERENCE = re.compile(r"^cipher preference: (\S+)$")
-
-
-def sniff(head: bytes) -> bool:
-    """True when ``head`` (the first bytes of a file) looks like nmap output with this script."""
-    if SCRIPT.encode() in head:
-        return True
-    text = head.lstrip()[:4096]
-    return text.startswith((b"Starting Nmap", b"# Nmap ")) or (
-        text.startswith(b"<?xml") and b"<nmaprun" in text)
 
 
 def read_nmap(data: bytes, file: str) -> dict[str, ServerProfile]:

@@ -42,10 +42,9 @@ from logcorr.errors import InputError
 from logcorr.sources import Batch, Options, rejects_table, tls
 from logcorr.sources import proxyproto as pp
 from logcorr.sources.pcaprows import RowBuilder
+from logcorr.sources.signatures import PCAPNG_MAGIC
 
 KIND = "pcap"
-PCAP_MAGICS = frozenset({bytes.fromhex(m) for m in ("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1")})
-PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")
 LINK_TYPES = {0: "null", 1: "ethernet", 12: "raw", 101: "raw", 108: "loop", 113: "sll",
               228: "raw", 229: "raw", 276: "sll2"}
 PARSE_LIMIT = 65536  # bytes of each direction read for the handshake
@@ -57,11 +56,6 @@ _START, _PROXY, _AFTER_PROXY, _TLS, _OFF = 0, 1, 2, 3, 4
 # Warning alerts that do not end a handshake (RFC 5246 §7.2.2, RFC 6066 §3).
 _HARMLESS_WARNINGS = frozenset({41, 90, 100, 112})
 _HTTP_METHODS = (b"GET ", b"POST", b"HEAD", b"PUT ", b"DELE", b"OPTI", b"CONN", b"PATC", b"TRAC", b"PRI ")
-
-
-def sniff_magic(head: bytes) -> bool:
-    """True when ``head`` starts with a pcap or pcapng magic number."""
-    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
 
 
 class _Half:
