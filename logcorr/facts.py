@@ -319,7 +319,7 @@ class SessionFacts:
     @property
     def succeeded(self) -> set[str]:
         """Clients (among ``wanted``) that got in at some time."""
-        return set(self.frames["ever"]["client_addr"].dropna().astype(str))
+        return set(self.frames["ever"]["client_addr"].dropna().astype(str).tolist())
 
 
 def canonical(name: str, frame: pd.DataFrame) -> pd.DataFrame:

@@ -105,18 +105,23 @@ def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
     m = matches.copy()
     if "failure_key" not in m:
         m["failure_key"] = m["failure_id"] if "failure_id" in m else pd.Series(range(len(m)), index=m.index).astype(str)
-    m["failure_key"] = m["failure_key"].astype(object).astype(str)
-    m["class"] = _text_col(m, "class", "client").fillna("client")
-    m["evidence"] = _text_col(m, "evidence")
-    m["host"] = _text_col(m, "host").fillna(NO_HOST)
+    # text stays Arrow-backed (a million failures as Python strings cost hundreds of MiB)
+    m["failure_key"] = _text(m["failure_key"].astype(object).astype(str))
+    m["class"] = _text(_text_col(m, "class", "client")).fillna("client")
+    m["evidence"] = _text(_text_col(m, "evidence"))
+    m["host"] = _text(_text_col(m, "host")).fillna(NO_HOST)
     m["ts"] = _utc(m["ts"])
-    m["reason"] = m["reason"].astype(object).fillna("other")
-    m["client_addr"] = m["client_addr"].astype(object)
+    m["reason"] = _text(m["reason"]).fillna("other")
+    m["client_addr"] = _text(m["client_addr"])
     m["attributable"] = _bool(m["attributable"], False)
     m["recovered"] = m["recovered"].astype("boolean")
     m["delay_s"] = pd.to_numeric(m["delay_s"], errors="coerce").astype("float64")
     m["family"] = m["reason"].map({r: family_of(r) for r in m["reason"].unique()})
     return m
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values if isinstance(values.dtype, pd.StringDtype) else values.astype(pd.StringDtype())
 
 
 def _reason_rows(m: pd.DataFrame, denominator: int, judged: bool) -> list[dict[str, Any]]:
@@ -219,8 +224,8 @@ def report_scope(matches: pd.DataFrame, *, since: Any = None, until: Any = None,
     """
     t0, t1 = _ts_or_none(since), _ts_or_none(until)
     fails = first_of_each(_in_period(_normalise_matches(matches), t0, t1))
-    scanners = _of(fails, "scanner")["client_addr"].dropna().astype(str)
-    wanted = matches["client_addr"].dropna().astype(str).unique() if len(matches) else []
+    scanners = _of(fails, "scanner")["client_addr"].dropna().astype(str).tolist()
+    wanted = matches["client_addr"].dropna().astype(str).unique().tolist() if len(matches) else []
     return Scope(since=t0, until=t1, ignored=frozenset(ignored), scanners=frozenset(scanners),
                  excluded=frozenset(excluded), wanted=frozenset(wanted))
 

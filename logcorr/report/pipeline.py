@@ -87,6 +87,7 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         if saved_note:
             notes.append(saved_note)
 
+    sessions = sessions[[c for c in ("ts", "client_addr") if c in sessions]]  # all preceded_by reads
     lb = None
     findings: list[dict[str, Any]] = []
     if store.files("lb_metrics"):

@@ -222,21 +222,18 @@ def _health_checks(ctx: Context) -> dict[str, Any]:
 
 
 def _hosts(ctx: Context) -> list[dict[str, Any]]:
-    fails = ctx.fails.assign(_h=ctx.fails["host"].astype(str))
     hosts = ctx.facts["hosts"]
     conns: dict[str, int] = {}
     for h, n in zip(hosts["host"], hosts["connections"], strict=True):
         name = NO_HOST if pd.isna(h) else str(h)
         conns[name] = conns.get(name, 0) + int(n)
-    names = sorted(set(fails["_h"]) | set(conns))
-    out = []
-    for h in names:
-        mine = fails[(fails["_h"] == h).to_numpy()]
-        out.append({"host": h, "handshake_failures": len(_of(mine, "client")),
-                    "tls_sessions": conns.get(h, 0),
-                    "scanner_failures": len(_of(mine, "scanner")),
-                    "health_checks": len(_of(mine, "health_check"))})
-    return out
+    # failures per (host, class): one count, not a copy of the failures per host
+    per = pd.DataFrame({"h": ctx.fails["host"].astype(str), "c": ctx.fails["class"].astype(object)}).value_counts()
+    n = {(str(h), str(c)): int(k) for (h, c), k in per.items()}
+    names = sorted({h for h, _ in n} | set(conns))
+    return [{"host": h, "handshake_failures": n.get((h, "client"), 0), "tls_sessions": conns.get(h, 0),
+             "scanner_failures": n.get((h, "scanner"), 0), "health_checks": n.get((h, "health_check"), 0)}
+            for h in names]
 
 
 SECTIONS: list[tuple[str, Callable[[Context], Any]]] = [
