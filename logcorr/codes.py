@@ -38,6 +38,11 @@ def sort_codes(values: pd.Series | np.ndarray) -> np.ndarray:
             out[out < 0] = len(values.cat.categories)
             return out
         values = _decoded(values)
+    if isinstance(getattr(values, "dtype", None), pd.StringDtype):
+        # hashed and sorted by Arrow: no sort of Python strings (code point order either way)
+        codes, distinct = sorted_codes(pd.Series(values, copy=False))
+        codes[codes < 0] = len(distinct)
+        return codes
     codes, uniques = pd.factorize(values, sort=True)
     out = codes.astype(np.int64)
     out[out < 0] = len(uniques)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -29,6 +30,24 @@ if TYPE_CHECKING:
     from logcorr.report.build import Report
 
 
+@contextlib.contextmanager
+def fewer_collections(threshold: int = 100_000) -> Iterator[None]:
+    """Python's cyclic garbage collector runs every ``threshold`` new objects instead of 700.
+
+    A report at scale makes millions of objects that live to its end (the lists of a
+    million failures' clients); each collection walks all of them again: about 10 % of
+    the report's time.  Reference counting frees everything else as before.
+    """
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(threshold, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
                since: str | None, until: str | None, save_matches: bool,
                what_if: Sequence[Policy] = (),
@@ -49,6 +68,16 @@ def run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     (:func:`logcorr.report.policy_sections.attach_policy_sections`).  With all three given
     (the Spark engine), no session row is read here but the drill-down's few clients'.
     """
+    with fewer_collections():
+        return _run_report(dataset, window=window, min_protocol=min_protocol, since=since, until=until,
+                           save_matches=save_matches, what_if=what_if, correlate_with=correlate_with,
+                           facts_with=facts_with, preceded_with=preceded_with)
+
+
+def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
+                since: str | None, until: str | None, save_matches: bool,
+                what_if: Sequence[Policy], correlate_with: Callable[..., pd.DataFrame] | None,
+                facts_with: Any, preceded_with: Callable[..., pd.DataFrame] | None) -> Report:
     from logcorr.api import _clients, to_pandas
     from logcorr.correlate import PROTOCOL_ORDER, correlate
     from logcorr.report.build import build_report

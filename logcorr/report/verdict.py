@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logcorr.codes import arrow_strings
+from logcorr.codes import arrow_strings, sorted_codes
 from logcorr.timewindow import format_window
 
 ATTENTION_SHARE = 0.05
@@ -126,6 +126,15 @@ def _in(values: pd.Series, pool: pa.Array) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _only_noise(real: pd.DataFrame) -> set[str]:
+    """Clients all of whose failures are of the noise family."""
+    code, names = sorted_codes(real["client_addr"])
+    mine = code >= 0
+    other = np.bincount(code[mine], weights=(real["family"] != "noise").to_numpy(dtype=bool)[mine],
+                        minlength=len(names))
+    return set(names.filter(pa.array(other == 0)).to_pylist())
+
+
 def _examples(frame: pd.DataFrame) -> str:
     names = _ranked(frame, EXAMPLES + 1)
     more = ", …" if len(names) > EXAMPLES else ""
@@ -193,9 +202,8 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
 
     lockout = unrec[unrec["family"].isin(LOCKOUT_FAMILIES).to_numpy()]
     scsv = unrec[(unrec["reason"] == "inappropriate_fallback").to_numpy() & never]
-    only_noise = (real["family"] == "noise").groupby(real["client_addr"].astype(str)).all()
-    noisy = {c for c in only_noise.index[only_noise.to_numpy(dtype=bool)] if c not in succeeded}
-    noise_rows = real[real["client_addr"].astype(str).isin(noisy).to_numpy()]
+    noisy = _only_noise(real) - succeeded
+    noise_rows = real[_in(real["client_addr"], _pool(noisy))]
     rest = unrec[~unrec.index.isin(lockout.index) & ~unrec.index.isin(scsv.index)
                  & (unrec["family"] != "noise").to_numpy()]
 
@@ -220,7 +228,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
             reasons=_reason_counts(noise_rows)))
     findings += _unattributable(m) + side + limits
 
-    locked = set(lockout["client_addr"].astype(str)) | set(scsv["client_addr"].astype(str))
+    locked = set(_distinct(lockout).to_pylist()) | set(_distinct(scsv).to_pylist())
     never_in = {c for c in locked if c not in succeeded}
     unattributable_share = 1.0 - attributable.mean()
     unrec_share = len(unrec[(unrec["family"] != "noise").to_numpy()]) / total
