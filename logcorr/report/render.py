@@ -12,7 +12,6 @@ neither break a table nor inject HTML or links.  The coloured terminal report is
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -84,7 +83,9 @@ def host_cells(h: Mapping[str, Any]) -> list[str]:
 
 def render_json(report: ReportLike) -> str:
     """The SPEC §7 object, indented by 2, keys in SPEC order; non-ASCII as ``\\u`` escapes."""
-    return json.dumps(report.data, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+    from logcorr.report.jsontext import dumps
+
+    return dumps(report.data) + "\n"
 
 
 # -- shared cell formatting (same strings in text and Markdown) -------------------------
