@@ -100,7 +100,7 @@ class Pending:
         self.wait()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="logcorr-commit")
-        self._running = self._pool.submit(self.store.commit, tables, update=update)
+        self._running = self._pool.submit(self.store.commit, tables, update=update, waited=always)
         self.flushes += 1
         self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
         for n, t in tables.items():
