@@ -100,7 +100,7 @@ class Pending:
         self.wait()
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="logcorr-commit")
-        self._running = self._pool.submit(self.store.commit, tables, update=update)
+        self._running = self._pool.submit(self.store.commit, tables, update=update, waited=always)
         self.flushes += 1
         self.committed.update({m["id"]: json.loads(json.dumps(m)) for m in mine})
         for n, t in tables.items():
@@ -254,7 +254,7 @@ def _read_file(item: Item, options: Options, out: Pending, tick: Progress | None
                     chunk_end = item.start + rel_end
                     last = data[-identity.TAIL:]
                     if stateless:
-                        n = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+                        n = arrays.count_lines(data)
                     if pool is not None and line_no > item.start_line:
                         pending.append((pool.submit(reader.feed, data, line_no, n), len(data), chunk_end, line_no + n, last))
                         settle(2)

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 PART_ROWS = 400_000  # rows per Parquet file written by one commit
+# A commit that its caller waits for splits tables of more rows than this in two files,
+# encoded at once (one core per file): nothing else is running then (issue 11.5).
+SPREAD_ROWS = 100_000
 FORMAT = "logcorr-data"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark, pyarrow and DuckDB read as null
 
@@ -85,15 +88,20 @@ def write_options(table_schema: pa.Schema) -> dict[str, Any]:
     """Parquet options per column kind: what costs encode time only where it pays.
 
     Timestamps and int64 columns (``ts``, ``line``, ``conn_id``) are nearly unique: a
-    dictionary for them is built and thrown away.  Min/max statistics are kept for every
-    column but strings: ``logcorr.period`` prunes files by ``ts``/``ts_wall``, and string
-    statistics cost a comparison per value (a fifth of the encoding time) for nobody.
+    dictionary for them is built and thrown away.  They are nearly sorted instead (a log
+    is written in time order, lines and connection numbers count up), so they are delta
+    encoded (``DELTA_BINARY_PACKED``, which DuckDB, Spark and pyarrow read): a quarter
+    less on disk than plain values, and zstd has less to compress (a sixth off the
+    encoding time; issue 11.5).  Min/max statistics are kept for every column but
+    strings: ``logcorr.period`` prunes files by ``ts``/``ts_wall``, and string statistics
+    cost a comparison per value (a fifth of the encoding time) for nobody.
     """
     def numeric(t: pa.DataType) -> bool:
         return pa.types.is_timestamp(t) or pa.types.is_int64(t)
 
     return {"compression": "zstd",
             "use_dictionary": [f.name for f in table_schema if not numeric(f.type)],
+            "column_encoding": {f.name: "DELTA_BINARY_PACKED" for f in table_schema if numeric(f.type)},
             "write_statistics": [f.name for f in table_schema if not pa.types.is_string(f.type)]}
 
 
@@ -239,11 +247,13 @@ class Store:
                 self._locked = False
 
     def commit(self, tables: dict[str, pa.Table], *, update: Update | None = None,
-               replace: Sequence[str] = ()) -> str:
+               replace: Sequence[str] = (), waited: bool = False) -> str:
         """Atomically add ``tables`` (appended) and replace the tables named in ``replace``.
 
         The manifest is re-read first; ``update(manifest)`` may then edit the parts the
         caller owns (its sources, its settings).  Must be called under :meth:`lock`.
+        ``waited``: the caller does nothing else until the commit is done (the last one
+        of an ingest), so a big table is split for both cores (:data:`SPREAD_ROWS`).
         An OS error (disk full, read-only) removes what this commit wrote and raises a
         one-line :class:`DataError`; what was committed before stays as it was.
         """
@@ -261,7 +271,7 @@ class Store:
             for part, rows in partitions(name, table, now.strftime("%Y-%m-%d")):
                 # Big tables go into several files, encoded in parallel (Parquet encoding is
                 # single-threaded per file; this machine has two cores).
-                pieces = max(1, -(-rows.num_rows // PART_ROWS))
+                pieces = max(1, -(-rows.num_rows // PART_ROWS), 2 if waited and rows.num_rows > SPREAD_ROWS else 1)
                 step = -(-rows.num_rows // pieces)
                 for k in range(pieces):
                     rel = f"{name}/{part}/{commit_id}-{i}.parquet"

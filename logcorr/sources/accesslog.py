@@ -39,7 +39,7 @@ import pyarrow.json as pjson
 
 from logcorr import schema
 from logcorr.errors import InputError
-from logcorr.sources import Batch, Options, printable, rejects_table
+from logcorr.sources import Batch, Options, arrays, printable, rejects_table
 from logcorr.sources.accessformats import (
     JSON_LINES,
     Candidate,
@@ -79,8 +79,15 @@ JSON_ALIASES: dict[str, str] = {
 _TIME_SHAPES = (("msec", re.compile(r"^\d{9,}(\.\d+)?$")),
                 ("time_iso8601", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$")),
                 ("time_local", re.compile(r"^\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}$")))
-_NULL = pa.scalar(None, pa.string())
-_MAX_REQUEST_TIME_S = 366 * 86400.0
+# Arrow scalars for the compute calls (arrays.scalar: Python numbers there cost imports)
+_NULL = arrays.scalar(None, pa.string())
+_NULL_F = arrays.scalar(None, pa.float64())
+_MAX_REQUEST_TIME_S = arrays.scalar(366 * 86400.0, pa.float64())
+_US_PER_S = arrays.scalar(1e6, pa.float64())
+_FIRST = arrays.scalar(1, pa.int64())  # $connection_requests of a connection's first request
+_ENDED = arrays.scalar(500, pa.int64())  # $status of a failed stream handshake
+_NONE_CIPHER = arrays.scalar("(NONE)", pa.string())
+_TRUE, _FALSE = arrays.scalar(True, pa.bool_()), arrays.scalar(False, pa.bool_())
 
 
 Rows = dict[str, pa.Array]
@@ -166,7 +173,7 @@ class AccessLogReader:
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         if nlines is None:
-            nlines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+            nlines = arrays.count_lines(data)
         batch.lines = nlines
         if not self.cands:
             self._detect(data, first_line)
@@ -384,15 +391,15 @@ class AccessLogReader:
         if "msec" in typed and "request_time" in typed:
             rt = col.get("request_time", pa.float64())
             # a request time beyond a year is garbage: no start time, rather than an overflow
-            rt = pc.if_else(pc.less(rt, _MAX_REQUEST_TIME_S), rt, pa.scalar(None, pa.float64()))
-            took = pc.cast(pc.round(pc.multiply(rt, 1e6)), pa.int64())
+            rt = pc.if_else(pc.less(rt, _MAX_REQUEST_TIME_S), rt, _NULL_F)
+            took = pc.cast(pc.round(pc.multiply(rt, _US_PER_S)), pa.int64())
             start = pc.subtract(pc.cast(typed["msec"], pa.int64()), took).cast(TS)
             ts = pc.coalesce(start, ts_logged)
         stream = "session_time" in typed
         source = "nginx_stream" if stream else KIND
         base = {"ts": ts, "ts_logged": ts_logged, "client_addr": client, "remote_addr": remote,
                 "proxy_protocol_addr": pp, "conn_id": col.get("connection", pa.int64()),
-                "status": col.get("status", pa.int64()), "line": pa.array(lines, pa.int64())}
+                "status": col.get("status", pa.int64()), "line": arrays.numbers(lines, pa.int64())}
         if "ssl_protocol" not in typed:
             # The combined format: the client got an answer, at an unknown protocol (SPEC §6).
             # Stored as requests without TLS fields (tls_logged false), never as sessions.
@@ -402,7 +409,7 @@ class AccessLogReader:
                                       "that clients got an answer, not with which TLS version")
             if not stream:
                 req = dict(base, source=_const(source, n), request=col.get("request"),
-                           tls_logged=pa.repeat(pa.scalar(False), n))
+                           tls_logged=pa.repeat(_FALSE, n))
                 batch.tables["plain_requests"] = schema.conform(
                     "plain_requests", _with_file(pa.table(req), self.file))
                 batch.parsed += n
@@ -411,7 +418,7 @@ class AccessLogReader:
             return
         proto = typed["ssl_protocol"]
         cipher = col.get("ssl_cipher")
-        failed = pc.fill_null(pc.equal(cipher, "(NONE)"), False)
+        failed = pc.fill_null(pc.equal(cipher, _NONE_CIPHER), _FALSE)
         is_tls = pc.and_(pc.is_valid(proto), pc.invert(failed))
         plain = pc.is_null(proto)
         if pc.any(failed).as_py():
@@ -424,7 +431,7 @@ class AccessLogReader:
                     ssl_cipher=cipher, realip_remote_addr=col.get("realip_remote_addr"),
                     server_name=col.get("ssl_server_name"), user_agent=col.get("http_user_agent"),
                     session_reused=col.get("ssl_session_reused", pa.bool_()),
-                    connection_requests=reqs, is_connection=pc.equal(reqs, 1))
+                    connection_requests=reqs, is_connection=pc.equal(reqs, _FIRST))
         every = pc.all(is_tls).as_py() is not False  # the common case: no filter, no copy
         sessions = pa.table(sess if every else {k: pc.filter(v, is_tls) for k, v in sess.items()})
         batch.tables["tls_sessions"] = schema.conform("tls_sessions", _with_file(sessions, self.file))
@@ -433,7 +440,7 @@ class AccessLogReader:
             batch.skipped += int(pc.sum(plain).as_py() or 0)
         else:
             req = dict(base, source=_const(source, n), request=col.get("request"),
-                       tls_logged=pa.repeat(pa.scalar(True), n))
+                       tls_logged=pa.repeat(_TRUE, n))
             plains = pa.table({k: pc.filter(v, plain) for k, v in req.items()} if not every
                               else {k: v.slice(0, 0) for k, v in req.items()})
             batch.tables["plain_requests"] = schema.conform("plain_requests",
@@ -467,7 +474,7 @@ class AccessLogReader:
             "status": base["status"],
         }
         table = pa.table({k: pc.filter(v, failed) for k, v in rows.items()})
-        table = table.filter(pc.equal(table["status"], 500)).drop_columns(["status"])
+        table = table.filter(pc.equal(table["status"], _ENDED)).drop_columns(["status"])
         return schema.conform("handshake_failures", _with_file(table, self.file))
 
 
@@ -531,8 +538,8 @@ def _with_file(table: pa.Table, file: str) -> pa.Table:
 
 
 def _const(value: str, n: int) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)),
-                                          pa.array([value], pa.string()))
+    return pa.DictionaryArray.from_arrays(arrays.numbers(np.zeros(n, dtype=np.int32), pa.int32()),
+                                          arrays.strings([value]))
 
 
 class _Columns:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
+from logcorr.sources import arrays
 from logcorr.sources.logformat import CompiledFormat, not_found, null_marker, one_array
 
 Rows = dict[str, pa.Array]
@@ -135,7 +136,8 @@ def _strip(values: pa.Array, start: int, stop: int | None) -> pa.Array:
 def _join_dict(a: pa.Array, b: pa.Array) -> pa.Array:
     """``a + " " + b`` for two dictionary arrays, joining each distinct pair once."""
     nb = len(b.dictionary)
-    code = pc.add(pc.multiply(pc.cast(a.indices, pa.int64()), nb), pc.cast(b.indices, pa.int64()))
+    code = pc.add(pc.multiply(pc.cast(a.indices, pa.int64()), arrays.scalar(nb, pa.int64())),
+                  pc.cast(b.indices, pa.int64()))
     enc = pc.dictionary_encode(code)
     da, db = a.dictionary.to_pylist(), b.dictionary.to_pylist()
     texts = [f"{da[c // nb]} {db[c % nb]}" for c in enc.dictionary.to_pylist()]

@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 
 from logcorr.errors import FormatSyntaxError
 from logcorr.schema import TS_MAX_US, TS_MIN_US
+from logcorr.sources import arrays
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -470,7 +471,7 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
         if not ok.all():
             bad.flag(~ok, var, values)
             values = pc.if_else(pa.array(ok), values, _NULL)
-        return pc.equal(values, "r")
+        return pc.equal(values, _REUSED)
     if kind in ("int", "float", "msec"):
         target = pa.int64() if kind == "int" else pa.float64()
         try:
@@ -481,12 +482,11 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
             bad.flag(~ok, var, values)
             num = pc.cast(pc.if_else(pa.array(ok), values, _NULL), target)
         if kind == "msec":
-            ok = np.asarray(pc.fill_null(pc.and_(pc.greater_equal(num, TS_MIN_US / 1e6),
-                                                 pc.less(num, TS_MAX_US / 1e6)), True)
+            ok = np.asarray(pc.fill_null(pc.and_(pc.greater_equal(num, _MIN_S), pc.less(num, _MAX_S)), True)
                             .to_numpy(zero_copy_only=False), dtype=bool)
             if not ok.all():
                 bad.flag(~ok, var, values, "is outside 1970-2200")
-                num = pc.if_else(pa.array(ok), num, pa.scalar(None, pa.float64()))
+                num = pc.if_else(pa.array(ok), num, _NULL_F)
             return _msec_ts(num)
         return num
     # time_local / time_iso8601: parse each distinct text once (timestamps repeat a lot)
@@ -502,6 +502,10 @@ def _convert_one(var: str, values: pa.Array, bad: BadRows, escape: str,
 
 
 _NULL = pa.nulls(1, pa.string())[0]  # pa.scalar would import pandas (sources/arrays.py)
+_REUSED = arrays.scalar("r", pa.string())  # $ssl_session_reused of a reused session
+_NULL_F = arrays.scalar(None, pa.float64())
+_US_PER_S = arrays.scalar(1e6, pa.float64())
+_MIN_S, _MAX_S = arrays.scalar(TS_MIN_US / 1e6, pa.float64()), arrays.scalar(TS_MAX_US / 1e6, pa.float64())
 _INT64_MAX = 2**63 - 1
 
 
@@ -534,17 +538,18 @@ def _unescape_column(values: pa.Array, escape: str, escaped: np.ndarray | None) 
 
 
 def _msec_ts(seconds: pa.Array) -> pa.Array:
-    us = pc.round(pc.multiply(seconds, 1e6))
+    us = pc.round(pc.multiply(seconds, _US_PER_S))
     return pc.cast(pc.cast(us, pa.int64()), TS)
 
 
 def null_marker(values: pa.Array, marker: str) -> pa.Array:
     """``values`` with ``marker`` (the not-found text) null."""
+    text = arrays.scalar(marker, pa.string())
     if pa.types.is_dictionary(values.type):
         d = values.dictionary
         return pa.DictionaryArray.from_arrays(values.indices,
-                                              pc.if_else(pc.equal(d, marker), _NULL, d))
-    found = pc.equal(values, marker)
+                                              pc.if_else(pc.equal(d, text), _NULL, d))
+    found = pc.equal(values, text)
     if not pc.any(found).as_py():  # most columns of most chunks: nothing to copy
         return values
     return pc.if_else(found, _NULL, values)
