@@ -57,6 +57,15 @@ def _key(k: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
+def _value(v: Any, put: Callable[[str], None], nl: str) -> None:
+    """A container's member: a scalar written at once, a container by :func:`_write`."""
+    text = _scalar(v)
+    if text is None:
+        _write(v, put, nl)
+    else:
+        put(text)
+
+
 def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
     text = _scalar(o)
     if text is not None:
@@ -69,11 +78,7 @@ def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
         sep = "{" + inner
         for k, v in o.items():
             put(sep + _key(k) + ": ")
-            value = _scalar(v)
-            if value is None:
-                _write(v, put, inner)
-            else:
-                put(value)
+            _value(v, put, inner)
             sep = "," + inner
         put(nl + "}")
     elif isinstance(o, (list, tuple)):
@@ -84,11 +89,7 @@ def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
         sep = "[" + inner
         for v in o:
             put(sep)
-            value = _scalar(v)
-            if value is None:
-                _write(v, put, inner)
-            else:
-                put(value)
+            _value(v, put, inner)
             sep = "," + inner
         put(nl + "]")
     else:
