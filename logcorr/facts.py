@@ -240,6 +240,10 @@ SQL: dict[str, str] = {
 """The facts (module docstring), as SQL over :data:`STAGES`, the small tables, the view
 ``plain`` (``ever``) and the table ``inside`` (``candidates``)."""
 
+LOG_ROWS_OF_SESSIONS = f"SELECT count(*) FROM sessions AS t WHERE {{period}} AND {_ACCESS}"
+"""``SQL["log_rows"]`` read from the view ``sessions`` instead of ``session_counts`` (which
+needs the scanners, known only after correlation): the same number."""
+
 DIALECTS = {"duckdb": {"hour": "epoch_us(ts) // 3600000000", "time": "TIMESTAMPTZ '{}+00:00'"},
             "spark": {"hour": "floor(unix_micros(ts) / 3600000000)", "time": "TIMESTAMP '{}+00:00'"}}
 """What differs between the engines: ``{hour}`` (the hours since the epoch of ``ts``) and

@@ -19,6 +19,7 @@ from logcorr.facts import (
     DIALECTS,
     DISTINCT,
     KEYS,
+    LOG_ROWS_OF_SESSIONS,
     PLAIN_COLUMNS,
     SESSION_COLUMNS,
     SQL,
@@ -146,31 +147,92 @@ def _addresses(con: duckdb.DuckDBPyConnection, name: str, values: frozenset[str]
     con.register(name, pa.table({"client_addr": pa.array(sorted(values), pa.string())}))
 
 
-def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckDBPyConnection | None = None
-                     ) -> SessionFacts:
-    """The facts of ``scope`` (default: every row) over ``store``'s ``tls_sessions`` and ``plain_requests``."""
+def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckDBPyConnection | None = None,
+                     ahead: Ahead | None = None) -> SessionFacts:
+    """The facts of ``scope`` (default: every row) over ``store``'s ``tls_sessions`` and ``plain_requests``.
+
+    ``ahead``: what :class:`Ahead` computed on ``con`` before ``scope`` was known; kept
+    where ``scope`` gives the same rows, computed again where not.
+    """
     scope = scope or Scope()
     con = con or connect()
-    table_view(con, store, "tls_sessions", SESSION_COLUMNS, "sessions")
-    table_view(con, store, "plain_requests", PLAIN_COLUMNS, "plain")
-    for name in ("ignored", "scanners", "excluded", "wanted"):
-        _addresses(con, name, getattr(scope, name))
+    if ahead is None or not ahead.same_sessions(scope):
+        _client_stage(con, store, scope)
+    _addresses(con, "scanners", scope.scanners)
+    _addresses(con, "wanted", scope.wanted)
     fill = {**DIALECTS["duckdb"], "period": scope.sql()}
-    # each stage is one scan of its table; every fact reads the stages, in DuckDB's memory
-    for name in ("session_counts", "plain_counts", "client_sessions"):
+    for name in ("session_counts", "plain_counts"):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS " + STAGES[name].format(**fill))
     log_rows = int(_scalar(con, SQL["log_rows"]))
-    con.register("protocol_names", protocol_names([r[0] for r in con.sql(DISTINCT["protocol_names"]).fetchall()]))
-    con.register("ua_families", ua_families([r[0] for r in con.sql(DISTINCT["ua_families"]).fetchall()]))
-    con.execute("CREATE OR REPLACE TEMP TABLE usable AS " + STAGES["usable"].format(pcap_rule=Scope.pcap_rule(log_rows)))
-    frames = {name: canonical(name, _frame(con, SQL[name])) for name in KEYS if name != "candidates"}
-    totals = {name: int(_scalar(con, SQL[name])) for name in TOTALS}
+    kept = ahead.usable_facts(con, scope) if ahead is not None and ahead.same_sessions(scope) else None
+    frames, totals = kept or _usable_facts(con, scope, log_rows)
+    frames = {**frames, **{name: canonical(name, _frame(con, SQL[name]))
+                           for name in KEYS if name not in POLICY_FACTS and name != "candidates"}}
+    totals = {**totals, **{name: int(_scalar(con, SQL[name])) for name in TOTALS if name not in USABLE_TOTALS}}
 
     def candidates(inside: pd.DataFrame) -> pd.DataFrame:
         con.register("inside", inside[["protocol", "ssl_cipher"]])
         return canonical("candidates", _frame(con, SQL["candidates"]))
 
     return SessionFacts(frames, totals, candidates)
+
+
+USABLE_TOTALS = ("usable_sessions", "usable_clients")
+"""The totals read from ``usable`` (with :data:`POLICY_FACTS`, what ``excluded`` changes)."""
+
+def _client_stage(con: duckdb.DuckDBPyConnection, store: Store, scope: Scope) -> None:
+    """The views, ``ignored``, and the ``client_sessions`` stage with its name tables
+    (what depends on the period and the ignored addresses only)."""
+    table_view(con, store, "tls_sessions", SESSION_COLUMNS, "sessions")
+    table_view(con, store, "plain_requests", PLAIN_COLUMNS, "plain")
+    _addresses(con, "ignored", scope.ignored)
+    fill = {**DIALECTS["duckdb"], "period": scope.sql()}
+    con.execute("CREATE OR REPLACE TEMP TABLE client_sessions AS " + STAGES["client_sessions"].format(**fill))
+    con.register("protocol_names", protocol_names([r[0] for r in con.sql(DISTINCT["protocol_names"]).fetchall()]))
+    con.register("ua_families", ua_families([r[0] for r in con.sql(DISTINCT["ua_families"]).fetchall()]))
+
+
+def _usable_facts(con: duckdb.DuckDBPyConnection, scope: Scope, log_rows: int
+                  ) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """``usable`` of ``scope.excluded``, and the facts read from it."""
+    _addresses(con, "excluded", scope.excluded)
+    con.execute("CREATE OR REPLACE TEMP TABLE usable AS " + STAGES["usable"].format(pcap_rule=Scope.pcap_rule(log_rows)))
+    return ({name: canonical(name, _frame(con, SQL[name])) for name in POLICY_FACTS},
+            {name: int(_scalar(con, SQL[name])) for name in USABLE_TOTALS})
+
+
+class Ahead:
+    """The facts that do not depend on the matches, computed on ``con`` while the report
+    correlates (DuckDB leaves Python's lock while it runs: the two use both cores).
+
+    ``scope`` holds the period, the ignored addresses and the addresses known not to be
+    clients before correlation (load balancers); :func:`facts_from_store` keeps the
+    ``client_sessions`` stage when its scope has the same period and ignored addresses,
+    and the ``usable`` facts when the addresses it adds (correlation's scanners, load
+    balancers) have no usable session, which is what makes them the same numbers.
+    """
+
+    def __init__(self, store: Store, scope: Scope, con: duckdb.DuckDBPyConnection) -> None:
+        self.scope = scope
+        _client_stage(con, store, scope)
+        log_rows = int(_scalar(con, LOG_ROWS_OF_SESSIONS.format(period=scope.sql())))
+        self.log_rows = log_rows
+        self.frames, self.totals = _usable_facts(con, scope, log_rows)
+
+    def same_sessions(self, scope: Scope) -> bool:
+        return (scope.since, scope.until, scope.ignored) == (self.scope.since, self.scope.until, self.scope.ignored)
+
+    def usable_facts(self, con: duckdb.DuckDBPyConnection, scope: Scope
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, int]] | None:
+        """The ``usable`` facts for ``scope``, or None when its ``excluded`` changes them."""
+        added = scope.excluded - self.scope.excluded
+        if not self.scope.excluded <= scope.excluded:
+            return None
+        if added:
+            _addresses(con, "_added", frozenset(added))
+            if int(_scalar(con, "SELECT count(*) FROM usable WHERE client_addr IN (SELECT client_addr FROM _added)")):
+                return None
+        return self.frames, self.totals
 
 
 def addresses(store: Store, tables: tuple[str, ...] = ("tls_sessions", "plain_requests"),

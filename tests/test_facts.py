@@ -21,7 +21,7 @@ import pytest
 
 import logcorr
 from logcorr.facts import KEYS, Scope, SessionFacts, facts_from_frames
-from logcorr.factsdb import facts_from_store
+from logcorr.factsdb import Ahead, connect, facts_from_store
 from logcorr.report.pipeline import run_report
 from logcorr.report.render import render_json
 from logcorr.report.sections import iso_many
@@ -152,6 +152,29 @@ def test_random_tables_same_facts(tmp_path: Path, seed: int) -> None:
     assert len(full["hosts"]) == 3
     assert full["hosts"]["host"].isna().any()
     assert set(full["agents"]["family"]) >= {"curl", "bot", "Firefox", "Internet Explorer"}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_facts_computed_ahead_same_facts(tmp_path: Path, seed: int) -> None:
+    """What :class:`Ahead` computed before the matches (period, ignored, the excluded known
+    then) is kept or computed again so that the facts are those of the final scope: the
+    same as computing them at once, whichever addresses correlation adds."""
+    store = write_store(tmp_path / "data", random_tables(seed))
+    rng = np.random.default_rng(seed)
+    usable = facts_from_store(store, Scope())["legacy"]  # some addresses with usable sessions
+    for scope in scopes(rng, ADDRS):
+        early = Scope(since=scope.since, until=scope.until, ignored=scope.ignored,
+                      excluded=frozenset(sorted(scope.excluded)[: len(scope.excluded) // 2]))
+        added = [scope,  # excluded grows by addresses that may have usable sessions
+                 Scope(since=scope.since, until=scope.until, ignored=scope.ignored, scanners=scope.scanners,
+                       excluded=early.excluded | {"203.0.113.250"}, wanted=scope.wanted),  # no session at all
+                 Scope(since=scope.since, until=scope.until, ignored=scope.ignored, scanners=scope.scanners,
+                       excluded=early.excluded | set(usable["client_addr"][:2]), wanted=scope.wanted),
+                 Scope(ignored=frozenset(ADDRS[:3]))]  # another period and ignored: nothing kept
+        for final in added:
+            con = connect()
+            fast = facts_from_store(store, final, con=con, ahead=Ahead(store, early, con))
+            assert_same(facts_from_store(store, final), fast)
 
 
 def test_only_captures_count_when_no_log_line(tmp_path: Path) -> None:

@@ -98,12 +98,18 @@ def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     from logcorr.evidence import load_evidence
 
     evidence = load_evidence(dataset)
-    failures = judge_evidence(evidence.failures, evidence.headers, evidence)
     scanner_cidrs, ignore_cidrs = evidence.scanner_networks, evidence.ignore_networks
+    if facts_with == "auto":
+        rows = store.count("tls_sessions") + store.count("plain_requests")
+        facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
+    failures = judge_evidence(evidence.failures, evidence.headers, evidence)
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
     elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None
     sessions = _client_sessions(store, CORRELATED_COLUMNS, [] if elsewhere else clients)
+    if facts_with == "duckdb":  # beside the correlation (after the read above: DuckDB uses both cores)
+        facts_with = DuckDBFacts(store)
+        facts_with.start(dataset, since=t0, until=t1, ignore_cidrs=ignore_cidrs)
     hellos = to_pandas(store.read("client_hellos")) if store.files("client_hellos") else None
     saved_note: str | None = None
     if correlate_with is None:
@@ -131,9 +137,6 @@ def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
     needs, confirmed = _needs_findings(store, failures, hellos)
     findings += needs
-    if facts_with == "auto":
-        rows = store.count("tls_sessions") + store.count("plain_requests")
-        facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
     facts, excluded = session_facts(dataset, matches, since=t0, until=t1, ignore_cidrs=ignore_cidrs,
                                     engine=facts_with)
     report = build_report(failures, None, matches, window_s=window_s, min_protocol=min_protocol,
@@ -159,23 +162,60 @@ def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
 
 
 class DuckDBFacts:
-    """The embedded engine's facts: DuckDB in this process over the store's files (:mod:`logcorr.factsdb`)."""
+    """The embedded engine's facts: DuckDB in this process over the store's files (:mod:`logcorr.factsdb`).
+
+    :meth:`start` computes, in a thread, what needs no matches (the addresses, the
+    per-client stage, the usable sessions' facts) while the report correlates.
+    """
 
     def __init__(self, store: Store) -> None:
         from logcorr.factsdb import connect
 
         self.store = store
         self.con = connect()
+        self._addresses: dict[tuple[str, ...], list[str]] = {}
+        self._ahead: Any = None
+        self._job: Any = None
+
+    def start(self, dataset: Dataset, *, since: pd.Timestamp | None, until: pd.Timestamp | None,
+              ignore_cidrs: Sequence[Any]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="logcorr-facts")
+        self._job = pool.submit(self._prepare, dataset, since, until, ignore_cidrs)
+        pool.shutdown(wait=False)
+
+    def _prepare(self, dataset: Dataset, since: pd.Timestamp | None, until: pd.Timestamp | None,
+                 ignore_cidrs: Sequence[Any]) -> None:
+        from logcorr.factsdb import Ahead
+
+        self.con.execute("SET threads = 1")  # the other core correlates
+        ignored, excluded = not_clients(dataset, self._distinct, ignore_cidrs, None)
+        self._ahead = Ahead(self.store, Scope(since=since, until=until, ignored=frozenset(ignored),
+                                              excluded=frozenset(excluded)), self.con)
+        self.con.execute("RESET threads")
+
+    def _wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            job.result()  # the thread's error, if any, is raised here
+
+    def _distinct(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
+        if tables not in self._addresses:
+            from logcorr.factsdb import addresses
+
+            self._addresses[tables] = addresses(self.store, tables, con=self.con)
+        return self._addresses[tables]
 
     def addresses(self, tables: tuple[str, ...] = ("tls_sessions", "plain_requests")) -> list[str]:
-        from logcorr.factsdb import addresses
-
-        return addresses(self.store, tables, con=self.con)
+        self._wait()
+        return self._distinct(tables)
 
     def facts(self, scope: Scope) -> SessionFacts:
         from logcorr.factsdb import facts_from_store
 
-        return facts_from_store(self.store, scope, con=self.con)
+        self._wait()
+        return facts_from_store(self.store, scope, con=self.con, ahead=self._ahead)
 
 
 class PandasFacts:
@@ -208,24 +248,32 @@ def session_facts(dataset: Dataset, matches: pd.DataFrame, *, since: pd.Timestam
     :class:`logcorr.engines.sparkfacts.SparkFacts`); all run the one definition of
     :mod:`logcorr.facts`.
     """
-    from logcorr.classify import in_networks, networks
     from logcorr.report.build import report_scope
+
+    engine = {"duckdb": DuckDBFacts, "pandas": PandasFacts}[engine](dataset.store) if isinstance(engine, str) else engine
+    ignored, excluded = not_clients(dataset, engine.addresses, ignore_cidrs, matches)
+    scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
+    return engine.facts(scope), excluded
+
+
+def not_clients(dataset: Dataset, addresses: Callable[..., list[str]], ignore_cidrs: Sequence[Any],
+                matches: pd.DataFrame | None) -> tuple[set[str], set[str]]:
+    """(the session addresses inside the ``--ignore`` blocks, the addresses that are not
+    real clients: :func:`logcorr.report.policy_sections.excluded_addresses` of ``matches``
+    and the load-balancer rules).  ``addresses(tables)``: the engine's distinct addresses."""
+    from logcorr.classify import in_networks, networks
     from logcorr.report.policy_sections import excluded_addresses
 
-    store = dataset.store
-    engine = {"duckdb": DuckDBFacts, "pandas": PandasFacts}[engine](store) if isinstance(engine, str) else engine
-    settings = store.manifest["settings"]
+    settings = dataset.store.manifest["settings"]
     nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
     known = dataset.lb_addrs
     ignore = networks(list(ignore_cidrs))
     ignored: set[str] = set()
     if ignore:
-        pool = pd.Series(engine.addresses(), dtype=object)
+        pool = pd.Series(addresses(), dtype=object)
         ignored = set(pool[in_networks(pool, ignore).to_numpy(dtype=bool)])
-    seen = engine.addresses(("tls_sessions",)) if nets or known else []
-    excluded = excluded_addresses(matches, seen, nets, known)
-    scope = report_scope(matches, since=since, until=until, ignored=ignored, excluded=excluded)
-    return engine.facts(scope), excluded
+    seen = addresses(("tls_sessions",)) if nets or known else []
+    return ignored, excluded_addresses(matches, seen, nets, known)
 
 
 def _drilldown_rows(store: Store) -> Callable[[list[str]], pd.DataFrame]:
