@@ -53,6 +53,8 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """(code of each value, the distinct values sorted): codes index the sorted values, -1
     where missing.  Hashed and sorted by Arrow, so hundreds of thousands of distinct
     addresses never become a sort of Python strings."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+        return _used_codes(values)
     arr = arrow_strings(values)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -63,6 +65,29 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     index = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
     codes = np.where(index >= 0, rank[np.maximum(index, 0)], -1) if len(rank) else np.full(len(index), -1)
     return codes, encoded.dictionary.take(pa.array(order))
+
+
+def _used_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """:func:`sorted_codes` of a categorical with sorted categories: its codes, renumbered
+    over the categories that occur (a subset of a frame keeps all its categories)."""
+    codes = values.cat.codes.to_numpy().astype(np.int64)
+    categories = pa.array(values.cat.categories.astype(object), pa.string())
+    present = codes >= 0
+    used = np.bincount(codes[present], minlength=len(categories)) > 0
+    if used.all():
+        return codes, categories
+    renumber = np.cumsum(used) - 1
+    return np.where(present, renumber[np.maximum(codes, 0)], -1), categories.filter(pa.array(used))
+
+
+def sorted_categorical(values: pd.Series) -> pd.Series:
+    """A text column as a categorical whose categories are sorted (code point order) and
+    all occur: every later count, sort or lookup of it works on the codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+        return values
+    codes, distinct = sorted_codes(values)
+    dtype = pd.CategoricalDtype(pd.Index(pd.array(distinct, dtype=pd.StringDtype())))
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index, name=values.name)
 
 
 def lexorder(keys: Sequence[np.ndarray]) -> np.ndarray:

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from logcorr.codes import sorted_categorical
 from logcorr.facts import Scope, SessionFacts, facts_from_frames
 from logcorr.reasons import FAMILY
 from logcorr.report.buckets import bucket_s
@@ -102,17 +103,19 @@ def _in_period(frame: pd.DataFrame, since: pd.Timestamp | None,
 
 
 def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
-    m = matches.copy()
+    m = matches.copy(deep=False)  # every column changed below is a new one
     if "failure_key" not in m:
         m["failure_key"] = m["failure_id"] if "failure_id" in m else pd.Series(range(len(m)), index=m.index).astype(str)
     # text stays Arrow-backed (a million failures as Python strings cost hundreds of MiB)
-    m["failure_key"] = _text(m["failure_key"].astype(object).astype(str))
+    m["failure_key"] = _text(m["failure_key"]) if isinstance(m["failure_key"].dtype, pd.StringDtype) else \
+        _text(m["failure_key"].astype(object).astype(str))
     m["class"] = _text(_text_col(m, "class", "client")).fillna("client")
     m["evidence"] = _text(_text_col(m, "evidence"))
     m["host"] = _text(_text_col(m, "host")).fillna(NO_HOST)
     m["ts"] = _utc(m["ts"])
     m["reason"] = _text(m["reason"]).fillna("other")
-    m["client_addr"] = _text(m["client_addr"])
+    # clients as codes: the sections count, sort and look them up many times
+    m["client_addr"] = sorted_categorical(_text(m["client_addr"]))
     m["attributable"] = _bool(m["attributable"], False)
     m["recovered"] = m["recovered"].astype("boolean")
     m["delay_s"] = pd.to_numeric(m["delay_s"], errors="coerce").astype("float64")

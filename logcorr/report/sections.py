@@ -51,8 +51,8 @@ def _bool(values: pd.Series, missing: bool) -> np.ndarray:
 
 
 def _text_col(frame: pd.DataFrame, name: str, default: Any = None) -> pd.Series:
-    if name in frame:
-        return frame[name].astype(object)
+    if name in frame:  # text as it is (no Python string per row), anything else as object
+        return frame[name] if isinstance(frame[name].dtype, pd.StringDtype) else frame[name].astype(object)
     return pd.Series([default] * len(frame), index=frame.index, dtype=object)
 
 
