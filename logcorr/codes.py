@@ -71,7 +71,7 @@ def _used_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """:func:`sorted_codes` of a categorical with sorted categories: its codes, renumbered
     over the categories that occur (a subset of a frame keeps all its categories)."""
     codes = values.cat.codes.to_numpy().astype(np.int64)
-    categories = pa.array(values.cat.categories.astype(object), pa.string())
+    categories = categories_of(values)
     present = codes >= 0
     used = np.bincount(codes[present], minlength=len(categories)) > 0
     if used.all():
@@ -111,12 +111,21 @@ def arrow_strings(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     missing values null)."""
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy()
-        categories = pa.array(values.cat.categories.astype(object), pa.string())
-        return categories.take(pa.array(codes, mask=codes < 0))
+        return categories_of(values).take(pa.array(codes, mask=codes < 0))
     arr = values.array
     if not (hasattr(arr, "__arrow_array__") and isinstance(values.dtype, pd.StringDtype)):
         arr = values.astype(str).array
     return pa.array(arr)
+
+
+def categories_of(values: pd.Series) -> pa.Array:
+    """A categorical's categories as Arrow strings (text categories without a Python string each)."""
+    cats = values.cat.categories
+    if isinstance(cats.dtype, pd.StringDtype) and hasattr(cats.array, "__arrow_array__"):
+        out = pa.array(cats.array)
+        out = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+        return out.cast(pa.string())
+    return pa.array(cats.astype(object), pa.string())
 
 
 def _decoded(values: pd.Series) -> pd.Series:
@@ -135,7 +144,7 @@ def codes_in(values: pd.Series, uniques: np.ndarray) -> np.ndarray:
     if len(values) == 0 or len(uniques) == 0:
         return np.full(len(values), -1, dtype=np.int64)
     if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value once, then the codes
-        of_category = codes_in(pd.Series(values.cat.categories.astype(object), dtype=object), uniques)
+        of_category = codes_in(pd.Series(pd.array(categories_of(values), dtype=pd.StringDtype())), uniques)
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, np.r_[of_category, -1][codes], -1)
     found = pc.index_in(arrow_strings(values), value_set=pa.array(uniques, pa.string()))
