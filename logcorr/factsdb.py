@@ -170,6 +170,10 @@ def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckD
                            for name in KEYS if name not in POLICY_FACTS and name != "candidates"}}
     totals = {**totals, **{name: int(_scalar(con, SQL[name])) for name in TOTALS if name not in USABLE_TOTALS}}
 
+    # only ``usable`` is read again (candidates): the stages' memory goes back now
+    con.execute("DROP TABLE IF EXISTS client_sessions; DROP TABLE IF EXISTS session_counts; "
+                "DROP TABLE IF EXISTS plain_counts")
+
     def candidates(inside: pd.DataFrame) -> pd.DataFrame:
         con.register("inside", inside[["protocol", "ssl_cipher"]])
         return canonical("candidates", _frame(con, SQL["candidates"]))

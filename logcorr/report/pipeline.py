@@ -103,6 +103,8 @@ def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
         rows = store.count("tls_sessions") + store.count("plain_requests")
         facts_with = "duckdb" if rows >= DUCKDB_FROM_ROWS else "pandas"
     failures = judge_evidence(evidence.failures, evidence.headers, evidence)
+    # judged: the raw rows are not read again
+    evidence.failures, evidence.headers = evidence.failures.iloc[:0], evidence.headers.iloc[:0]
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
     elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None

@@ -61,12 +61,14 @@ def iso_many(ts: pd.Series) -> list[str | None]:
     """:func:`logcorr.timewindow.iso` of every time of ``ts``, from numpy conversions (no
     Timestamp object per value; whole seconds, the usual case, need no trimming)."""
     us = _utc(ts).dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
-    out: list[str | None] = [t + "Z" for t in np.datetime_as_string(us, unit="s").tolist()]
-    missing = np.isnat(us)
-    raw = us.view(np.int64)
-    for i in np.flatnonzero(missing | (raw % 1_000_000 != 0)).tolist():
-        out[i] = None if missing[i] else str(np.datetime_as_string(us[i], unit="us")).rstrip("0") + "Z"
-    return out
+    # each distinct time written once (many clients share a second): one string object each
+    distinct, at = np.unique(us.view(np.int64), return_inverse=True)
+    values = distinct.view("datetime64[us]")
+    texts: list[str | None] = [t + "Z" for t in np.datetime_as_string(values, unit="s").tolist()]
+    missing = np.isnat(values)
+    for i in np.flatnonzero(missing | (distinct % 1_000_000 != 0)).tolist():
+        texts[i] = None if missing[i] else str(np.datetime_as_string(values[i], unit="us")).rstrip("0") + "Z"
+    return [texts[i] for i in at.reshape(-1).tolist()]
 
 
 def _per_client(rows: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
