@@ -298,3 +298,18 @@ def test_plain_summary_prints_the_usual_summary_without_rich() -> None:
     assert plain is not None
     assert plain == _rich_summary(result)
     assert plain.splitlines()[1] == "logs/web-1/access.log  nginx_access  new     1,200   1,190        0        10"
+
+
+@pytest.mark.parametrize(("given_value", "expected"), [(None, "0"), ("1", "1")])
+def test_every_command_sets_lazy_arenas_before_pyarrow_loads(given_value: str | None, expected: str) -> None:
+    """mimalloc reads MIMALLOC_ARENA_EAGER_COMMIT when pyarrow loads: the script sets it
+    first, for every command (a value the user set wins)."""
+    code = ("import os, sys; sys.argv = ['logcorr', 'report', '--help']\n"
+            "from logcorr.entry import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(os.environ.get('MIMALLOC_ARENA_EAGER_COMMIT', 'unset'))")
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ARENA_EAGER_COMMIT"}
+    if given_value is not None:
+        env["MIMALLOC_ARENA_EAGER_COMMIT"] = given_value
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stderr.strip().endswith(expected)
