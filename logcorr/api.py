@@ -157,13 +157,43 @@ class Dataset:
         the stored one) says which addresses are scanners or health checks.
         """
         from logcorr.policies import parse_policy
+        from logcorr.report import pipeline
         from logcorr.report.policy_sections import policy_sections
 
         chosen = parse_policy(policy) if isinstance(policy, str) else policy
-        sessions, hellos, excluded, stored = self.client_evidence(matches)
-        data, frames = policy_sections(sessions, hellos, stored, current=self.server_profile(),
-                                       policies=[chosen], exclude=excluded)
+        if self.store.count("tls_sessions") < pipeline.DUCKDB_FROM_ROWS:
+            sessions, hellos, excluded, stored = self.client_evidence(matches)
+            data, frames = policy_sections(sessions, hellos, stored, current=self.server_profile(),
+                                           policies=[chosen], exclude=excluded)
+        else:  # the report's way at scale: facts by DuckDB, rows of the failing clients only
+            data, frames = self._what_if_at_scale(chosen, matches)
         return WhatIf(data["what_if"][0], frames)
+
+    def _what_if_at_scale(self, chosen: Policy, matches: pd.DataFrame | None
+                          ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+        """:meth:`what_if` without reading every session: the session facts of
+        :func:`logcorr.whatif.facts_of`'s scope (every row, the not-real clients left out)
+        from DuckDB, and for ``preceded_by`` the session rows of the matches' clients."""
+        from logcorr.facts import Scope
+        from logcorr.report.pipeline import (
+            CORRELATED_COLUMNS,
+            DuckDBFacts,
+            client_sessions,
+            not_clients,
+        )
+        from logcorr.report.policy_sections import policy_sections
+
+        self.store.require()
+        hellos = to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None
+        if matches is None and self.store.files("matches"):
+            matches = to_pandas(self.store.read("matches"))
+        engine = DuckDBFacts(self.store)
+        _, excluded = not_clients(self, engine.addresses, (), matches)
+        facts = engine.facts(Scope(excluded=frozenset(excluded)))
+        clients = sorted({str(c) for c in matches["client_addr"].dropna()}) if matches is not None else []
+        sessions = client_sessions(self.store, CORRELATED_COLUMNS, clients)
+        return policy_sections(sessions, hellos, matches, current=self.server_profile(), policies=[chosen],
+                               exclude=excluded, facts=facts)
 
     def client_evidence(self, matches: pd.DataFrame | None = None
                         ) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str], pd.DataFrame | None]:

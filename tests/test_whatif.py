@@ -16,7 +16,10 @@ Where each case's facts come from:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
 
 from logcorr.policies import AWS, MOZILLA, parse_policy
 from logcorr.profile import ServerProfile
@@ -202,3 +205,38 @@ def test_ua_family() -> None:
              "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0": "Firefox",
              "-": None, "FooClient": "other"}
     assert {ua: ua_family(ua) for ua in cases} == cases
+
+
+@pytest.mark.parametrize("data", ["samples", "fleet", "random"])
+@pytest.mark.parametrize("policy", ["ELBSecurityPolicy-TLS13-1-2-2021-06", "mozilla-old",
+                                    "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ECDHE+AESGCM"])
+def test_notebook_what_if_at_scale_is_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               data: str, policy: str) -> None:
+    """``Dataset.what_if`` above ``DUCKDB_FROM_ROWS`` sessions (facts by DuckDB, rows of the
+    matches' clients only) gives what the pandas reference gives from every session."""
+    import logcorr
+    from logcorr.report import pipeline
+    from tools.make_fleet import write_fleet_store
+
+    store = tmp_path / "data"
+    if data == "samples":
+        logcorr.ingest([str(Path(__file__).resolve().parent.parent / "sample_logs")], store)
+    elif data == "fleet":
+        write_fleet_store(store, 20_000, 2_000)
+    else:  # scanner and load-balancer blocks whose addresses have usable sessions: excluded
+        from tests.test_facts import random_tables, write_store
+
+        write_store(store, random_tables(9), {"scanner_cidrs": ["198.51.100.21/32"], "lb_cidrs": ["10.0.1.0/30"]})
+    ds = logcorr.open(store)
+    ds.report(window="5m")  # stores matches (scanners and health checks are left out)
+    out = []
+    for threshold in (10**12, 0):
+        monkeypatch.setattr(pipeline, "DUCKDB_FROM_ROWS", threshold)
+        out.append(ds.what_if(policy))
+    reference, scaled = out
+    assert scaled.data == reference.data
+    assert set(scaled.frames) == set(reference.frames)
+    for name, frame in reference.frames.items():
+        pd.testing.assert_frame_equal(scaled.frames[name].reset_index(drop=True), frame.reset_index(drop=True),
+                                      obj=name, check_dtype=False, check_categorical=False)
+    assert reference.data["policy"]

@@ -108,7 +108,7 @@ def _run_report(dataset: Dataset, *, window: str | int, min_protocol: str,
     clients = _clients(failures)
     # Session rows only for clients that failed (correlation); the rest comes as facts.
     elsewhere = correlate_with is not None and not isinstance(facts_with, str) and preceded_with is not None
-    sessions = _client_sessions(store, CORRELATED_COLUMNS, [] if elsewhere else clients)
+    sessions = client_sessions(store, CORRELATED_COLUMNS, [] if elsewhere else clients)
     if facts_with == "duckdb":  # beside the correlation (after the read above: DuckDB uses both cores)
         facts_with = DuckDBFacts(store)
         facts_with.start(dataset, since=t0, until=t1, ignore_cidrs=ignore_cidrs)
@@ -313,7 +313,7 @@ def _read(store: Store, name: str, columns: list[str], clients: list[str] | None
     return to_pandas(store.read(name, have, flt))
 
 
-def _client_sessions(store: Store, columns: list[str], clients: list[str]) -> pd.DataFrame:
+def client_sessions(store: Store, columns: list[str], clients: list[str]) -> pd.DataFrame:
     """The ``tls_sessions`` rows of ``clients`` (:func:`logcorr.clientrows.client_rows`:
     text columns as codes), or none without clients."""
     if not clients:
