@@ -281,6 +281,8 @@ class Store:
         try:
             with ThreadPoolExecutor(2) as pool:
                 list(pool.map(_write_parquet, jobs))
+            for name in schema.TABLES:  # every table has its folder (Spark's MSCK REPAIR needs the LOCATION)
+                (self.path / name).mkdir(exist_ok=True)
             for name in replace:
                 for commit in manifest["commits"]:
                     commit["files"].pop(name, None)
