@@ -129,7 +129,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 def _reason_rows(m: pd.DataFrame, denominator: int, judged: bool) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for reason, g in m.groupby("reason", sort=True):
+    cols = m[["reason", "attributable", "recovered", "delay_s", "client_addr"]]  # no group copies the rest
+    for reason, g in cols.groupby("reason", sort=True):
         attributable = g[g["attributable"]]
         rec = _bool(attributable["recovered"], False)
         delays = attributable.loc[rec, "delay_s"].dropna().to_numpy(dtype=float)
