@@ -183,10 +183,7 @@ class Dataset:
         )
         from logcorr.report.policy_sections import policy_sections
 
-        self.store.require()
-        hellos = to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None
-        if matches is None and self.store.files("matches"):
-            matches = to_pandas(self.store.read("matches"))
+        hellos, matches = self._hellos_and_matches(matches)
         engine = DuckDBFacts(self.store)
         _, excluded = not_clients(self, engine.addresses, (), matches)
         facts = engine.facts(Scope(excluded=frozenset(excluded)))
@@ -195,19 +192,24 @@ class Dataset:
         return policy_sections(sessions, hellos, matches, current=self.server_profile(), policies=[chosen],
                                exclude=excluded, facts=facts)
 
+    def _hellos_and_matches(self, matches: pd.DataFrame | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+        """The ``client_hellos`` rows (None without a capture) and ``matches`` (default: the stored table)."""
+        self.store.require()
+        hellos = to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None
+        if matches is None and self.store.files("matches"):
+            matches = to_pandas(self.store.read("matches"))
+        return hellos, matches
+
     def client_evidence(self, matches: pd.DataFrame | None = None
                         ) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str], pd.DataFrame | None]:
         """(sessions, hellos, addresses that are not real clients, matches) for the client-side sections."""
         from logcorr.report.policy_sections import excluded_addresses
 
-        self.store.require()
+        hellos, matches = self._hellos_and_matches(matches)
         cols = [c for c in ("ts", "source", "client_addr", "ssl_protocol", "ssl_cipher", "server_name",
                             "user_agent", "is_connection", "status", "file", "line")
                 if c in schema.TABLES["tls_sessions"].names]
         sessions = to_pandas(self.store.read("tls_sessions", cols))
-        hellos = to_pandas(self.store.read("client_hellos")) if self.store.files("client_hellos") else None
-        if matches is None and self.store.files("matches"):
-            matches = to_pandas(self.store.read("matches"))
         settings = self.store.manifest["settings"]
         nets = [*settings.get("lb_cidrs", []), *settings.get("scanner_cidrs", []), *settings.get("ignore_cidrs", [])]
         excluded = excluded_addresses(matches, sessions["client_addr"].dropna().unique().tolist(),

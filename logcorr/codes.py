@@ -33,7 +33,7 @@ def sort_codes(values: pd.Series | np.ndarray) -> np.ndarray:
     """int64 codes in the values' sort order, missing values after all others (as
     ``sort_values(na_position="last")`` places them)."""
     if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
-        if values.cat.categories.is_monotonic_increasing:  # the codes sort as the values do
+        if _sorted_categories(values):  # the codes sort as the values do
             out = values.cat.codes.to_numpy().astype(np.int64)
             out[out < 0] = len(values.cat.categories)
             return out
@@ -53,7 +53,7 @@ def sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """(code of each value, the distinct values sorted): codes index the sorted values, -1
     where missing.  Hashed and sorted by Arrow, so hundreds of thousands of distinct
     addresses never become a sort of Python strings."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+    if _sorted_categories(values):
         return _used_codes(values)
     arr = arrow_strings(values)
     if isinstance(arr, pa.ChunkedArray):
@@ -83,11 +83,16 @@ def _used_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
 def sorted_categorical(values: pd.Series) -> pd.Series:
     """A text column as a categorical whose categories are sorted (code point order) and
     all occur: every later count, sort or lookup of it works on the codes."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.is_monotonic_increasing:
+    if _sorted_categories(values):
         return values
     codes, distinct = sorted_codes(values)
     dtype = pd.CategoricalDtype(pd.Index(pd.array(distinct, dtype=pd.StringDtype())))
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), index=values.index, name=values.name)
+
+
+def _sorted_categories(values: pd.Series) -> bool:
+    """A categorical whose categories are sorted: its codes sort as its values do."""
+    return isinstance(values.dtype, pd.CategoricalDtype) and bool(values.cat.categories.is_monotonic_increasing)
 
 
 def lexorder(keys: Sequence[np.ndarray]) -> np.ndarray:
@@ -144,10 +149,14 @@ def codes_in(values: pd.Series, uniques: np.ndarray) -> np.ndarray:
     if len(values) == 0 or len(uniques) == 0:
         return np.full(len(values), -1, dtype=np.int64)
     if isinstance(values.dtype, pd.CategoricalDtype):  # each distinct value once, then the codes
-        of_category = codes_in(pd.Series(pd.array(categories_of(values), dtype=pd.StringDtype())), uniques)
+        of_category = _index_in(categories_of(values), uniques)
         codes = values.cat.codes.to_numpy()
         return np.where(codes >= 0, np.r_[of_category, -1][codes], -1)
-    found = pc.index_in(arrow_strings(values), value_set=pa.array(uniques, pa.string()))
+    return _index_in(arrow_strings(values), uniques)
+
+
+def _index_in(values: pa.Array | pa.ChunkedArray, uniques: np.ndarray) -> np.ndarray:
+    found = pc.index_in(values, value_set=pa.array(uniques, pa.string()))
     if isinstance(found, pa.ChunkedArray):
         found = found.combine_chunks()
     return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)

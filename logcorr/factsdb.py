@@ -156,7 +156,8 @@ def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckD
     """
     scope = scope or Scope()
     con = con or connect()
-    if ahead is None or not ahead.same_sessions(scope):
+    reuse = ahead is not None and ahead.same_sessions(scope)
+    if not reuse:
         _client_stage(con, store, scope)
     _addresses(con, "scanners", scope.scanners)
     _addresses(con, "wanted", scope.wanted)
@@ -164,7 +165,7 @@ def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckD
     for name in ("session_counts", "plain_counts"):
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS " + STAGES[name].format(**fill))
     log_rows = int(_scalar(con, SQL["log_rows"]))
-    kept = ahead.usable_facts(con, scope) if ahead is not None and ahead.same_sessions(scope) else None
+    kept = ahead.usable_facts(con, scope) if ahead is not None and reuse else None
     frames, totals = kept or _usable_facts(con, scope, log_rows)
     frames = {**frames, **{name: canonical(name, _frame(con, SQL[name]))
                            for name in KEYS if name not in POLICY_FACTS and name != "candidates"}}
@@ -183,6 +184,7 @@ def facts_from_store(store: Store, scope: Scope | None = None, con: duckdb.DuckD
 
 USABLE_TOTALS = ("usable_sessions", "usable_clients")
 """The totals read from ``usable`` (with :data:`POLICY_FACTS`, what ``excluded`` changes)."""
+
 
 def _client_stage(con: duckdb.DuckDBPyConnection, store: Store, scope: Scope) -> None:
     """The views, ``ignored``, and the ``client_sessions`` stage with its name tables
@@ -220,7 +222,6 @@ class Ahead:
         self.scope = scope
         _client_stage(con, store, scope)
         log_rows = int(_scalar(con, LOG_ROWS_OF_SESSIONS.format(period=scope.sql())))
-        self.log_rows = log_rows
         self.frames, self.totals = _usable_facts(con, scope, log_rows)
 
     def same_sessions(self, scope: Scope) -> bool:
@@ -229,9 +230,9 @@ class Ahead:
     def usable_facts(self, con: duckdb.DuckDBPyConnection, scope: Scope
                      ) -> tuple[dict[str, pd.DataFrame], dict[str, int]] | None:
         """The ``usable`` facts for ``scope``, or None when its ``excluded`` changes them."""
-        added = scope.excluded - self.scope.excluded
         if not self.scope.excluded <= scope.excluded:
             return None
+        added = scope.excluded - self.scope.excluded
         if added:
             _addresses(con, "_added", frozenset(added))
             if int(_scalar(con, "SELECT count(*) FROM usable WHERE client_addr IN (SELECT client_addr FROM _added)")):

@@ -107,8 +107,8 @@ def _normalise_matches(matches: pd.DataFrame) -> pd.DataFrame:
     if "failure_key" not in m:
         m["failure_key"] = m["failure_id"] if "failure_id" in m else pd.Series(range(len(m)), index=m.index).astype(str)
     # text stays Arrow-backed (a million failures as Python strings cost hundreds of MiB)
-    m["failure_key"] = _text(m["failure_key"]) if isinstance(m["failure_key"].dtype, pd.StringDtype) else \
-        _text(m["failure_key"].astype(object).astype(str))
+    if not isinstance(m["failure_key"].dtype, pd.StringDtype):
+        m["failure_key"] = _text(m["failure_key"].astype(object).astype(str))
     m["class"] = _text(_text_col(m, "class", "client")).fillna("client")
     m["evidence"] = _text(_text_col(m, "evidence"))
     m["host"] = _text(_text_col(m, "host")).fillna(NO_HOST)

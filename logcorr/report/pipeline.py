@@ -24,8 +24,11 @@ CORRELATED_COLUMNS = ["ts", "source", "client_addr", "ssl_protocol", "ssl_cipher
 """Session columns :func:`logcorr.correlate.correlate` and :func:`logcorr.sequence.preceded_by` read."""
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from logcorr.api import Dataset
     from logcorr.evidence import Evidence
+    from logcorr.factsdb import Ahead
     from logcorr.policies import Policy
     from logcorr.report.build import Report
 
@@ -176,8 +179,8 @@ class DuckDBFacts:
         self.store = store
         self.con = connect()
         self._addresses: dict[tuple[str, ...], list[str]] = {}
-        self._ahead: Any = None
-        self._job: Any = None
+        self._ahead: Ahead | None = None
+        self._job: Future[None] | None = None
 
     def start(self, dataset: Dataset, *, since: pd.Timestamp | None, until: pd.Timestamp | None,
               ignore_cidrs: Sequence[Any]) -> None:
@@ -192,10 +195,12 @@ class DuckDBFacts:
         from logcorr.factsdb import Ahead
 
         self.con.execute("SET threads = 1")  # the other core correlates
-        ignored, excluded = not_clients(dataset, self._distinct, ignore_cidrs, None)
-        self._ahead = Ahead(self.store, Scope(since=since, until=until, ignored=frozenset(ignored),
-                                              excluded=frozenset(excluded)), self.con)
-        self.con.execute("RESET threads")
+        try:
+            ignored, excluded = not_clients(dataset, self._distinct, ignore_cidrs, None)
+            self._ahead = Ahead(self.store, Scope(since=since, until=until, ignored=frozenset(ignored),
+                                                  excluded=frozenset(excluded)), self.con)
+        finally:
+            self.con.execute("RESET threads")
 
     def _wait(self) -> None:
         job, self._job = self._job, None
