@@ -81,11 +81,17 @@ def client_rows(store: Store, table: str, columns: Sequence[str], clients: Seque
             codes = got[col].fill_null(-1).to_numpy().astype(np.int32)
             categories = pd.Index(pd.array(dictionaries[col], dtype=pd.StringDtype()))
             frame[col] = pd.Categorical.from_codes(codes, categories=categories)
-    frame = frame[have]
-    frame = frame if rows is None else frame.take(rows).reset_index(drop=True)
+    frame = frame[have] if rows is None else _taken(frame, have, rows)
     if decoded:
         return frame.astype({c: pd.StringDtype() for c in dictionaries if c in have})
     return frame
+
+
+def _taken(frame: pd.DataFrame, columns: Sequence[str], rows: np.ndarray) -> pd.DataFrame:
+    """``frame[columns].take(rows)`` with a new range index, column by column: pandas'
+    ``DataFrame.take`` of categorical and masked columns costs four times as much (1.6 s
+    against 0.4 s for 8.6M rows of the correlated columns)."""
+    return pd.DataFrame({c: frame[c].array.take(rows) for c in columns}, copy=False)
 
 
 def _sorted_distinct(values: pa.Array | pa.ChunkedArray) -> pa.Array:

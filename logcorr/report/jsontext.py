@@ -57,16 +57,24 @@ def _key(k: Any) -> str:
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
-def _value(v: Any, put: Callable[[str], None], nl: str) -> None:
-    """A container's member: a scalar written at once, a container by :func:`_write`."""
-    text = _scalar(v)
-    if text is None:
-        _write(v, put, nl)
-    else:
-        put(text)
+def _bool(b: bool) -> str:
+    return "true" if b else "false"
+
+
+def _null(_: None) -> str:
+    return "null"
+
+
+_EXACT: dict[type, Callable[[Any], str]] = {str: _string, int: int.__repr__, float: _float, bool: _bool,
+                                             type(None): _null}
+"""The text of a scalar by its exact type: one lookup per value (subclasses go through :func:`_scalar`)."""
 
 
 def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
+    exact = _EXACT.get(type(o))
+    if exact is not None:
+        put(exact(o))
+        return
     text = _scalar(o)
     if text is not None:
         put(text)
@@ -76,9 +84,15 @@ def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
             return
         inner = nl + "  "
         sep = "{" + inner
+        scalar = _EXACT.get
         for k, v in o.items():
-            put(sep + _key(k) + ": ")
-            _value(v, put, inner)
+            head = sep + (_string(k) if type(k) is str else _key(k)) + ": "
+            exact = scalar(type(v))
+            if exact is not None:
+                put(head + exact(v))
+            else:
+                put(head)
+                _write(v, put, inner)
             sep = "," + inner
         put(nl + "}")
     elif isinstance(o, (list, tuple)):
@@ -87,9 +101,14 @@ def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
             return
         inner = nl + "  "
         sep = "[" + inner
+        scalar = _EXACT.get
         for v in o:
-            put(sep)
-            _value(v, put, inner)
+            exact = scalar(type(v))
+            if exact is not None:
+                put(sep + exact(v))
+            else:
+                put(sep)
+                _write(v, put, inner)
             sep = "," + inner
         put(nl + "]")
     else:

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from logcorr.codes import arrow_strings, sorted_codes
+from logcorr.codes import arrow_strings, categories_of, sorted_codes
 from logcorr.timewindow import format_window
 
 ATTENTION_SHARE = 0.05
@@ -40,6 +40,8 @@ MAX_CLIENTS = 100
 """Client addresses listed per finding object (``counts`` has the full number)."""
 LOCKOUT_FAMILIES = ("incompatible", "certificate")
 LOOK_FAMILIES = ("other alert", "other")
+JUDGED_COLUMNS = ("client_addr", "reason", "family", "attributable", "recovered", "delay_s")
+"""The columns of the failures that the verdict reads."""
 
 # Most likely meaning and server-side fix per reason, from handshake-reasons.md §3
 # (client_rejected_cert from §4.2: the client's alert about our certificate).
@@ -102,16 +104,15 @@ def _ranked(frame: pd.DataFrame, limit: int | None = MAX_CLIENTS) -> list[str]:
     Counted and sorted by Arrow: a finding lists :data:`MAX_CLIENTS` of what may be
     hundreds of thousands of clients.
     """
-    counts = pc.value_counts(arrow_strings(frame["client_addr"]).drop_null())
-    names, n = counts.field("values"), counts.field("counts")
-    order = pc.sort_indices(pa.table({"n": n, "name": names}),
-                            sort_keys=[("n", "descending"), ("name", "ascending")])
-    return [str(c) for c in names.take(order if limit is None else order[:limit]).to_pylist()]
+    code, names = sorted_codes(frame["client_addr"])
+    n = np.bincount(code[code >= 0], minlength=len(names))
+    order = np.argsort(-n, kind="stable")  # ties stay in code order: the addresses' order
+    return [str(c) for c in names.take(pa.array(order if limit is None else order[:limit])).to_pylist()]
 
 
 def _distinct(frame: pd.DataFrame) -> pa.Array:
-    """The distinct client addresses of ``frame`` (missing ones left out)."""
-    return pc.unique(arrow_strings(frame["client_addr"]).drop_null())
+    """The distinct client addresses of ``frame`` (missing ones left out), sorted."""
+    return sorted_codes(frame["client_addr"])[1]
 
 
 def _pool(addresses: set[str]) -> pa.Array:
@@ -121,8 +122,16 @@ def _pool(addresses: set[str]) -> pa.Array:
 
 
 def _in(values: pd.Series, pool: pa.Array) -> np.ndarray:
-    """``values.astype(str).isin(pool)``."""
-    found = pc.is_in(arrow_strings(values), value_set=pool).fill_null(False)
+    """``values.astype(str).isin(pool)`` (a categorical: its categories looked up once)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        hit = np.append(_found(categories_of(values), pool), False)  # code -1 (missing): not in
+        return hit[np.where(codes >= 0, codes, len(hit) - 1)]
+    return _found(arrow_strings(values), pool)
+
+
+def _found(values: pa.Array | pa.ChunkedArray, pool: pa.Array) -> np.ndarray:
+    found = pc.is_in(values.cast(pool.type), value_set=pool).fill_null(False)
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -172,6 +181,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
     has neither.  ``coverage``, ``scanners``, ``health_checks`` are the report's sections:
     findings say what they change and when coverage limits the verdict.
     """
+    m = m[[c for c in JUDGED_COLUMNS if c in m]]  # every subset below copies only these
     totals = totals or {}
     coverage = coverage or {}
     scanners = scanners or []
@@ -207,7 +217,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
     rest = unrec[~unrec.index.isin(lockout.index) & ~unrec.index.isin(scsv.index)
                  & (unrec["family"] != "noise").to_numpy()]
 
-    for reason, g in lockout.groupby("reason", sort=True):
+    for reason, g in lockout[["reason", "client_addr"]].groupby("reason", sort=True, observed=True):
         findings.append(_lockout(str(reason), g, got_in, window))
     if len(scsv):
         findings.append(_scsv(m, scsv))
@@ -252,7 +262,7 @@ def _lockout(reason: str, g: pd.DataFrame, got_in: pa.Array, window: str) -> dic
     meaning, fix = HINTS.get(reason, ("", ""))
     distinct = _distinct(g)
     n_clients = len(distinct)
-    n_never = n_clients - int(pc.sum(pc.is_in(distinct.cast(got_in.type), value_set=got_in)).as_py() or 0)
+    n_never = n_clients - int(_found(distinct, got_in).sum())
     clients = _ranked(g)
     never_text = ("" if not n_never else " and never got in at all" if n_never == n_clients
                   else f"; {n_never} of them never got in at all")
@@ -264,8 +274,8 @@ def _lockout(reason: str, g: pd.DataFrame, got_in: pa.Array, window: str) -> dic
 
 
 def _scsv(m: pd.DataFrame, scsv: pd.DataFrame) -> dict[str, Any]:
-    clients = set(scsv["client_addr"].astype(str))
-    path = m[m["client_addr"].astype(str).isin(clients).to_numpy() & (m["family"] == "network").to_numpy()]
+    clients = set(_distinct(scsv).to_pylist())
+    path = m[_in(m["client_addr"], _pool(clients)) & (m["family"] == "network").to_numpy()]
     text = (f"{_n(len(clients), 'client')} had {_n(len(scsv), 'inappropriate_fallback failure')} and "
             f"never got in at all ({_examples(scsv)}): each of their hellos carried TLS_FALLBACK_SCSV, "
             "which a client may only send when retrying with a lower version, so the server refused "
@@ -394,13 +404,13 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
         delays = real.loc[real_recovered, "delay_s"].dropna().to_numpy(dtype=float)
         if len(delays):
             lead += f" (median {round(float(np.median(delays)), 3):g} s)"
-    rows = pd.concat([lockout, scsv])
+    rows = pd.concat([lockout[["client_addr", "reason"]], scsv[["client_addr", "reason"]]])
     n_locked = int(rows["client_addr"].nunique()) if len(rows) else 0
     # The two client counts of SPEC §7, as unrecovered_clients counts them in every format:
     # did not recover within the window; of them, never got in at all.
-    clients = unrec["client_addr"].astype(str)
-    n_unrec = int(clients.nunique())
-    n_never = int(clients[~_in(clients, got_in)].nunique())
+    distinct = _distinct(unrec)
+    n_unrec = len(distinct)
+    n_never = n_unrec - int(_found(distinct, got_in).sum())
     counts = f"; {_n(n_unrec, 'real client')} did not recover within {window}, " + (
         f"{n_never:,} of them never got in at all" if n_never else "each got in at another time (never got in: 0)")
     if status == "action":
