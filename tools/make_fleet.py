@@ -110,18 +110,21 @@ def write_fleet_logs(root: Path, hosts: int = 3, clients: int = 300, seed: int =
 
 
 def fleet_tables(n_sessions: int, n_failures: int, hosts: int = 3, clients: int | None = None,
-                 seed: int = 5) -> dict[str, Any]:
+                 seed: int = 5, hours: int | None = None) -> dict[str, Any]:
     """``handshake_failures`` and ``tls_sessions`` as Arrow tables, built with numpy.
 
-    One hour per million sessions; ``clients`` (default: one per 20 sessions) addresses;
-    every failing client has sessions around its failures, so the join does real work.
+    ``hours`` long (default: one hour per million sessions); ``clients`` (default: one per
+    20 sessions) addresses; every failing client has sessions around its failures, so the
+    join does real work.  With the default period a client's sessions are further apart
+    the more there are (fewer failures recover within a window); with ``hours`` fixed,
+    more sessions are more clients at the same rate each (the same traffic, a larger fleet).
     """
     import numpy as np
     import pyarrow as pa
 
     rng = np.random.default_rng(seed)
     n_clients = clients or max(10, n_sessions // 20)
-    span_us = max(1, n_sessions // 1_000_000) * 3_600_000_000
+    span_us = (hours if hours is not None else max(1, n_sessions // 1_000_000)) * 3_600_000_000
     start_us = T0 * 1_000_000
     addr = np.array([f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_clients)], dtype=object)
     s_client = rng.integers(0, n_clients, n_sessions)
@@ -166,13 +169,14 @@ def fleet_tables(n_sessions: int, n_failures: int, hosts: int = 3, clients: int 
     return {"handshake_failures": failures, "tls_sessions": sessions}
 
 
-def write_fleet_store(data: Path, n_sessions: int, n_failures: int, hosts: int = 3, seed: int = 5) -> None:
+def write_fleet_store(data: Path, n_sessions: int, n_failures: int, hosts: int = 3, seed: int = 5,
+                      hours: int | None = None) -> None:
     """A data directory holding :func:`fleet_tables` (as if ingested)."""
     from logcorr.store import Store
 
     store = Store(data)
     with store.lock():
-        store.commit(fleet_tables(n_sessions, n_failures, hosts, seed=seed))
+        store.commit(fleet_tables(n_sessions, n_failures, hosts, seed=seed, hours=hours))
 
 
 def main() -> None:
