@@ -175,9 +175,10 @@ def _uncovered(m: pd.DataFrame, covered: pd.DataFrame) -> list[dict[str, Any]]:
         return []
     seen = set(zip(covered["host"].map(lambda h: NO_HOST if pd.isna(h) else str(h)),
                    covered["hour"].astype(int), strict=True))
-    hours = pd.DataFrame({"host": err["host"].astype(str).to_numpy(), "hour": hours_since_epoch(err["ts"]),
-                          "key": err["failure_key"].to_numpy()})
-    hours = hours.groupby(["host", "hour"], sort=True)["key"].nunique().reset_index()
+    # failures counted once per host-hour: distinct (host, hour, key) rows, the key as a code
+    hours = pd.DataFrame({"host": err["host"].astype(str).array, "hour": hours_since_epoch(err["ts"]),
+                          "key": pd.factorize(err["failure_key"])[0]}).drop_duplicates()
+    hours = hours.groupby(["host", "hour"], sort=True).size().rename("key").reset_index()
     out: list[dict[str, Any]] = []
     for host, g in hours.groupby("host", sort=True):
         run: dict[str, Any] | None = None
