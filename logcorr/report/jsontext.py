@@ -71,6 +71,8 @@ _EXACT: dict[type, Callable[[Any], str]] = {str: _string, int: int.__repr__, flo
 
 
 def _write(o: Any, put: Callable[[str], None], nl: str) -> None:
+    # The dict and list loops below repeat the scalar dispatch on purpose: a helper call per
+    # member is what this writer exists to avoid (hundreds of thousands of client objects).
     exact = _EXACT.get(type(o))
     if exact is not None:
         put(exact(o))
