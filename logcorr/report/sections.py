@@ -178,11 +178,11 @@ def _uncovered(m: pd.DataFrame, covered: pd.DataFrame) -> list[dict[str, Any]]:
     # failures counted once per host-hour: distinct (host, hour, key) rows, the key as a code
     hours = pd.DataFrame({"host": err["host"].astype(str).array, "hour": hours_since_epoch(err["ts"]),
                           "key": pd.factorize(err["failure_key"])[0]}).drop_duplicates()
-    hours = hours.groupby(["host", "hour"], sort=True).size().rename("key").reset_index()
+    hours = hours.groupby(["host", "hour"], sort=True).size().rename("failures").reset_index()
     out: list[dict[str, Any]] = []
     for host, g in hours.groupby("host", sort=True):
         run: dict[str, Any] | None = None
-        for hour, n in zip(g["hour"].astype(int), g["key"], strict=True):
+        for hour, n in zip(g["hour"].astype(int), g["failures"], strict=True):
             if (str(host), hour) in seen:
                 run = None
                 continue

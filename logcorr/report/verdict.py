@@ -101,8 +101,8 @@ def _n(count: int, noun: str) -> str:
 def _ranked(frame: pd.DataFrame, limit: int | None = MAX_CLIENTS) -> list[str]:
     """Client addresses, most failures first, then by address: the first ``limit`` (None: all).
 
-    Counted and sorted by Arrow: a finding lists :data:`MAX_CLIENTS` of what may be
-    hundreds of thousands of clients.
+    Counted on the clients' sorted codes (:func:`logcorr.codes.sorted_codes`): a finding
+    lists :data:`MAX_CLIENTS` of what may be hundreds of thousands of clients.
     """
     code, names = sorted_codes(frame["client_addr"])
     n = np.bincount(code[code >= 0], minlength=len(names))
@@ -123,16 +123,19 @@ def _pool(addresses: set[str]) -> pa.Array:
 
 def _in(values: pd.Series, pool: pa.Array) -> np.ndarray:
     """``values.astype(str).isin(pool)`` (a categorical: its categories looked up once)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy()
-        hit = np.append(_found(categories_of(values), pool), False)  # code -1 (missing): not in
-        return hit[np.where(codes >= 0, codes, len(hit) - 1)]
+    if isinstance(values.dtype, pd.CategoricalDtype):  # code -1 (missing) takes the last: False
+        return np.r_[_found(categories_of(values), pool), False][values.cat.codes.to_numpy()]
     return _found(arrow_strings(values), pool)
 
 
 def _found(values: pa.Array | pa.ChunkedArray, pool: pa.Array) -> np.ndarray:
     found = pc.is_in(values.cast(pool.type), value_set=pool).fill_null(False)
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _never_in(distinct: pa.Array, got_in: pa.Array) -> int:
+    """How many of the ``distinct`` addresses are not in ``got_in``."""
+    return len(distinct) - int(_found(distinct, got_in).sum())
 
 
 def _only_noise(real: pd.DataFrame) -> set[str]:
@@ -217,7 +220,7 @@ def judge(m: pd.DataFrame, succeeded: set[str], *, window_s: float, min_protocol
     rest = unrec[~unrec.index.isin(lockout.index) & ~unrec.index.isin(scsv.index)
                  & (unrec["family"] != "noise").to_numpy()]
 
-    for reason, g in lockout[["reason", "client_addr"]].groupby("reason", sort=True, observed=True):
+    for reason, g in lockout[["reason", "client_addr"]].groupby("reason", sort=True):
         findings.append(_lockout(str(reason), g, got_in, window))
     if len(scsv):
         findings.append(_scsv(m, scsv))
@@ -262,7 +265,7 @@ def _lockout(reason: str, g: pd.DataFrame, got_in: pa.Array, window: str) -> dic
     meaning, fix = HINTS.get(reason, ("", ""))
     distinct = _distinct(g)
     n_clients = len(distinct)
-    n_never = n_clients - int(_found(distinct, got_in).sum())
+    n_never = _never_in(distinct, got_in)
     clients = _ranked(g)
     never_text = ("" if not n_never else " and never got in at all" if n_never == n_clients
                   else f"; {n_never} of them never got in at all")
@@ -410,7 +413,7 @@ def _summary(m: pd.DataFrame, real: pd.DataFrame, real_recovered: np.ndarray, st
     # did not recover within the window; of them, never got in at all.
     distinct = _distinct(unrec)
     n_unrec = len(distinct)
-    n_never = n_unrec - int(_found(distinct, got_in).sum())
+    n_never = _never_in(distinct, got_in)
     counts = f"; {_n(n_unrec, 'real client')} did not recover within {window}, " + (
         f"{n_never:,} of them never got in at all" if n_never else "each got in at another time (never got in: 0)")
     if status == "action":
